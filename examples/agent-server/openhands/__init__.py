@@ -1,0 +1,1 @@
+"""OpenHands example packages: the SDK and the agent server."""

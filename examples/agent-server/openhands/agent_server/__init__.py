@@ -1,0 +1,1 @@
+"""The agent server: a small HTTP service."""

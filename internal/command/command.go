@@ -1,0 +1,121 @@
+// Package command runs external programs (git, docker) through bitfield/script with a context,
+// keeping their standard error apart so that a failure says what the program said.
+package command
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bitfield/script"
+)
+
+// Output runs name with args and returns its standard output. On failure the error reads
+// "name args: <what the program wrote to stderr>".
+func Output(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := Stream(ctx, nil, &out, name, args...)
+	return out.Bytes(), err
+}
+
+// Stream runs name with args, feeding it stdin (when not nil) and copying its standard
+// output to stdout as it comes, so that large outputs (docker save) never sit in memory.
+func Stream(ctx context.Context, stdin io.Reader, stdout io.Writer, name string, args ...string) error {
+	return Cmd{Stdin: stdin, Stdout: stdout}.Run(ctx, name, args...)
+}
+
+// Cmd is a program's standard streams.
+type Cmd struct {
+	Stdin  io.Reader // nil: nothing
+	Stdout io.Writer // nil: discarded
+	Stderr io.Writer // also receives standard error when not nil (a build log)
+}
+
+// Run runs name with args; on failure the error carries what the program wrote to stderr.
+func (c Cmd) Run(ctx context.Context, name string, args ...string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stderr bytes.Buffer
+	var errOut io.Writer = &stderr
+	if c.Stderr != nil {
+		errOut = io.MultiWriter(&stderr, c.Stderr)
+	}
+	p := script.NewPipe().WithContext(ctx).WithStderr(errOut)
+	if c.Stdin != nil {
+		p = p.WithReader(c.Stdin)
+	}
+	stdout := c.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	p = p.ExecCommand(name, args...)
+	// The pipe closes itself at EOF and then reports its exit status through Error: read it
+	// once to the end, never twice.
+	out := &recordingWriter{w: stdout}
+	_, _ = io.Copy(out, p)
+	if out.err != nil {
+		cancel() // stop the program; its output has nowhere to go
+		_, _ = io.Copy(io.Discard, p)
+	}
+	err := p.Error()
+	switch {
+	case out.err != nil:
+		return fmt.Errorf("%s: writing its output: %w", describe(name, args), out.err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", describe(name, args), ctx.Err())
+	case err != nil:
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return &Error{Command: describe(name, args), Stderr: msg, Err: err}
+	}
+	return nil
+}
+
+// recordingWriter keeps the first write error, to tell it from the program's own failure.
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(b []byte) (int, error) {
+	n, err := r.w.Write(b)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// Error is a program that ran and failed.
+type Error struct {
+	Command string // the command line, for the message
+	Stderr  string // what it wrote to standard error, trimmed
+	Err     error  // the exit status
+}
+
+func (e *Error) Error() string { return e.Command + ": " + Summary(e.Stderr) }
+
+// Unwrap returns the exit status error.
+func (e *Error) Unwrap() error { return e.Err }
+
+func describe(name string, args []string) string {
+	return strings.TrimSpace(name + " " + strings.Join(args, " "))
+}
+
+// Summary keeps a program's error output to one line: the first line (git's "fatal: ...") and
+// the last two (where docker build says what failed).
+func Summary(stderr string) string {
+	var lines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 3 {
+		lines = []string{lines[0], "…", lines[len(lines)-2], lines[len(lines)-1]}
+	}
+	return strings.Join(lines, "; ")
+}

@@ -1,0 +1,248 @@
+// Package config reads the environment of INTERFACE.md once into a Config.
+package config
+
+import (
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+)
+
+// Targets are the build targets of the generated Dockerfile, in the order the contract lists them.
+var Targets = []string{"binary", "binary-minimal", "source", "source-minimal"}
+
+// Config is every setting of the contract, read once from the environment.
+type Config struct {
+	SourceDir        string
+	OutputDir        string
+	OutputName       string // empty: agent-server-{SHORT_SHA}-{PRIMARY_TAG}.tar.gz
+	ImageName        string
+	BaseImage        string
+	Target           string
+	Tags             []string // CUSTOM_TAGS; Tags[0] is the primary tag
+	CleanOutput      bool
+	SHAOverride      string // SDK_SHA, else GITHUB_SHA
+	SourceDateEpoch  *int64 // nil: HEAD's commit time
+	Include          []string
+	IncludeUntracked bool
+	AllowSecrets     []string
+	Dockerfile       string
+	DockerfileTmpl   string
+
+	RuntimeAPIURL     string
+	RuntimeAPIKey     string
+	AllowInsecureHTTP bool
+	TargetImage       string
+	UploadFormat      string
+	NoUpload          bool
+	Force             bool
+	PollInterval      time.Duration
+	BuildTimeout      time.Duration
+
+	ImageSource string
+	Platform    string
+	Pull        bool
+
+	Progress     string
+	GitHubOutput string
+	GitHubAction bool
+
+	ServeAddr         string
+	ServeBuilder      string
+	ServeNoAuth       bool
+	ServeRegistry     string
+	ServeWorkers      int
+	ServeBuildTimeout time.Duration
+	ServeMaxUpload    int64
+}
+
+// PrimaryTag is the first of CUSTOM_TAGS.
+func (c Config) PrimaryTag() string { return c.Tags[0] }
+
+// Load reads the configuration through getenv (os.Getenv in production). A bad value is a
+// usage error (exit code 2) naming the variable.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		SourceDir:        r.str("SOURCE_DIR", "."),
+		OutputDir:        r.str("OUTPUT_DIR", "./runtime-build"),
+		OutputName:       r.str("OUTPUT_NAME", ""),
+		ImageName:        r.str("IMAGE_NAME", "agent-server"),
+		BaseImage:        r.str("BASE_IMAGE", "nikolaik/python-nodejs:python3.12-nodejs22"),
+		Target:           r.str("TARGET", "binary"),
+		Tags:             r.list("CUSTOM_TAGS", "python"),
+		CleanOutput:      r.boolean("CLEAN_OUTPUT", true),
+		SHAOverride:      firstNonEmpty(r.str("SDK_SHA", ""), r.str("GITHUB_SHA", "")),
+		Include:          r.list("INCLUDE", ""),
+		IncludeUntracked: r.boolean("INCLUDE_UNTRACKED", false),
+		AllowSecrets:     r.list("ALLOW_SECRETS", ""),
+		Dockerfile:       r.str("DOCKERFILE", ""),
+		DockerfileTmpl:   r.str("DOCKERFILE_TEMPLATE", ""),
+
+		RuntimeAPIURL:     strings.TrimRight(r.str("RUNTIME_API_URL", ""), "/"),
+		RuntimeAPIKey:     getenv("RUNTIME_API_KEY"), // never trimmed, never echoed
+		AllowInsecureHTTP: r.boolean("ALLOW_INSECURE_HTTP", false),
+		TargetImage:       r.str("TARGET_IMAGE", ""),
+		UploadFormat:      r.oneOf("UPLOAD_FORMAT", "multipart", "multipart", "json"),
+		NoUpload:          r.boolean("NO_UPLOAD", false),
+		Force:             r.boolean("FORCE", false),
+		PollInterval:      r.duration("POLL_INTERVAL", 10*time.Second),
+		BuildTimeout:      r.duration("BUILD_TIMEOUT", 30*time.Minute),
+
+		ImageSource: r.oneOf("IMAGE_SOURCE", "auto", "auto", "docker", "registry"),
+		Platform:    r.str("PLATFORM", "linux/amd64"),
+		Pull:        r.boolean("PULL", true),
+
+		Progress:     r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
+		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
+		GitHubAction: r.boolean("GITHUB_ACTIONS", false),
+
+		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
+		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
+		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
+		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
+		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
+		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
+		ServeMaxUpload:    int64(r.positiveInt("SERVE_MAX_UPLOAD", 4<<30)),
+	}
+	if v := r.str("SOURCE_DATE_EPOCH", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			r.fail("SOURCE_DATE_EPOCH", v, "a whole number of seconds since 1970")
+		}
+		c.SourceDateEpoch = &n
+	}
+	if !slices.Contains(Targets, c.Target) {
+		r.fail("TARGET", c.Target, "one of "+strings.Join(Targets, ", "))
+	}
+	if len(c.Tags) == 0 {
+		r.fail("CUSTOM_TAGS", getenv("CUSTOM_TAGS"), "at least one tag")
+	}
+	for _, t := range c.Tags {
+		if !tagPattern.MatchString(t) {
+			r.fail("CUSTOM_TAGS", t, "Docker tags ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})")
+		}
+	}
+	if c.SHAOverride != "" && !shaPattern.MatchString(c.SHAOverride) {
+		r.fail("SDK_SHA/GITHUB_SHA", c.SHAOverride, "a commit SHA (letters, digits, '.', '_', '-')")
+	}
+	if c.ImageName == "" || !namePattern.MatchString(c.ImageName) {
+		r.fail("IMAGE_NAME", c.ImageName, "a lowercase image repository name")
+	}
+	if c.OutputName != "" && (strings.ContainsAny(c.OutputName, `/\`) || c.OutputName == "." || c.OutputName == "..") {
+		r.fail("OUTPUT_NAME", c.OutputName, "a file name without directories")
+	}
+	if c.RuntimeAPIURL != "" {
+		if u, err := url.Parse(c.RuntimeAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.fail("RUNTIME_API_URL", c.RuntimeAPIURL, "an http:// or https:// URL")
+		}
+	}
+	if strings.ContainsAny(c.BaseImage, " \t\r\n") {
+		r.fail("BASE_IMAGE", c.BaseImage, "an image reference without spaces")
+	}
+	if c.PollInterval <= 0 {
+		r.fail("POLL_INTERVAL", c.PollInterval.String(), "a positive duration")
+	}
+	if c.BuildTimeout <= 0 {
+		r.fail("BUILD_TIMEOUT", c.BuildTimeout.String(), "a positive duration")
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	c.SourceDir = filepath.Clean(c.SourceDir)
+	c.OutputDir = filepath.Clean(c.OutputDir)
+	return c, nil
+}
+
+var (
+	tagPattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	shaPattern  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	namePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+)
+
+// reader keeps the first bad variable so that Load reports exactly one line.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, value, want string) {
+	if r.err == nil {
+		r.err = exitcode.Usagef("%s=%q is not valid: want %s", name, value, want)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) list(name, def string) []string {
+	var out []string
+	for _, v := range strings.Split(r.str(name, def), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "true or false")
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, v, "a Go duration such as 10s or 30m")
+	}
+	return d
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, v, "a positive whole number")
+	}
+	return n
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	if !slices.Contains(allowed, v) {
+		r.fail(name, v, "one of "+strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestDefaultsAreThoseOfTheContract(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SourceDir != "." || c.OutputDir != "runtime-build" || c.ImageName != "agent-server" || c.Target != "binary" ||
+		c.BaseImage != "nikolaik/python-nodejs:python3.12-nodejs22" || !slices.Equal(c.Tags, []string{"python"}) ||
+		!c.CleanOutput || c.UploadFormat != "multipart" || c.PollInterval != 10*time.Second || c.BuildTimeout != 30*time.Minute ||
+		c.ImageSource != "auto" || c.Progress != "auto" || c.ServeAddr != "127.0.0.1:8000" || c.ServeBuilder != "docker" {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestSHAOverridesInOrder(t *testing.T) {
+	c, _ := Load(env(map[string]string{"SDK_SHA": "abc1234", "GITHUB_SHA": "def5678"}))
+	d, _ := Load(env(map[string]string{"GITHUB_SHA": "def5678"}))
+	if c.SHAOverride != "abc1234" || d.SHAOverride != "def5678" {
+		t.Fatalf("got %q and %q", c.SHAOverride, d.SHAOverride)
+	}
+}
+
+func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"TARGET", "fat", "binary, binary-minimal, source, source-minimal"},
+		{"CUSTOM_TAGS", "ok,not ok", `CUSTOM_TAGS="not ok"`},
+		{"CUSTOM_TAGS", " , ", "at least one tag"},
+		{"CLEAN_OUTPUT", "perhaps", "true or false"},
+		{"POLL_INTERVAL", "10", "Go duration"},
+		{"BUILD_TIMEOUT", "-1m", "positive"},
+		{"SOURCE_DATE_EPOCH", "yesterday", "seconds since 1970"},
+		{"SDK_SHA", "../../etc", "commit SHA"},
+		{"IMAGE_NAME", "Agent Server", "image repository"},
+		{"OUTPUT_NAME", "../x.tar.gz", "without directories"},
+		{"RUNTIME_API_URL", "ftp://x", "http:// or https://"},
+		{"UPLOAD_FORMAT", "xml", "multipart, json"},
+		{"PROGRESS", "loud", "auto, tty, plain, quiet"},
+		{"SERVE_WORKERS", "0", "positive whole number"},
+		{"BASE_IMAGE", "python:3.12\nRUN evil", "without spaces"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := Load(env(map[string]string{tt.name: tt.value}))
+			if err == nil || exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.name) {
+				t.Fatalf("err = %v, want a usage error naming %s and containing %q", err, tt.name, tt.want)
+			}
+		})
+	}
+}

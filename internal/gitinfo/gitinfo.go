@@ -1,0 +1,103 @@
+// Package gitinfo asks git about a checkout: the commit, its time, and which files it tracks.
+package gitinfo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/command"
+)
+
+// Unknown is the SHA of a source outside git.
+const Unknown = "unknown"
+
+// ErrNotRepository says that the directory is not inside a git work tree (or git is missing).
+var ErrNotRepository = errors.New("not a git repository")
+
+// Commit is what the build records of the source's revision.
+type Commit struct {
+	SHA  string
+	Time time.Time // HEAD's committer time; zero outside git
+}
+
+// Short is the first seven characters of the SHA, as git abbreviates it.
+func (c Commit) Short() string {
+	if len(c.SHA) > 7 {
+		return c.SHA[:7]
+	}
+	return c.SHA
+}
+
+// Head returns HEAD of the work tree containing dir; ErrNotRepository outside git.
+func Head(ctx context.Context, dir string) (Commit, error) {
+	if !IsRepository(ctx, dir) {
+		return Commit{}, ErrNotRepository
+	}
+	out, err := git(ctx, dir, "log", "-1", "--format=%H %ct", "HEAD")
+	if err != nil {
+		return Commit{}, err
+	}
+	sha, ts, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	secs, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sha == "" {
+		return Commit{}, errors.New("git log -1 HEAD: unexpected output " + strconv.Quote(string(out)))
+	}
+	return Commit{SHA: sha, Time: time.Unix(secs, 0).UTC()}, nil
+}
+
+// IsRepository reports whether dir is inside a git work tree.
+func IsRepository(ctx context.Context, dir string) bool {
+	if _, err := exec.LookPath("git"); err != nil {
+		return false
+	}
+	out, err := git(ctx, dir, "rev-parse", "--is-inside-work-tree")
+	return err == nil && strings.TrimSpace(string(out)) == "true"
+}
+
+// TrackedFiles lists the files git tracks below dir, relative to dir, with forward slashes.
+// Files deleted in the work tree are still listed; the caller skips what it cannot find.
+func TrackedFiles(ctx context.Context, dir string) ([]string, error) {
+	return lsFiles(ctx, dir, "--cached")
+}
+
+// UntrackedFiles lists files below dir that git neither tracks nor ignores.
+func UntrackedFiles(ctx context.Context, dir string) ([]string, error) {
+	return lsFiles(ctx, dir, "--others", "--exclude-standard")
+}
+
+// ChangedFiles lists tracked files below dir whose work tree content differs from HEAD.
+func ChangedFiles(ctx context.Context, dir string) ([]string, error) {
+	out, err := git(ctx, dir, "diff", "--name-only", "--relative", "-z", "HEAD", "--")
+	if err != nil {
+		return nil, err
+	}
+	return splitNUL(out), nil
+}
+
+func lsFiles(ctx context.Context, dir string, args ...string) ([]string, error) {
+	out, err := git(ctx, dir, append([]string{"ls-files", "-z"}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	return splitNUL(out), nil
+}
+
+func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	// core.quotepath=off keeps non-ASCII names as they are (they are NUL-separated anyway).
+	return command.Output(ctx, "git", append([]string{"-C", dir, "-c", "core.quotepath=off"}, args...)...)
+}
+
+func splitNUL(b []byte) []string {
+	var out []string
+	for _, f := range bytes.Split(b, []byte{0}) {
+		if len(f) > 0 {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}

@@ -1,0 +1,154 @@
+// Package imageexport writes an existing image as a gzip-compressed `docker load` archive,
+// from the local Docker engine or straight from its registry, streaming all the way.
+package imageexport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/klauspost/pgzip"
+
+	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/result"
+)
+
+// Source writes an image in the format `docker load` reads (uncompressed tar) to w.
+type Source interface {
+	Export(ctx context.Context, ref string, w io.Writer) error
+}
+
+// Logger receives warnings; *progress.Log is one.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+// ParseReference checks an image reference; a bad one is a usage error.
+func ParseReference(ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, exitcode.Usagef("%q is not a valid image reference: %v", ref, err)
+	}
+	return r, nil
+}
+
+// Docker exports through the local engine: docker pull (unless Pull is false), docker save.
+type Docker struct {
+	Pull bool
+	Log  Logger
+	Out  io.Writer // docker pull's progress; nil: discarded
+}
+
+// Export pulls and saves ref. A failed pull of an image the engine already has is a warning.
+func (d Docker) Export(ctx context.Context, ref string, w io.Writer) error {
+	if err := docker.Ping(ctx); err != nil {
+		return err
+	}
+	if d.Pull {
+		out := d.Out
+		if out == nil {
+			out = io.Discard
+		}
+		if err := docker.Pull(ctx, ref, out); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			local, lerr := docker.ImageExists(ctx, ref)
+			if lerr != nil || !local {
+				return fmt.Errorf("image %s: %w", ref, err)
+			}
+			d.Log.Warnf("%v; using the local image %s", err, ref)
+		}
+	} else if local, err := docker.ImageExists(ctx, ref); err != nil {
+		return err
+	} else if !local {
+		return fmt.Errorf("image %s is not in the local engine (PULL=false)", ref)
+	}
+	return docker.Save(ctx, ref, w)
+}
+
+// Registry reads the image from its registry with the user's Docker credentials; no daemon.
+type Registry struct {
+	Platform string         // os/arch[/variant], as in linux/amd64
+	Keychain authn.Keychain // nil: authn.DefaultKeychain (~/.docker/config.json and helpers)
+}
+
+// Export writes the image for the platform as a docker load archive, layer by layer from the
+// registry to w.
+func (r Registry) Export(ctx context.Context, ref string, w io.Writer) error {
+	parsed, err := ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	platform, err := v1.ParsePlatform(r.Platform)
+	if err != nil {
+		return exitcode.Usagef("PLATFORM=%q: %v", r.Platform, err)
+	}
+	keychain := r.Keychain
+	if keychain == nil {
+		keychain = authn.DefaultKeychain
+	}
+	img, err := remote.Image(parsed, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithPlatform(*platform))
+	if err != nil {
+		return describeRegistryError(ref, err)
+	}
+	if err := tarball.Write(parsed, img, w); err != nil {
+		return fmt.Errorf("exporting %s: %w", ref, describeRegistryError(ref, err))
+	}
+	return nil
+}
+
+// describeRegistryError says in one line what the registry refused.
+func describeRegistryError(ref string, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case 401, 403:
+			return fmt.Errorf("the registry refused the credentials for %s (docker login to it, or check ~/.docker/config.json): %s", ref, oneLine(terr.Error()))
+		case 404:
+			return fmt.Errorf("image %s does not exist in its registry", ref)
+		}
+	}
+	return fmt.Errorf("reading %s from its registry: %s", ref, oneLine(err.Error()))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// WriteArchive exports ref through src into a gzip file in dir, compressed in parallel as it
+// streams; the file is removed on failure. It returns the file's path; the caller removes it.
+func WriteArchive(ctx context.Context, src Source, ref, dir string) (string, error) {
+	f, err := os.CreateTemp(dir, result.TempPattern)
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	gz := pgzip.NewWriter(f)
+	if err := src.Export(ctx, ref, gz); err != nil {
+		return "", err
+	}
+	if err := gz.Close(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	ok = true
+	return f.Name(), nil
+}

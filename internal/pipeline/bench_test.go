@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+)
+
+// sourceTree copies real source text (the Go standard library's .go files under 64 KiB, in
+// a fixed order) until about size bytes, as a committed checkout.
+func sourceTree(t testing.TB, dir string, size int64) {
+	files := gittest.Project()
+	var total int64
+	root := filepath.Join(runtime.GOROOT(), "src")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || total >= size {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) > 64<<10 {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files["src/"+filepath.ToSlash(rel)] = string(b)
+		total += int64(len(b))
+		return nil
+	})
+	if err != nil || total < size {
+		t.Fatalf("collecting source text: %v (%d bytes)", err, total)
+	}
+	gittest.Init(t, dir, files)
+}
+
+// largeTree writes n incompressible files of size bytes.
+func largeTree(t testing.TB, dir string, n, size int) {
+	gittest.Write(t, dir, gittest.Project())
+	rng := rand.NewChaCha8([32]byte{7})
+	for i := 0; i < n; i++ {
+		b := make([]byte, size)
+		rng.Read(b)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("blob%d.bin", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gittest.Git(t, dir, "init", "-q", "-b", "main")
+	gittest.Git(t, dir, "add", "-A")
+	gittest.Git(t, dir, "commit", "-q", "-m", "large")
+}
+
+// BenchmarkPackVsGitArchive packs each tree with Context and with `git archive --format=tar.gz`
+// in the same iteration, and reports the time and size ratios and the peak RSS of a separate
+// packing process. Run: go test ./internal/pipeline -run '^$' -bench PackVsGitArchive -benchtime 3x
+func BenchmarkPackVsGitArchive(b *testing.B) {
+	trees := []struct {
+		name string
+		make func(testing.TB, string)
+	}{
+		{"source-20MB", func(t testing.TB, d string) { sourceTree(t, d, 20<<20) }},
+		{"large-300MB", func(t testing.TB, d string) { largeTree(t, d, 6, 50<<20) }},
+	}
+	for _, tree := range trees {
+		b.Run(tree.name, func(b *testing.B) {
+			src := b.TempDir()
+			tree.make(b, src)
+			out := b.TempDir()
+			cfg := load(b, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out})
+			var ours, git time.Duration
+			var ourSize, gitSize int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				p, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ours += time.Since(start)
+				ourSize = p.Archive.BytesOut
+
+				start = time.Now()
+				ref := filepath.Join(out, "git-archive.tar.gz")
+				cmd := exec.Command("git", "-C", src, "archive", "--format=tar.gz", "-o", ref, "HEAD")
+				if o, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("git archive: %v %s", err, o)
+				}
+				git += time.Since(start)
+				fi, _ := os.Stat(ref)
+				gitSize = fi.Size()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(ours)/float64(git), "time/git-archive")
+			b.ReportMetric(float64(ourSize)/float64(gitSize), "size/git-archive")
+			b.ReportMetric(float64(peakRSS(b, src, out))/(1<<20), "peak-RSS-MiB")
+		})
+	}
+}
+
+// peakRSS packs src in a child process (this test binary, re-run as a packer) and returns its
+// own peak resident set size in bytes (VmHWM: not counting the git processes it runs, which
+// rusage would fold in).
+func peakRSS(b *testing.B, src, out string) int64 {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPackerProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "RUNTIMEBUILD_PACKER=1", "SOURCE_DIR="+src, "OUTPUT_DIR="+out)
+	o, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("packer process: %v\n%s", err, o)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(o)
+	if m == nil {
+		b.Fatalf("packer process printed no VmHWM:\n%s", o)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+// TestPackerProcess is the child of peakRSS; it does nothing in a normal test run.
+func TestPackerProcess(t *testing.T) {
+	if os.Getenv("RUNTIMEBUILD_PACKER") != "1" {
+		t.Skip("only run as the packing child of BenchmarkPackVsGitArchive")
+	}
+	cfg := load(t, map[string]string{"SOURCE_DIR": os.Getenv("SOURCE_DIR"), "OUTPUT_DIR": os.Getenv("OUTPUT_DIR")})
+	if _, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet")); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", regexp.MustCompile(`VmHWM:.*`).Find(status))
+}

@@ -1,0 +1,77 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/imageexport"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+)
+
+// Image exports an existing image (docker pull + save, or from its registry), gzips it,
+// uploads it to the Runtime API as TARGET_IMAGE (default: ref) with tags, and follows the build.
+// timeout replaces BUILD_TIMEOUT when not zero.
+func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string, tags []string, timeout time.Duration) (Built, error) {
+	client, err := NewClient(cfg, log)
+	if err != nil {
+		return Built{}, err
+	}
+	if _, err := imageexport.ParseReference(ref); err != nil {
+		return Built{}, err
+	}
+	if timeout > 0 {
+		cfg.BuildTimeout = timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
+	defer cancel()
+	src, how := imageSource(ctx, cfg, log)
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return Built{}, fmt.Errorf("creating OUTPUT_DIR: %w", err)
+	}
+	log.Infof("exporting %s (%s)", ref, how)
+	start := time.Now()
+	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir)
+	if err != nil {
+		return Built{}, err
+	}
+	defer os.Remove(archive) // on every path: the image is on the server or the run failed
+	fi, err := os.Stat(archive)
+	if err != nil {
+		return Built{}, err
+	}
+	log.Infof("exported %s in %s", humanBytes(fi.Size()), time.Since(start).Round(time.Millisecond))
+	target := cfg.TargetImage
+	if target == "" {
+		target = ref
+	}
+	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
+	return Submit(ctx, client, cfg, log, Submission{
+		Archive: archive, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
+		Result: res, ResultFor: filepath.Join(cfg.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
+	})
+}
+
+var fileSafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// imageSource picks IMAGE_SOURCE; auto means docker when an engine answers.
+func imageSource(ctx context.Context, cfg config.Config, log *progress.Log) (imageexport.Source, string) {
+	registry := imageexport.Registry{Platform: cfg.Platform}
+	switch cfg.ImageSource {
+	case "registry":
+		return registry, "from its registry, " + cfg.Platform
+	case "docker":
+		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save"
+	}
+	if docker.Ping(ctx) == nil {
+		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine"
+	}
+	return registry, "from its registry, " + cfg.Platform + "; IMAGE_SOURCE=auto found no Docker engine"
+}

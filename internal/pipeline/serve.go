@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/server"
+)
+
+// Serve runs the local Runtime API on SERVE_ADDR until ctx ends, then drains: queued and
+// running builds end CANCELLED and the port is released. ready, when not nil, receives the
+// address once the server listens.
+func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func(addr string)) error {
+	var builder server.Builder
+	switch cfg.ServeBuilder {
+	case "check":
+		builder = server.CheckBuilder{}
+		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
+	default:
+		if err := docker.Ping(ctx); err != nil {
+			return fmt.Errorf("serve builds with the local Docker engine: %w; start it, or set SERVE_BUILDER=check to check uploads without building", err)
+		}
+		builder = server.DockerBuilder{}
+	}
+	if cfg.ServeNoAuth {
+		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
+	} else if cfg.RuntimeAPIKey == "" {
+		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
+	}
+	srv, err := server.New(server.Options{
+		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
+		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.ServeAddr)
+	if err != nil {
+		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Infof("stopping: accepted builds are cancelled")
+	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	hs.Close()
+	return nil
+}

@@ -1,0 +1,210 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+)
+
+// Built is the outcome of a build on the Runtime API.
+type Built struct {
+	BuildID string
+	Image   string
+	Skipped bool // the image existed already and FORCE was not set
+}
+
+// UploadConfigured says whether the Runtime API is configured; when not, the reason.
+func UploadConfigured(cfg config.Config) (bool, string) {
+	switch {
+	case cfg.NoUpload:
+		return false, "NO_UPLOAD=true"
+	case cfg.RuntimeAPIURL == "":
+		return false, "RUNTIME_API_URL is not set"
+	case cfg.RuntimeAPIKey == "":
+		return false, "RUNTIME_API_KEY is not set"
+	}
+	return true, ""
+}
+
+// NewClient returns the Runtime API client of the configuration; a missing URL or key is a
+// usage error.
+func NewClient(cfg config.Config, log *progress.Log) (*runtimeapi.Client, error) {
+	if cfg.RuntimeAPIURL == "" || cfg.RuntimeAPIKey == "" {
+		return nil, exitcode.Usagef("RUNTIME_API_URL and RUNTIME_API_KEY must be set to talk to the Runtime API")
+	}
+	return runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP, Logger: log,
+	})
+}
+
+// Upload sends the archive that Context wrote for this configuration to the Runtime API and
+// follows the build to its end, within BUILD_TIMEOUT.
+func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, error) {
+	client, err := NewClient(cfg, log)
+	if err != nil {
+		return Built{}, err
+	}
+	plan, err := NewPlan(ctx, cfg, log)
+	if err != nil {
+		return Built{}, err
+	}
+	res, err := result.Read(plan.Archive)
+	if err != nil {
+		return Built{}, fmt.Errorf("no packed archive at %s (run the context target first): %w", plan.Archive, unwrapPath(err))
+	}
+	rep, err := validateArchive(ctx, cfg, plan.Archive)
+	if err != nil {
+		return Built{}, err
+	}
+	if !rep.OK() {
+		return Built{}, ProblemsError(log, rep)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
+	defer cancel()
+
+	target, tags, err := targetImage(ctx, client, cfg, plan)
+	if err != nil {
+		return Built{}, err
+	}
+	if !cfg.Force {
+		exists, err := client.ImageExists(ctx, target)
+		if err != nil {
+			return Built{}, err
+		}
+		if exists {
+			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
+			return Built{Image: target, Skipped: true}, nil
+		}
+	}
+	return Submit(ctx, client, cfg, log, Submission{
+		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
+	})
+}
+
+// Submission is one archive to build.
+type Submission struct {
+	Archive     string
+	Format      runtimeapi.Format
+	TargetImage string
+	Tags        []string
+	Result      *result.Result // updated when not nil, beside ResultFor (default: Archive)
+	ResultFor   string
+}
+
+// Submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
+// ctx carries the BUILD_TIMEOUT deadline.
+func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s Submission) (Built, error) {
+	fi, err := os.Stat(s.Archive)
+	if err != nil {
+		return Built{}, err
+	}
+	log.Infof("uploading %s (%s) to build %s", s.Archive, humanBytes(fi.Size()), s.TargetImage)
+	start := time.Now()
+	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: s.Archive, Format: s.Format, TargetImage: s.TargetImage, Tags: s.Tags})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s", cfg.BuildTimeout)
+		}
+		return Built{}, fmt.Errorf("uploading %s: %w", s.Archive, err)
+	}
+	uploaded := time.Since(start)
+	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
+	record := func(status, image string) {
+		if s.Result == nil {
+			return
+		}
+		s.Result.BuildID, s.Result.Status, s.Result.Image = id, status, image
+		s.Result.UploadSeconds = uploaded.Seconds()
+		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
+		resultFor := s.ResultFor
+		if resultFor == "" {
+			resultFor = s.Archive
+		}
+		if err := result.Write(resultFor, *s.Result); err != nil {
+			log.Warnf("updating the result file: %v", err)
+		}
+	}
+	record("QUEUED", "")
+	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"build_id", id}); err != nil {
+		log.Warnf("%v", err)
+	}
+	built, err := Follow(ctx, client, cfg, log, id, s.TargetImage)
+	var failed *runtimeapi.BuildFailedError
+	switch {
+	case err == nil:
+		record("SUCCESS", built.Image)
+	case errors.As(err, &failed):
+		record(failed.Status, "")
+	}
+	return built, err
+}
+
+// Follow polls build id to its end; deadline: ctx's, else BUILD_TIMEOUT from now.
+func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, id, target string) (Built, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(cfg.BuildTimeout)
+	}
+	resume := fmt.Sprintf("follow it with: go run magefile.go status %s", id)
+	st, err := client.WaitForBuild(ctx, id, runtimeapi.Wait{
+		Interval: cfg.PollInterval, Deadline: deadline, ResumeAdvice: resume,
+	})
+	if errors.Is(err, context.Canceled) {
+		return Built{BuildID: id}, fmt.Errorf("interrupted; build %s goes on on the server: %s", id, resume)
+	}
+	if err != nil {
+		return Built{BuildID: id}, err
+	}
+	image := st.Image
+	if image == "" {
+		image = target
+	}
+	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", image}); err != nil {
+		log.Warnf("%v", err)
+	}
+	return Built{BuildID: id, Image: image}, nil
+}
+
+// targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{SHORT_SHA}-{PRIMARY_TAG};
+// the other CUSTOM_TAGS are tags of the same repository.
+func targetImage(ctx context.Context, client *runtimeapi.Client, cfg config.Config, plan Plan) (string, []string, error) {
+	target := cfg.TargetImage
+	if target == "" {
+		prefix, err := client.RegistryPrefix(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		target = fmt.Sprintf("%s/%s:%s-%s", prefix, cfg.ImageName, plan.Commit.Short(), cfg.PrimaryTag())
+	}
+	repo := target
+	if i := strings.LastIndex(target, ":"); i > strings.LastIndex(target, "/") {
+		repo = target[:i]
+	}
+	var tags []string
+	for _, t := range cfg.Tags[1:] {
+		tags = append(tags, repo+":"+t)
+	}
+	return target, tags, nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

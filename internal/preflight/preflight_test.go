@@ -1,0 +1,82 @@
+package preflight
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+var files = []string{"Dockerfile", "README.md", "app/main.py", "app/util.py", "pyproject.toml", "uv.lock", "scripts/run.sh"}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name       string
+		dockerfile string
+		target     string
+		want       []string
+	}{
+		{"a valid multi-stage Dockerfile", `ARG BASE=python:3.12
+FROM ${BASE} AS builder
+COPY pyproject.toml uv.lock ./
+COPY app/ /app/
+COPY app/*.py scripts /x/
+COPY . .
+FROM builder AS final
+COPY --from=builder /app /app
+COPY --from=0 /app /app2
+COPY --from=busybox:1.36 /bin/sh /sh
+ADD https://example.com/x.tgz /tmp/
+`, "final", nil},
+		{"a missing COPY source", "FROM scratch\nCOPY README.md /\nCOPY missing.txt docs/ /\n", "", []string{
+			"Dockerfile:3: COPY source missing.txt is not in the build context",
+			"Dockerfile:3: COPY source docs/ is not in the build context"}},
+		{"a glob matching nothing", "FROM scratch\n\nADD app/*.go /\n", "", []string{"Dockerfile:3: ADD source app/*.go is not in the build context"}},
+		{"an unknown TARGET", "FROM scratch AS one\nFROM one AS two\n", "three", []string{`Dockerfile:1: no stage named "three" (TARGET); the stages are one, two`}},
+		{"a --from naming nothing", "FROM scratch AS a\nCOPY --from=Not_An_Image! /x /x\n", "", []string{"Dockerfile:2: COPY --from=Not_An_Image! names neither an earlier stage nor an image"}},
+		{"a --from naming a later stage by index", "FROM scratch AS a\nCOPY --from=1 /x /x\nFROM scratch AS b\n", "", []string{"Dockerfile:2: COPY --from=1 names neither an earlier stage nor an image"}},
+		{"an ARG used in FROM but declared after it", "FROM python:${VERSION}\nARG VERSION=3.12\n", "", []string{"Dockerfile:1: FROM uses $VERSION, which no ARG before the first FROM declares"}},
+		{"built-in platform ARGs need no declaration", "FROM --platform=$BUILDPLATFORM golang:1.25 AS b\nFROM scratch\n", "", nil},
+		{"an unknown instruction", "FROM scratch\nCOPPY a b\n", "", []string{"Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)"}},
+		{"no FROM", "ARG X=1\n", "", []string{"Dockerfile:1: no FROM instruction: nothing to build"}},
+		{"an empty file", "# only a comment\n", "", []string{"Dockerfile:1: file with no instructions"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Check([]byte(tt.dockerfile), Context{Files: files, Target: tt.target})
+			var got []string
+			for _, p := range rep.Problems {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestCheckExplainsExcludedFiles(t *testing.T) {
+	rep := Check([]byte("FROM scratch\nCOPY docs/guide.md /\n"), Context{Files: files, Excluded: func(p string) string {
+		if p == "docs/guide.md" {
+			return "excluded by .dockerignore line 2: docs"
+		}
+		return ""
+	}})
+	if len(rep.Problems) != 1 || rep.Problems[0].String() != "Dockerfile:2: COPY source docs/guide.md is not in the build context (excluded by .dockerignore line 2: docs)" {
+		t.Fatalf("problems %v", rep.Problems)
+	}
+}
+
+func TestStagesAreListed(t *testing.T) {
+	rep := Check([]byte("FROM scratch AS base\nFROM base\nFROM base AS last\n"), Context{Files: files})
+	if !rep.OK() || !slices.Equal(rep.Stages, []string{"base", "stage-1", "last"}) {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func FuzzCheckNeverPanics(f *testing.F) {
+	f.Add("FROM scratch\nCOPY a b\n")
+	f.Add("ARG X\nFROM ${X:-y} AS z\nCOPY --from=z /a /b\n")
+	f.Fuzz(func(t *testing.T, df string) {
+		Check([]byte(df), Context{Files: files, Target: "z"})
+	})
+}

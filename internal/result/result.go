@@ -1,0 +1,149 @@
+// Package result writes and reads the <archive>.json file beside each archive, cleans this
+// tool's earlier outputs, and appends CI outputs.
+package result
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// TempPattern names the temporary files this tool writes before renaming them into place
+// (os.CreateTemp pattern); CLEAN_OUTPUT removes leftovers of interrupted runs.
+const TempPattern = tempPrefix + "*" + tempSuffix
+
+const tempPrefix, tempSuffix = ".runtimebuild-", ".tmp"
+
+// Generator marks the result files this tool wrote; CLEAN_OUTPUT removes only what they name.
+const Generator = "runtimebuild"
+
+// Result is the content of <archive>.json.
+type Result struct {
+	Generator string   `json:"generator"`
+	Archive   string   `json:"archive"` // base name of the archive beside this file
+	SHA       string   `json:"sha"`
+	ShortSHA  string   `json:"short_sha"`
+	Target    string   `json:"target,omitempty"`
+	BaseImage string   `json:"base_image,omitempty"`
+	Tags      []string `json:"tags"`
+	Files     int      `json:"files,omitempty"`
+	BytesIn   int64    `json:"bytes_in,omitempty"`
+	BytesOut  int64    `json:"bytes_out"`
+	SHA256    string   `json:"sha256"`
+
+	BuildID       string  `json:"build_id,omitempty"`
+	Status        string  `json:"status,omitempty"`
+	Image         string  `json:"image,omitempty"`
+	UploadSeconds float64 `json:"upload_seconds,omitempty"`
+	BuildSeconds  float64 `json:"build_seconds,omitempty"`
+}
+
+// PathFor is the result file of an archive.
+func PathFor(archive string) string { return archive + ".json" }
+
+// Write stores r beside its archive, atomically.
+func Write(archive string, r Result) error {
+	r.Generator = Generator
+	r.Archive = filepath.Base(archive)
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(PathFor(archive), append(data, '\n'))
+}
+
+// Read loads the result file of an archive.
+func Read(archive string) (Result, error) {
+	data, err := os.ReadFile(PathFor(archive))
+	if err != nil {
+		return Result{}, err
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Result{}, fmt.Errorf("reading %s: %w", PathFor(archive), err)
+	}
+	return r, nil
+}
+
+// Clean removes from dir what this tool wrote there earlier: the result files marked with
+// Generator, the archives they name, and temporary files of interrupted runs. Nothing else.
+func Clean(dir string) (removed []string, err error) {
+	names, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range names {
+		name := d.Name()
+		if !d.Type().IsRegular() {
+			continue
+		}
+		var targets []string
+		switch {
+		case strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix):
+			targets = []string{name}
+		case strings.HasSuffix(name, ".json"):
+			r, err := Read(filepath.Join(dir, strings.TrimSuffix(name, ".json")))
+			if err != nil || r.Generator != Generator || r.Archive+".json" != name {
+				continue // not ours
+			}
+			targets = []string{r.Archive, name}
+		}
+		for _, t := range targets {
+			err := os.Remove(filepath.Join(dir, t))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("cleaning %s: %w", dir, err)
+			}
+			if err == nil {
+				removed = append(removed, t)
+			}
+		}
+	}
+	sort.Strings(removed)
+	return removed, nil
+}
+
+// AppendGitHubOutput appends name=value lines to the file named by GITHUB_OUTPUT.
+func AppendGitHubOutput(file string, pairs ...[2]string) error {
+	if file == "" {
+		return nil
+	}
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("appending to GITHUB_OUTPUT: %w", err)
+	}
+	for _, p := range pairs {
+		if strings.ContainsAny(p[1], "\r\n") {
+			continue // values here are paths, digests and image names: never multi-line
+		}
+		fmt.Fprintf(f, "%s=%s\n", p[0], p[1])
+	}
+	return f.Close()
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), TempPattern)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

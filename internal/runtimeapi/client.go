@@ -1,0 +1,309 @@
+// Package runtimeapi is a client of the Runtime API build protocol (PROTOCOL.md): it streams
+// archives to /build with retries and follows /build_status to a terminal status.
+package runtimeapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/avast/retry-go/v4"
+
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+)
+
+// Logger receives the client's human lines; *progress.Log is one.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+// Retry bounds the retries of one request.
+type Retry struct {
+	Attempts  uint          // tries in all, the first included
+	BaseDelay time.Duration // first backoff, doubled each retry, with jitter
+	MaxDelay  time.Duration // cap on any single wait, Retry-After included
+}
+
+// DefaultRetry is what production uses: 8 tries, 1 s growing to at most 60 s between them.
+var DefaultRetry = Retry{Attempts: 8, BaseDelay: time.Second, MaxDelay: 60 * time.Second}
+
+// Options tune a Client; the zero value takes the defaults.
+type Options struct {
+	AllowInsecureHTTP bool          // plain http:// to a host other than loopback
+	Retry             Retry         // zero: DefaultRetry
+	RequestTimeout    time.Duration // whole request for small calls; zero: 30 s
+	HeaderTimeout     time.Duration // wait for the answer once an upload is sent; zero: 5 min
+	Logger            Logger        // nil: silent
+}
+
+// Client talks to one Runtime API with one key.
+type Client struct {
+	base *url.URL
+	key  string
+	http *http.Client
+	opts Options
+}
+
+// New returns a client for baseURL. The key travels only in the X-API-Key header.
+func New(baseURL, key string, opts Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, exitcode.Usagef("RUNTIME_API_URL=%q is not an http:// or https:// URL", baseURL)
+	}
+	if u.User != nil {
+		return nil, exitcode.Usagef("RUNTIME_API_URL must not carry credentials; the key goes in RUNTIME_API_KEY")
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !opts.AllowInsecureHTTP {
+		return nil, exitcode.Usagef("RUNTIME_API_URL=%q is plain http to another host: the API key would cross the network unencrypted; use https, or set ALLOW_INSECURE_HTTP=true", baseURL)
+	}
+	if opts.Retry.Attempts == 0 {
+		opts.Retry = DefaultRetry
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.HeaderTimeout == 0 {
+		opts.HeaderTimeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = silent{}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone() // proxies and SSL_CERT_FILE as usual
+	transport.ResponseHeaderTimeout = opts.HeaderTimeout
+	hc := &http.Client{
+		Transport: transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if req.URL.Host != u.Host || req.URL.Scheme != u.Scheme {
+				req.Header.Del("X-API-Key") // the key is for this host only
+			}
+			return nil
+		},
+	}
+	return &Client{base: u, key: key, http: hc, opts: opts}, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type silent struct{}
+
+func (silent) Infof(string, ...any) {}
+func (silent) Warnf(string, ...any) {}
+
+// RegistryPrefix asks where the server pushes images.
+func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
+	var out struct {
+		RegistryPrefix *string `json:"registry_prefix"`
+	}
+	if err := c.getJSON(ctx, "/registry_prefix", nil, &out); err != nil {
+		return "", fmt.Errorf("asking the registry prefix: %w", err)
+	}
+	if out.RegistryPrefix == nil || *out.RegistryPrefix == "" {
+		return "", errors.New("asking the registry prefix: GET /registry_prefix answered without registry_prefix")
+	}
+	return strings.TrimRight(*out.RegistryPrefix, "/"), nil
+}
+
+// ImageExists asks whether image is already in the registry.
+func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
+	var out struct {
+		Exists bool `json:"exists"`
+	}
+	if err := c.getJSON(ctx, "/image_exists", url.Values{"image": {image}}, &out); err != nil {
+		return false, fmt.Errorf("asking whether %s exists: %w", image, err)
+	}
+	return out.Exists, nil
+}
+
+// Status is an answer of /build_status.
+type Status struct {
+	Status string `json:"status"`
+	Image  string `json:"image"`
+	Error  string `json:"error"`
+	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
+	Message string `json:"message,omitempty"`
+}
+
+// BuildStatus asks once for the status of a build.
+func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
+	var s Status
+	err := c.do(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
+		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
+	}, &s, c.opts.RequestTimeout)
+	return s, err
+}
+
+// BuildRequest is one archive to build.
+type BuildRequest struct {
+	Archive     string // path of the tar.gz, re-opened for every attempt
+	Format      Format
+	TargetImage string
+	Tags        []string
+}
+
+// SubmitBuild streams the archive to /build and returns the build ID. Every attempt re-reads
+// the file and carries the same Idempotency-Key, with an exact Content-Length.
+func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, error) {
+	if req.Format == "" {
+		req.Format = Multipart
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	idempotencyKey := hex.EncodeToString(key)
+	var out struct {
+		BuildID string `json:"build_id"`
+	}
+	err := c.do(ctx, "POST /build", func(ctx context.Context) (*http.Request, error) {
+		b, contentType, err := newBody(req.Archive, req.Format, req.TargetImage, req.Tags)
+		if err != nil {
+			return nil, permanent{fmt.Errorf("opening the archive: %w", err)}
+		}
+		r, err := c.request(ctx, http.MethodPost, "/build", nil, b)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		r.ContentLength = b.length
+		r.Header.Set("Content-Type", contentType)
+		r.Header.Set("Idempotency-Key", idempotencyKey)
+		return r, nil
+	}, &out, 0)
+	if err != nil {
+		return "", err
+	}
+	if out.BuildID == "" {
+		return "", errors.New("POST /build: the server accepted the upload but returned no build_id")
+	}
+	return out.BuildID, nil
+}
+
+func (c *Client) request(ctx context.Context, method, path string, query url.Values, body io.ReadCloser) (*http.Request, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	var r *http.Request
+	var err error
+	if body == nil {
+		r, err = http.NewRequestWithContext(ctx, method, u.String(), nil)
+	} else {
+		r, err = http.NewRequestWithContext(ctx, method, u.String(), body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("X-API-Key", c.key)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("User-Agent", "runtimebuild")
+	return r, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, out any) error {
+	return c.do(ctx, "GET "+path, func(ctx context.Context) (*http.Request, error) {
+		return c.request(ctx, http.MethodGet, path, query, nil)
+	}, out, c.opts.RequestTimeout)
+}
+
+// do sends the request made by newRequest, retrying what may heal, and decodes a 2xx answer
+// into out. timeout bounds each attempt when not zero.
+func (c *Client) do(ctx context.Context, op string, newRequest func(context.Context) (*http.Request, error), out any, timeout time.Duration) error {
+	r := c.opts.Retry
+	return retry.Do(func() error {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		defer cancel()
+		req, err := newRequest(actx)
+		if err != nil {
+			return err
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return permanent{ctx.Err()}
+			}
+			return fmt.Errorf("%s: %w", op, scrub(err))
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: detail(resp.Body),
+				RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			if !retryableStatus(resp.StatusCode) {
+				return permanent{herr}
+			}
+			return herr
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+			return permanent{fmt.Errorf("%s: the answer is not the expected JSON: %v", op, err)}
+		}
+		return nil
+	},
+		retry.Context(ctx),
+		retry.Attempts(r.Attempts),
+		retry.Delay(r.BaseDelay),
+		retry.MaxDelay(r.MaxDelay),
+		retry.LastErrorOnly(true),
+		retry.RetryIf(func(err error) bool { return !IsPermanent(err) }),
+		retry.DelayType(func(n uint, err error, cfg *retry.Config) time.Duration {
+			var herr *HTTPError
+			if errors.As(err, &herr) && herr.RetryAfter > 0 {
+				return herr.RetryAfter
+			}
+			return retry.CombineDelay(retry.BackOffDelay, retry.RandomDelay)(n, err, cfg)
+		}),
+		retry.MaxJitter(r.BaseDelay),
+		retry.OnRetry(func(n uint, err error) {
+			if n+1 < r.Attempts {
+				c.opts.Logger.Warnf("%v; retrying (%d of %d)", err, n+2, r.Attempts)
+			}
+		}),
+	)
+}
+
+// detail extracts the server's {"detail": ...} or the start of a non-JSON body.
+func detail(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 4096))
+	var d struct {
+		Detail any `json:"detail"`
+	}
+	if json.Unmarshal(b, &d) == nil && d.Detail != nil {
+		if s, ok := d.Detail.(string); ok {
+			return s
+		}
+		j, _ := json.Marshal(d.Detail)
+		return string(j)
+	}
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// scrub drops the URL from transport errors: it is already in the message's op, and a query
+// could carry what should not be printed.
+func scrub(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}

@@ -1,0 +1,477 @@
+package runtimeapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/buildctx"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+	"github.com/runtimebuild/runtimebuild/internal/server"
+)
+
+const key = "sk-test-7f3a9c1e-do-not-print"
+
+// recorder is a server.Builder that keeps the sha256 of every archive it is asked to build.
+type recorder struct {
+	mu     sync.Mutex
+	sums   []string
+	tags   [][]string
+	images []string
+	fail   error
+}
+
+func (r *recorder) Build(ctx context.Context, job *server.Job, log io.Writer) (string, error) {
+	f, err := os.Open(job.Archive)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	r.mu.Lock()
+	r.sums = append(r.sums, hex.EncodeToString(h.Sum(nil)))
+	r.tags = append(r.tags, job.Tags)
+	r.images = append(r.images, job.TargetImage)
+	r.mu.Unlock()
+	fmt.Fprintln(log, "built", job.TargetImage)
+	if r.fail != nil {
+		return "", r.fail
+	}
+	return "registry.test/" + job.TargetImage, nil
+}
+
+func (r *recorder) ImageExists(ctx context.Context, image string) (bool, error) {
+	return image == "exists/already:1", nil
+}
+
+func (r *recorder) received() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.sums...)
+}
+
+// fault answers one request instead of the server; it returns false to let it through.
+type fault func(w http.ResponseWriter, r *http.Request) bool
+
+// faulty serves the real server behind a list of faults per path, used in order.
+type faulty struct {
+	mu     sync.Mutex
+	faults map[string][]fault
+	next   http.Handler
+	seen   map[string]int
+	keys   map[string]bool // Idempotency-Key values of POST /build
+}
+
+func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.seen[r.URL.Path]++
+	if r.URL.Path == "/build" {
+		f.keys[r.Header.Get("Idempotency-Key")] = true
+	}
+	var ft fault
+	if q := f.faults[r.URL.Path]; len(q) > 0 {
+		ft, f.faults[r.URL.Path] = q[0], q[1:]
+	}
+	f.mu.Unlock()
+	if ft != nil && ft(w, r) {
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+func status(code int, body string, header ...string) fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		io.Copy(io.Discard, r.Body)
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+		return true
+	}
+}
+
+// reset reads part of the upload and drops the connection.
+func reset(w http.ResponseWriter, r *http.Request) bool {
+	io.CopyN(io.Discard, r.Body, 1024)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+	return true
+}
+
+// hang answers only when the client gives up.
+func hang(w http.ResponseWriter, r *http.Request) bool {
+	io.Copy(io.Discard, r.Body)
+	<-r.Context().Done()
+	return true
+}
+
+func statusIs(s string) fault {
+	return status(200, fmt.Sprintf(`{"status":%q}`, s))
+}
+
+type env struct {
+	srv     *server.Server
+	builder *recorder
+	faults  *faulty
+	url     string
+	logs    *bytes.Buffer
+	client  *runtimeapi.Client
+	archive string
+	sum     string
+}
+
+type logCapture struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (l *logCapture) Infof(f string, a ...any) {
+	l.mu.Lock()
+	fmt.Fprintf(l.buf, f+"\n", a...)
+	l.mu.Unlock()
+}
+func (l *logCapture) Warnf(f string, a ...any) {
+	l.mu.Lock()
+	fmt.Fprintf(l.buf, "warning: "+f+"\n", a...)
+	l.mu.Unlock()
+}
+
+func newEnv(t *testing.T, faults map[string][]fault) *env {
+	t.Helper()
+	b := &recorder{}
+	srv, err := server.New(server.Options{Key: key, Builder: b, WorkDir: filepath.Join(t.TempDir(), "work"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faulty{faults: faults, next: srv.Handler(), seen: map[string]int{}, keys: map[string]bool{}}
+	if f.faults == nil {
+		f.faults = map[string][]fault{}
+	}
+	hs := httptest.NewServer(f)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	e := &env{srv: srv, builder: b, faults: f, url: hs.URL, logs: &bytes.Buffer{}}
+	e.client = e.newClient(t, key)
+	e.archive, e.sum = makeArchive(t, 256<<10)
+	return e
+}
+
+func (e *env) newClient(t *testing.T, k string) *runtimeapi.Client {
+	c, err := runtimeapi.New(e.url, k, runtimeapi.Options{
+		Retry:          runtimeapi.Retry{Attempts: 5, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
+		RequestTimeout: 2 * time.Second, HeaderTimeout: 300 * time.Millisecond,
+		Logger: &logCapture{buf: e.logs},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// makeArchive packs a build context of about size random bytes and returns its path and sha256.
+func makeArchive(t *testing.T, size int) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	blob := make([]byte, size)
+	rand.Read(blob)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY blob /\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "blob"), blob, 0o644)
+	entries, _, err := buildctx.Scan(dir, []string{"Dockerfile", "blob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := buildctx.Write(context.Background(), t.TempDir(), "ctx.tar.gz", entries, time.Unix(0, 0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Path, a.SHA256
+}
+
+func (e *env) submit(t *testing.T, format runtimeapi.Format) (string, error) {
+	return e.client.SubmitBuild(context.Background(), runtimeapi.BuildRequest{
+		Archive: e.archive, Format: format, TargetImage: "registry.test/rt/app:abc1234-python", Tags: []string{"registry.test/rt/app:latest"},
+	})
+}
+
+func (e *env) wait(t *testing.T, id string) (runtimeapi.Status, error) {
+	return e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+		FirstPoll: time.Millisecond, Interval: 20 * time.Millisecond, Deadline: time.Now().Add(5 * time.Second), ResumeAdvice: "resume with: mage status " + id,
+	})
+}
+
+// assertReceivedOnce checks that the server built exactly the archive's bytes, n times.
+func (e *env) assertReceived(t *testing.T, n int) {
+	t.Helper()
+	got := e.builder.received()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		got = e.builder.received()
+	}
+	if len(got) != n {
+		t.Fatalf("the server built %d archives, want %d", len(got), n)
+	}
+	for _, s := range got {
+		if s != e.sum {
+			t.Fatalf("the server received sha256 %s, want %s", s, e.sum)
+		}
+	}
+}
+
+func TestEveryUploadFormatArrivesByteForByte(t *testing.T) {
+	for _, format := range []runtimeapi.Format{runtimeapi.Multipart, runtimeapi.JSON} {
+		t.Run(string(format), func(t *testing.T) {
+			e := newEnv(t, nil)
+			id, err := e.submit(t, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := e.wait(t, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Status != "SUCCESS" || s.Image != "registry.test/registry.test/rt/app:abc1234-python" {
+				t.Fatalf("status %+v", s)
+			}
+			e.assertReceived(t, 1)
+			if tags := e.builder.tags[0]; len(tags) != 1 || tags[0] != "registry.test/rt/app:latest" {
+				t.Fatalf("tags %q", tags)
+			}
+		})
+	}
+}
+
+func TestFaultsAreRetriedAndTheBuildAcceptedOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults []fault
+		log    string
+	}{
+		{"429 with Retry-After in seconds", []fault{status(429, `{"detail":"slow down"}`, "Retry-After", "1")}, "429 Too Many Requests: slow down"},
+		{"429 with Retry-After as a date", []fault{status(429, `{"detail":"later"}`, "Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))}, "429"},
+		{"a burst of 503", []fault{status(503, "<html>busy</html>"), status(503, ""), status(502, ""), status(504, "")}, "503 Service Unavailable: <html>busy</html>"},
+		{"a connection reset during the upload", []fault{reset}, "POST /build"},
+		{"an answer slower than the client waits", []fault{hang}, "timeout awaiting response headers"},
+		{"a 500 then a 408", []fault{status(500, `{"detail":"oops"}`), status(408, "")}, "500 Internal Server Error: oops"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, map[string][]fault{"/build": tt.faults})
+			start := time.Now()
+			id, err := e.submit(t, runtimeapi.Multipart)
+			if err != nil {
+				t.Fatalf("%v\nlogs:\n%s", err, e.logs)
+			}
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("retries took %s: the waits are not capped", time.Since(start))
+			}
+			if _, err := e.wait(t, id); err != nil {
+				t.Fatal(err)
+			}
+			e.assertReceived(t, 1)
+			if e.faults.seen["/build"] != len(tt.faults)+1 {
+				t.Errorf("%d POST /build, want %d", e.faults.seen["/build"], len(tt.faults)+1)
+			}
+			if len(e.faults.keys) != 1 {
+				t.Errorf("%d distinct Idempotency-Keys across the attempts, want 1", len(e.faults.keys))
+			}
+			if !strings.Contains(e.logs.String(), tt.log) || !strings.Contains(e.logs.String(), "retrying") {
+				t.Errorf("logs lack %q:\n%s", tt.log, e.logs)
+			}
+		})
+	}
+}
+
+func TestPermanentAnswersAreNotRetried(t *testing.T) {
+	tests := []struct {
+		name string
+		ft   fault
+		want string
+	}{
+		{"401 says to check the key", status(401, `{"detail":"bad key"}`), "401 Unauthorized: bad key (check RUNTIME_API_KEY)"},
+		{"403 says to check the key", status(403, `{"detail":"forbidden"}`), "check RUNTIME_API_KEY"},
+		{"413 shows the detail", status(413, `{"detail":"max 1 GB"}`), "413 Request Entity Too Large: max 1 GB"},
+		{"422 shows a structured detail", status(422, `{"detail":[{"loc":["body","target_image"],"msg":"field required"}]}`), "field required"},
+		{"400", status(400, `{"detail":"no"}`), "400 Bad Request: no"},
+		{"404", status(404, `not here`), "404 Not Found: not here"},
+		{"a 2xx without build_id", status(202, `{"id":"x"}`), "returned no build_id"},
+		{"malformed JSON", status(202, `{"build_id":`), "not the expected JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, map[string][]fault{"/build": {tt.ft}})
+			_, err := e.submit(t, runtimeapi.Multipart)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if e.faults.seen["/build"] != 1 {
+				t.Fatalf("%d attempts, want 1", e.faults.seen["/build"])
+			}
+			e.assertReceived(t, 0)
+		})
+	}
+}
+
+func TestRetriesAreBounded(t *testing.T) {
+	var faults []fault
+	for i := 0; i < 10; i++ {
+		faults = append(faults, status(503, `{"detail":"down"}`))
+	}
+	e := newEnv(t, map[string][]fault{"/build": faults})
+	_, err := e.submit(t, runtimeapi.Multipart)
+	if err == nil || !strings.Contains(err.Error(), "503") || e.faults.seen["/build"] != 5 {
+		t.Fatalf("err = %v after %d attempts, want a 503 after 5", err, e.faults.seen["/build"])
+	}
+}
+
+func TestWaitForBuild(t *testing.T) {
+	tests := []struct {
+		name       string
+		statuses   []fault
+		fail       error
+		wantStatus string
+		wantErr    string
+	}{
+		{"unknown and missing statuses are still going", []fault{statusIs("PENDING"), statusIs("BAKING"), status(200, `{}`), statusIs("QUEUED"), statusIs("WORKING"), statusIs("RUNNING"), statusIs("IN_PROGRESS"), statusIs("STATUS_UNKNOWN")}, nil, "SUCCESS", ""},
+		{"failing polls are retried", []fault{status(503, ""), status(200, "not json"), reset}, nil, "SUCCESS", ""},
+		{"a failed build gives the server's error and the ID", nil, errors.New("COPY failed: file not found: blob2"), "FAILURE", "ended FAILURE: COPY failed: file not found: blob2"},
+		{"INTERNAL_ERROR", []fault{status(200, `{"status":"INTERNAL_ERROR","error":"worker lost"}`)}, nil, "INTERNAL_ERROR", "ended INTERNAL_ERROR: worker lost"},
+		{"TIMEOUT", []fault{status(200, `{"status":"TIMEOUT","error":"took too long"}`)}, nil, "TIMEOUT", "ended TIMEOUT: took too long"},
+		{"CANCELLED", []fault{status(200, `{"status":"CANCELLED"}`)}, nil, "CANCELLED", "ended CANCELLED: the server gave no reason"},
+		{"EXPIRED", []fault{status(200, `{"status":"EXPIRED","error":"queued past its TTL"}`)}, nil, "EXPIRED", "ended EXPIRED: queued past its TTL"},
+		{"a 401 while polling stops at once", []fault{status(401, `{"detail":"revoked"}`)}, nil, "", "check RUNTIME_API_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, map[string][]fault{"/build_status": tt.statuses})
+			e.builder.fail = tt.fail
+			id, err := e.submit(t, runtimeapi.Multipart)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := e.wait(t, id)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("%v\n%s", err, e.logs)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), id)) {
+				t.Fatalf("err = %v, want %q with the build ID", err, tt.wantErr)
+			}
+			if s.Status != tt.wantStatus {
+				t.Fatalf("status %q, want %q", s.Status, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestWaitForBuildGivesUpAtTheDeadlineWithTheResumeCommand(t *testing.T) {
+	var going []fault
+	for i := 0; i < 1000; i++ {
+		going = append(going, statusIs("WORKING"))
+	}
+	e := newEnv(t, map[string][]fault{"/build_status": going})
+	id, err := e.submit(t, runtimeapi.Multipart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+		FirstPoll: time.Millisecond, Interval: 10 * time.Millisecond, Deadline: time.Now().Add(200 * time.Millisecond), ResumeAdvice: "resume with: mage status " + id,
+	})
+	if !errors.Is(err, runtimeapi.ErrBuildTimeout) || !strings.Contains(err.Error(), "still WORKING") || !strings.Contains(err.Error(), "mage status "+id) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := strings.Count(e.logs.String(), "WORKING"); n != 1 {
+		t.Errorf("the WORKING status was logged %d times, want once:\n%s", n, e.logs)
+	}
+}
+
+func TestRegistryPrefixAndImageExists(t *testing.T) {
+	e := newEnv(t, map[string][]fault{"/registry_prefix": {status(503, "")}})
+	p, err := e.client.RegistryPrefix(context.Background())
+	if err != nil || p != "registry.test/rt" {
+		t.Fatalf("prefix %q, %v", p, err)
+	}
+	for image, want := range map[string]bool{"exists/already:1": true, "new/one:2": false} {
+		if got, err := e.client.ImageExists(context.Background(), image); err != nil || got != want {
+			t.Fatalf("ImageExists(%s) = %v, %v", image, got, err)
+		}
+	}
+	f := newEnv(t, map[string][]fault{"/registry_prefix": {status(200, `{"prefix":"x"}`)}})
+	if _, err := f.client.RegistryPrefix(context.Background()); err == nil || !strings.Contains(err.Error(), "without registry_prefix") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTheKeyIsNeverPrinted(t *testing.T) {
+	var all bytes.Buffer
+	check := func(what string, err error) {
+		if err != nil {
+			all.WriteString(what + ": " + err.Error() + "\n")
+		}
+	}
+	for _, ft := range []fault{status(401, `{"detail":"bad"}`), status(500, ""), reset, hang, status(202, "{}")} {
+		e := newEnv(t, map[string][]fault{"/build": {ft, ft, ft, ft, ft}, "/build_status": {ft, ft, ft, ft, ft}, "/registry_prefix": {ft, ft, ft, ft, ft}})
+		_, err := e.submit(t, runtimeapi.Multipart)
+		check("submit", err)
+		_, err = e.client.RegistryPrefix(context.Background())
+		check("prefix", err)
+		_, err = e.client.WaitForBuild(context.Background(), "nope", runtimeapi.Wait{Interval: time.Millisecond, Deadline: time.Now().Add(100 * time.Millisecond)})
+		check("wait", err)
+		all.Write(e.logs.Bytes())
+	}
+	_, err := runtimeapi.New("http://"+key+"@example.com", key, runtimeapi.Options{})
+	check("new", err)
+	if all.Len() == 0 || strings.Contains(all.String(), key) {
+		t.Fatalf("output (%d bytes) holds the key:\n%s", all.Len(), all.String())
+	}
+}
+
+func TestTheKeyStaysWithItsHost(t *testing.T) {
+	var leaked string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = r.Header.Get("X-API-Key")
+		io.WriteString(w, `{"registry_prefix":"x"}`)
+	}))
+	defer other.Close()
+	// 127.0.0.1 and localhost are different hosts to the client.
+	redirect := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	e := newEnv(t, map[string][]fault{"/registry_prefix": {func(w http.ResponseWriter, r *http.Request) bool {
+		http.Redirect(w, r, redirect+"/registry_prefix", http.StatusFound)
+		return true
+	}}})
+	if _, err := e.client.RegistryPrefix(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if leaked != "" {
+		t.Fatal("the key was sent to another host after a redirect")
+	}
+}
+
+func TestPlainHTTPIsOnlyForLoopback(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "https://api.example.com"} {
+		if _, err := runtimeapi.New(u, key, runtimeapi.Options{}); err != nil {
+			t.Errorf("New(%s): %v", u, err)
+		}
+	}
+	if _, err := runtimeapi.New("http://api.example.com", key, runtimeapi.Options{}); err == nil || !strings.Contains(err.Error(), "ALLOW_INSECURE_HTTP") {
+		t.Errorf("plain http to another host: err = %v", err)
+	}
+	if _, err := runtimeapi.New("http://api.example.com", key, runtimeapi.Options{AllowInsecureHTTP: true}); err != nil {
+		t.Errorf("with ALLOW_INSECURE_HTTP: %v", err)
+	}
+}

@@ -1,0 +1,83 @@
+package runtimeapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTPError is an answer with an unexpected status.
+type HTTPError struct {
+	Op         string // "POST /build"
+	StatusCode int
+	Detail     string        // the server's "detail", or the start of its body
+	RetryAfter time.Duration // from the Retry-After header; 0 when absent
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("%s: %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	switch e.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		msg += " (check RUNTIME_API_KEY)"
+	case http.StatusRequestEntityTooLarge:
+		msg += " (the archive is larger than the server accepts: narrow it with .dockerignore or INCLUDE)"
+	}
+	return msg
+}
+
+// retryableStatus are the answers worth trying again: the server or a proxy may recover.
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// permanent wraps errors that a retry cannot fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// IsPermanent reports whether err is known not to heal by retrying.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// BuildFailedError is a build that ended badly on the server.
+type BuildFailedError struct {
+	BuildID string
+	Status  string
+	Reason  string
+}
+
+func (e *BuildFailedError) Error() string {
+	reason := e.Reason
+	if reason == "" {
+		reason = "the server gave no reason"
+	}
+	return fmt.Sprintf("build %s ended %s: %s", e.BuildID, e.Status, reason)
+}

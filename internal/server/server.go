@@ -1,0 +1,433 @@
+// Package server is a local Runtime API: the protocol of PROTOCOL.md over HTTP, with builds
+// run by a Builder (the Docker engine, or a check that builds nothing).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Builder builds what an upload holds.
+type Builder interface {
+	// Build builds job, writing its output to log, and returns the image it made.
+	Build(ctx context.Context, job *Job, log io.Writer) (image string, err error)
+	// ImageExists reports whether the image is known to the builder.
+	ImageExists(ctx context.Context, image string) (bool, error)
+}
+
+// Job is one accepted upload.
+type Job struct {
+	ID          string
+	Kind        Kind
+	Archive     string // the uploaded tar.gz
+	Dir         string // the build directory, removed when the build ends
+	TargetImage string
+	Tags        []string // full image references
+	Target      string   // build stage, when the client named one
+	MaxUnpacked int64    // limit for unpacking the archive
+}
+
+// Unpack extracts the job's archive into Dir/context and returns that directory.
+func (j *Job) Unpack(ctx context.Context) (string, error) {
+	dir := filepath.Join(j.Dir, "context")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, unpack(ctx, j.Archive, dir, j.MaxUnpacked)
+}
+
+// Logger receives the server's human lines; *progress.Log is one.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+// Options configure a Server.
+type Options struct {
+	Key            string // required in X-API-Key unless NoAuth
+	NoAuth         bool
+	RegistryPrefix string
+	Workers        int           // builds at once; default 1
+	QueueSize      int           // accepted builds waiting for a worker; default 8
+	BuildTimeout   time.Duration // a build past it ends as TIMEOUT; default 30 min
+	MaxUpload      int64         // bytes of an archive, compressed and unpacked; default 4 GiB
+	WorkDir        string        // this server's directory is made below it; default os.TempDir()/runtimebuild-serve
+	Builder        Builder
+	Logger         Logger
+}
+
+// Server is the local Runtime API. Start it, serve Handler, then Close.
+type Server struct {
+	opts   Options
+	ctx    context.Context // ends on Close: queued and running builds are cancelled
+	cancel context.CancelFunc
+	queue  chan *build
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	builds map[string]*build
+}
+
+type build struct {
+	job    *Job
+	mu     sync.Mutex
+	status string
+	image  string
+	err    string
+	log    logBuffer
+}
+
+func (b *build) set(status, image, errText string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.status, b.image, b.err = status, image, errText
+}
+
+// New checks the options and prepares the work directory, removing what an earlier run left.
+func New(opts Options) (*Server, error) {
+	if opts.Builder == nil {
+		return nil, errors.New("server: no builder")
+	}
+	if opts.Key == "" && !opts.NoAuth {
+		return nil, errors.New("no API key: set RUNTIME_API_KEY, or SERVE_NO_AUTH=true to accept any request")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 8
+	}
+	if opts.BuildTimeout <= 0 {
+		opts.BuildTimeout = 30 * time.Minute
+	}
+	if opts.MaxUpload <= 0 {
+		opts.MaxUpload = 4 << 30
+	}
+	if opts.RegistryPrefix == "" {
+		opts.RegistryPrefix = "localhost/runtime"
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = filepath.Join(os.TempDir(), "runtimebuild-serve")
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet{}
+	}
+	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
+		return nil, err
+	}
+	removeOrphans(opts.WorkDir, opts.Logger)
+	dir, err := os.MkdirTemp(opts.WorkDir, strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return nil, err
+	}
+	opts.WorkDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize), builds: map[string]*build{}}
+	for i := 0; i < opts.Workers; i++ {
+		s.wg.Add(1)
+		go s.work()
+	}
+	return s, nil
+}
+
+// removeOrphans deletes the directories of servers that died without cleaning up: named
+// after their process ID, they belong to no running process.
+func removeOrphans(base string, log Logger) {
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		pidText, _, _ := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(base, e.Name())); err == nil {
+			log.Infof("removed the build files of an earlier server (process %d)", pid)
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+type quiet struct{}
+
+func (quiet) Infof(string, ...any) {}
+func (quiet) Warnf(string, ...any) {}
+
+// Close cancels queued and running builds (they end CANCELLED), waits for the workers and
+// removes the work directory.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	for {
+		select {
+		case b := <-s.queue:
+			s.finish(b, "CANCELLED", "", "the server stopped before the build started")
+		default:
+			return os.RemoveAll(s.opts.WorkDir)
+		}
+	}
+}
+
+// Handler serves the protocol.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /build", s.postBuild)
+	mux.HandleFunc("GET /build_status", s.getStatus)
+	mux.HandleFunc("GET /build_logs", s.getLogs)
+	mux.HandleFunc("GET /registry_prefix", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
+	})
+	mux.HandleFunc("GET /image_exists", s.getImageExists)
+	return s.authenticate(mux)
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.NoAuth && subtle.ConstantTimeCompare([]byte(r.Header.Get("X-API-Key")), []byte(s.opts.Key)) != 1 {
+			writeError(w, http.StatusUnauthorized, "missing or wrong X-API-Key")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
+	if len(s.queue) >= cap(s.queue) {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, "the build queue is full; try again later")
+		return
+	}
+	dir, err := os.MkdirTemp(s.opts.WorkDir, "build-")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "creating a build directory: "+err.Error())
+		return
+	}
+	job, status, err := s.accept(r, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		writeError(w, status, err.Error())
+		return
+	}
+	b := &build{job: job, status: "QUEUED"}
+	s.mu.Lock()
+	s.builds[job.ID] = b
+	s.mu.Unlock()
+	select {
+	case s.queue <- b:
+	default:
+		s.finish(b, "CANCELLED", "", "the build queue was full")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, "the build queue is full; try again later")
+		return
+	}
+	s.opts.Logger.Infof("build %s queued: %s (%s)", job.ID, job.TargetImage, job.Kind)
+	writeJSON(w, http.StatusAccepted, map[string]string{"build_id": job.ID})
+}
+
+// accept receives the upload into dir and checks it; on error it returns the HTTP status.
+func (s *Server) accept(r *http.Request, dir string) (*Job, int, error) {
+	limit := s.opts.MaxUpload
+	// base64 text is 4/3 of the archive; the rest of the form is small.
+	r.Body = http.MaxBytesReader(nil, r.Body, limit/3*4+4+1<<20)
+	archive := filepath.Join(dir, "upload.tar.gz")
+	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
+	u, err := receive(r, f, limit)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		return nil, http.StatusInternalServerError, cerr
+	}
+	if err != nil {
+		return nil, statusOf(err), err
+	}
+	kind, err := inspect(r.Context(), archive, limit)
+	if err != nil {
+		return nil, statusOf(err), err
+	}
+	id := make([]byte, 12)
+	rand.Read(id)
+	return &Job{
+		ID: hex.EncodeToString(id), Kind: kind, Archive: archive, Dir: dir, Target: u.Target,
+		TargetImage: u.TargetImage, Tags: fullTags(u.TargetImage, u.Tags), MaxUnpacked: limit,
+	}, 0, nil
+}
+
+// fullTags turns bare tags ("latest") into references in the target's repository.
+func fullTags(target string, tags []string) []string {
+	repo := target
+	if i := strings.LastIndex(target, ":"); i > strings.LastIndex(target, "/") {
+		repo = target[:i]
+	}
+	var out []string
+	for _, t := range tags {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !strings.ContainsAny(t, ":/") {
+			t = repo + ":" + t
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func statusOf(err error) int {
+	var br badRequest
+	var ua unsafeArchive
+	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &br), errors.As(err, &ua):
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadRequest // the client went away or sent a broken body
+}
+
+func (s *Server) work() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case b := <-s.queue:
+			s.run(b)
+		}
+	}
+}
+
+func (s *Server) run(b *build) {
+	if s.ctx.Err() != nil {
+		s.finish(b, "CANCELLED", "", "the server stopped before the build started")
+		return
+	}
+	b.set("WORKING", "", "")
+	s.opts.Logger.Infof("build %s: WORKING", b.job.ID)
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.BuildTimeout)
+	defer cancel()
+	image, err := s.opts.Builder.Build(ctx, b.job, &b.log)
+	switch {
+	case err == nil:
+		s.finish(b, "SUCCESS", image, "")
+	case s.ctx.Err() != nil:
+		s.finish(b, "CANCELLED", "", "the server stopped during the build")
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		s.finish(b, "TIMEOUT", "", fmt.Sprintf("the build took longer than %s", s.opts.BuildTimeout))
+	default:
+		s.finish(b, "FAILURE", "", err.Error())
+	}
+}
+
+func (s *Server) finish(b *build, status, image, errText string) {
+	b.set(status, image, errText)
+	os.RemoveAll(b.job.Dir)
+	if errText != "" {
+		s.opts.Logger.Infof("build %s: %s: %s", b.job.ID, status, errText)
+	} else {
+		s.opts.Logger.Infof("build %s: %s %s", b.job.ID, status, image)
+	}
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *build {
+	id := r.URL.Query().Get("build_id")
+	s.mu.Lock()
+	b := s.builds[id]
+	s.mu.Unlock()
+	if b == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
+	}
+	return b
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	b := s.lookup(w, r)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string]string{"build_id": b.job.ID, "status": b.status}
+	if b.image != "" {
+		out["image"] = b.image
+	}
+	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status == "SUCCESS" {
+		out["message"] = n.Note()
+	}
+	if b.err != "" {
+		out["error"] = b.err
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) {
+	b := s.lookup(w, r)
+	if b == nil {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b.log.Bytes())
+}
+
+func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
+	image := r.URL.Query().Get("image")
+	if image == "" {
+		writeError(w, http.StatusUnprocessableEntity, "image is required")
+		return
+	}
+	ok, err := s.opts.Builder.ImageExists(r.Context(), image)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"exists": ok, "image": nil})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, map[string]string{"detail": detail})
+}
+
+// logBuffer keeps the last MiB of a build's output.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if over := len(l.buf) - 1<<20; over > 0 {
+		l.buf = append(l.buf[:0], l.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// Bytes returns a copy of what was written.
+func (l *logBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.buf...)
+}

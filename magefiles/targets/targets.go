@@ -1,0 +1,147 @@
+// Package targets holds the runtimebuild mage targets. Import it into any magefile with
+//
+//	//mage:import
+//	_ "github.com/runtimebuild/runtimebuild/magefiles/targets"
+//
+// Each target reads the environment of INTERFACE.md, calls the internal packages and reports.
+package targets
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/pipeline"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+)
+
+// Context packs SOURCE_DIR into a reproducible build-context tar.gz with a generated Dockerfile; prints its path and sha256.
+func Context(ctx context.Context) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		packed, err := pipeline.Context(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		log.Resultf("%s sha256:%s", packed.Archive.Path, packed.Archive.SHA256)
+		return nil
+	})
+}
+
+// run loads the configuration and hands back an error that carries its exit code to mage.
+func run(job func(config.Config, *progress.Log) error) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return exitcode.ForMage(err)
+	}
+	return exitcode.ForMage(job(cfg, progress.New(os.Stderr, cfg.Progress)))
+}
+
+// Upload sends the archive of context to the Runtime API /build, polls /build_status to the end and prints the image.
+func Upload(ctx context.Context) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		if _, err := pipeline.NewClient(cfg, log); err != nil {
+			return err // before packing: the call is wrong
+		}
+		mg.CtxDeps(ctx, Context)
+		built, err := pipeline.Upload(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		reportImage(log, built)
+		return nil
+	})
+}
+
+// All runs the whole pipeline: context, then upload; with no Runtime API configured it packs and says the upload was skipped.
+func All(ctx context.Context) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		if ok, why := pipeline.UploadConfigured(cfg); !ok {
+			mg.CtxDeps(ctx, Context)
+			log.Infof("upload skipped: %s", why)
+			return nil
+		}
+		mg.CtxDeps(ctx, Upload)
+		return nil
+	})
+}
+
+// Status re-attaches to a build of the Runtime API and polls it to its end (after Ctrl-C, a CI timeout, a lost connection).
+func Status(ctx context.Context, buildID string) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		client, err := pipeline.NewClient(cfg, log)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(buildID) == "" {
+			return exitcode.Usagef("status needs a build ID: go run magefile.go status <build_id>")
+		}
+		built, err := pipeline.Follow(ctx, client, cfg, log, buildID, "")
+		if err != nil {
+			return err
+		}
+		reportImage(log, built)
+		return nil
+	})
+}
+
+func reportImage(log *progress.Log, b pipeline.Built) {
+	if b.Skipped {
+		log.Resultf("%s", b.Image)
+		return
+	}
+	log.Resultf("%s (build %s)", b.Image, b.BuildID)
+}
+
+// Serve runs a local Runtime API on SERVE_ADDR that builds with the local Docker engine (SERVE_BUILDER=check: checks only).
+func Serve(ctx context.Context) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		return pipeline.Serve(ctx, cfg, log, nil)
+	})
+}
+
+// Validate checks the Dockerfile against the build context without writing or sending anything: prints "ok" and the stages, or each problem as Dockerfile:LINE.
+func Validate(ctx context.Context) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		rep, err := pipeline.Validate(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return pipeline.ProblemsError(log, rep)
+		}
+		log.Resultf("ok: stages %s", strings.Join(rep.Stages, ", "))
+		return nil
+	})
+}
+
+// Image exports an existing image (docker pull + save, or from its registry), gzips it, uploads it and follows the build; flags -tags=a,b and -timeout=MINUTES.
+func Image(ctx context.Context, ref string, tags *string, timeout *int) error {
+	return run(func(cfg config.Config, log *progress.Log) error {
+		var extra []string
+		if tags != nil {
+			for _, t := range strings.Split(*tags, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					extra = append(extra, t)
+				}
+			}
+		}
+		var limit time.Duration
+		if timeout != nil {
+			if *timeout <= 0 {
+				return exitcode.Usagef("-timeout=%d: want a positive number of minutes", *timeout)
+			}
+			limit = time.Duration(*timeout) * time.Minute
+		}
+		built, err := pipeline.Image(ctx, cfg, log, ref, extra, limit)
+		if err != nil {
+			return err
+		}
+		reportImage(log, built)
+		return nil
+	})
+}
