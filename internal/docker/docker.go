@@ -50,7 +50,31 @@ func Build(ctx context.Context, contextTarGz io.Reader, target string, tags []st
 		args = append(args, "--tag", t)
 	}
 	args = append(args, "-")
-	return command.Cmd{Stdin: contextTarGz, Stdout: log, Stderr: log}.Run(ctx, "docker", args...)
+	err := command.Cmd{Stdin: contextTarGz, Stdout: log, Stderr: log}.Run(ctx, "docker", args...)
+	var cerr *command.Error
+	if errors.As(err, &cerr) {
+		// The build's own error, not the CLI's notice about its legacy builder (printed first).
+		return fmt.Errorf("docker build: %s", command.Summary(withoutNotices(cerr.Stderr)))
+	}
+	return err
+}
+
+// withoutNotices drops the paragraph the docker CLI prints before every legacy build
+// ("DEPRECATED: The legacy builder is deprecated ... https://docs.docker.com/go/buildx/").
+func withoutNotices(stderr string) string {
+	var kept []string
+	notice := false
+	for _, l := range strings.Split(stderr, "\n") {
+		switch t := strings.TrimSpace(l); {
+		case strings.HasPrefix(t, "DEPRECATED:"):
+			notice = true
+		case notice && t == "":
+			notice = false
+		case !notice:
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
 
 var loaded = regexp.MustCompile(`(?m)^Loaded image(?: ID)?: (\S+)`)
