@@ -8,6 +8,10 @@ import (
 	"os"
 
 	"github.com/magefile/mage/mage"
+
+	"github.com/runtimebuild/runtimebuild/internal/magemain"
 )
 
-func main() { os.Exit(mage.Main()) }
+func main() {
+	os.Exit(mage.ParseAndRun(os.Stdout, os.Stderr, os.Stdin, magemain.Args(os.Args[1:])))
+}

@@ -45,11 +45,26 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// go run magefile.go -compile: the zero-install entry point and the CI binary in one step.
-	cmd := exec.Command("go", "run", "magefile.go", "-compile", filepath.Join(dir, "runtimebuild"))
-	cmd.Dir = filepath.Join("..", "..")
+	// go run magefile.go -compile with a path relative to the repository root, as INTERFACE.md
+	// words it: the zero-install entry point and the CI binary in one step.
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rel, err := filepath.Rel(root, filepath.Join(dir, "runtimebuild"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cmd := exec.Command("go", "run", "magefile.go", "-compile", rel)
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "compiling the targets: %v\n%s", err, out)
+		return 1
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runtimebuild")); err != nil {
+		fmt.Fprintf(os.Stderr, "go run magefile.go -compile %s wrote no binary there: %v\n", rel, err)
 		return 1
 	}
 	binDir = dir
