@@ -1,0 +1,145 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+)
+
+// acceptingAPI is a Runtime API that reads every upload to its end and reports the build done
+// at once: the benchmark measures export and upload, not a build.
+func acceptingAPI() *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /build", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"build_id":"bench"}`)
+	})
+	mux.HandleFunc("GET /build_status", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"status":"SUCCESS"}`)
+	})
+	return httptest.NewServer(mux)
+}
+
+// imageBenchBytes is the image size: 1 GiB, or RUNTIMEBUILD_BENCH_BYTES.
+func imageBenchBytes() int64 {
+	if n, err := strconv.ParseInt(os.Getenv("RUNTIMEBUILD_BENCH_BYTES"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 1 << 30
+}
+
+// BenchmarkImageFromRegistry exports a 1 GiB image of incompressible layers from an in-memory
+// registry on 127.0.0.1 and uploads it (IMAGE_SOURCE=registry), and, where a Docker engine
+// answers, times `docker save ref | gzip` of the same image (pulled into the engine first) in
+// the same iteration. It reports the time ratio and the peak RSS of a separate exporting
+// process. Run:
+//
+//	go test ./internal/pipeline -run '^$' -bench ImageFromRegistry -benchtime 2x -timeout 30m
+func BenchmarkImageFromRegistry(b *testing.B) {
+	size := imageBenchBytes()
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	const layers = 4
+	img, err := random.Image(size/layers, layers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := strings.TrimPrefix(reg.URL, "http://") + "/bench/image:1"
+	parsed, _ := name.ParseReference(ref)
+	if err := remote.Write(parsed, img); err != nil {
+		b.Fatal(err)
+	}
+	api := acceptingAPI()
+	defer api.Close()
+	env := map[string]string{"RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
+		"OUTPUT_DIR": b.TempDir(), "POLL_INTERVAL": "10ms"}
+	cfg := load(b, env)
+
+	withDocker := exec.Command("docker", "info").Run() == nil
+	if withDocker {
+		if out, err := exec.Command("docker", "pull", "-q", ref).CombinedOutput(); err != nil {
+			b.Fatalf("docker pull %s: %v: %s", ref, err, out)
+		}
+		defer exec.Command("docker", "rmi", "--force", ref).Run()
+	} else {
+		b.Log("no Docker engine: the docker save | gzip reference is not measured")
+	}
+
+	var ours, reference time.Duration
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
+			b.Fatal(err)
+		}
+		ours += time.Since(start)
+		if withDocker {
+			start = time.Now()
+			if out, err := exec.Command("sh", "-c", `docker save "$0" | gzip > /dev/null`, ref).CombinedOutput(); err != nil {
+				b.Fatalf("docker save | gzip: %v: %s", err, out)
+			}
+			reference += time.Since(start)
+		}
+	}
+	b.StopTimer()
+	if withDocker {
+		b.ReportMetric(float64(ours)/float64(reference), "time/docker-save-gzip")
+	}
+	b.ReportMetric(float64(exporterPeakRSS(b, env, ref))/(1<<20), "peak-RSS-MiB")
+}
+
+// exporterPeakRSS runs the export and upload in a child process (this test binary) and returns
+// its peak resident set size in bytes.
+func exporterPeakRSS(b *testing.B, env map[string]string, ref string) int64 {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestImageExporterProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "RUNTIMEBUILD_EXPORTER="+ref)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("exporter process: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("exporter process printed no VmHWM:\n%s", out)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+// TestImageExporterProcess is the child of exporterPeakRSS; it does nothing in a normal test run.
+func TestImageExporterProcess(t *testing.T) {
+	ref := os.Getenv("RUNTIMEBUILD_EXPORTER")
+	if ref == "" {
+		t.Skip("only run as the exporting child of BenchmarkImageFromRegistry")
+	}
+	cfg := load(t, map[string]string{"RUNTIME_API_URL": os.Getenv("RUNTIME_API_URL"), "RUNTIME_API_KEY": "k",
+		"IMAGE_SOURCE": "registry", "OUTPUT_DIR": os.Getenv("OUTPUT_DIR"), "POLL_INTERVAL": "10ms"})
+	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", regexp.MustCompile(`VmHWM:.*`).Find(status))
+}
