@@ -28,7 +28,7 @@ type Archive struct {
 
 // Write packs entries into dir/name atomically: the archive is written to a temporary file
 // in dir and renamed at the end, so a failure or cancellation leaves nothing behind.
-func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Time, onBytes func(int64)) (Archive, error) {
+func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
 	tmp, err := os.CreateTemp(dir, result.TempPattern)
 	if err != nil {
 		return Archive{}, fmt.Errorf("creating the archive in %s: %w", dir, err)
@@ -42,7 +42,7 @@ func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Ti
 	}()
 	hash := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, hash)}
-	a, err := Pack(ctx, counted, entries, mtime, onBytes)
+	a, err := Pack(ctx, counted, entries, mtime, progress)
 	if err != nil {
 		return Archive{}, err
 	}
@@ -65,6 +65,25 @@ func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Ti
 	return a, nil
 }
 
+// Progress hears how packing goes (a progress.Meter is one).
+type Progress interface {
+	Add(n int64) // content bytes read
+	Item()       // one more entry written
+}
+
+// TotalBytes is the content of the entries, for a Progress's total.
+func TotalBytes(entries []Entry) int64 {
+	var n int64
+	for _, e := range entries {
+		if e.Data != nil {
+			n += int64(len(e.Data))
+		} else if e.Type == tar.TypeReg {
+			n += e.Size
+		}
+	}
+	return n
+}
+
 // compressionLevel 7 keeps archives within about 1% of gzip -6 (git archive) on source text;
 // klauspost's level 6 is 3% larger there, its 8 and 9 markedly slower.
 const compressionLevel = 7
@@ -72,7 +91,7 @@ const compressionLevel = 7
 // Pack writes entries as a gzip-compressed PAX tar to w. Every header is normalised (owner 0,
 // no owner names, mtime fixed, modes from the entry) and the gzip header carries no name or
 // time, so the same entries always give the same bytes. Content is streamed file by file.
-func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, onBytes func(int64)) (Archive, error) {
+func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
 	gz, err := pgzip.NewWriterLevel(w, compressionLevel)
 	if err != nil {
 		return Archive{}, err
@@ -108,14 +127,16 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, on
 		if e.Type != tar.TypeDir {
 			a.Files++
 		}
-		if e.Type != tar.TypeReg {
-			continue
+		if e.Type == tar.TypeReg {
+			n, err := copyContent(ctx, tw, e, hdr.Size, progress)
+			if err != nil {
+				return Archive{}, fmt.Errorf("packing %s: %w", e.Name, err)
+			}
+			a.BytesIn += n
 		}
-		n, err := copyContent(ctx, tw, e, hdr.Size, onBytes)
-		if err != nil {
-			return Archive{}, fmt.Errorf("packing %s: %w", e.Name, err)
+		if progress != nil {
+			progress.Item()
 		}
-		a.BytesIn += n
 	}
 	if err := tw.Close(); err != nil {
 		return Archive{}, err
@@ -126,7 +147,7 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, on
 	return a, nil
 }
 
-func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, onBytes func(int64)) (int64, error) {
+func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, progress Progress) (int64, error) {
 	var r io.Reader
 	if e.Data != nil {
 		r = bytes.NewReader(e.Data)
@@ -138,7 +159,7 @@ func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, onBytes 
 		defer f.Close()
 		r = f
 	}
-	n, err := io.CopyN(w, &ctxReader{ctx: ctx, r: r, onBytes: onBytes}, size)
+	n, err := io.CopyN(w, &ctxReader{ctx: ctx, r: r, progress: progress}, size)
 	if err == io.EOF {
 		return n, fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
 	}
@@ -147,9 +168,9 @@ func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, onBytes 
 
 // ctxReader stops a long copy when the context ends and reports progress.
 type ctxReader struct {
-	ctx     context.Context
-	r       io.Reader
-	onBytes func(int64)
+	ctx      context.Context
+	r        io.Reader
+	progress Progress
 }
 
 func (c *ctxReader) Read(p []byte) (int, error) {
@@ -157,8 +178,8 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.r.Read(p)
-	if n > 0 && c.onBytes != nil {
-		c.onBytes(int64(n))
+	if n > 0 && c.progress != nil {
+		c.progress.Add(int64(n))
 	}
 	return n, err
 }

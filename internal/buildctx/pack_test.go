@@ -183,7 +183,7 @@ func TestWriteLeavesNothingWhenCancelled(t *testing.T) {
 	gittest.Write(t, root, map[string]string{"big.bin": strings.Repeat("x", 1<<20)})
 	entries, _, _ := Scan(root, []string{"big.bin"})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Write(ctx, out, "a.tar.gz", entries, epoch, func(int64) { cancel() })
+	_, err := Write(ctx, out, "a.tar.gz", entries, epoch, cancelOnFirstByte(cancel))
 	if err == nil {
 		t.Fatal("Write succeeded after cancellation")
 	}
@@ -204,3 +204,9 @@ func TestWriteFailsWhenAFileShrinks(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 }
+
+// cancelOnFirstByte is a Progress that cancels the packing as soon as content flows.
+type cancelOnFirstByte func()
+
+func (c cancelOnFirstByte) Add(int64) { c() }
+func (c cancelOnFirstByte) Item()     {}

@@ -48,9 +48,9 @@ type Config struct {
 	Platform    string
 	Pull        bool
 
-	Progress     string
-	GitHubOutput string
-	GitHubAction bool
+	Progress      string
+	GitHubOutput  string
+	GitHubActions bool // GITHUB_ACTIONS=true: failures are also annotations
 
 	ServeAddr         string
 	ServeBuilder      string
@@ -98,9 +98,9 @@ func Load(getenv func(string) string) (Config, error) {
 		Platform:    r.str("PLATFORM", "linux/amd64"),
 		Pull:        r.boolean("PULL", true),
 
-		Progress:     r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
-		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
-		GitHubAction: r.boolean("GITHUB_ACTIONS", false),
+		Progress:      r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
+		GitHubOutput:  r.str("GITHUB_OUTPUT", ""),
+		GitHubActions: InGitHubActions(getenv),
 
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
 		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
@@ -158,6 +158,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.OutputDir = filepath.Clean(c.OutputDir)
 	return c, nil
 }
+
+// InGitHubActions reports whether the process runs as a GitHub Actions step. The runner owns
+// GITHUB_ACTIONS and sets it to "true"; any other value means no, and is never an error.
+func InGitHubActions(getenv func(string) string) bool { return getenv("GITHUB_ACTIONS") == "true" }
 
 var (
 	tagPattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)

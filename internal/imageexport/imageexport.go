@@ -127,7 +127,8 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // WriteArchive exports ref through src into a gzip file in dir, compressed in parallel as it
 // streams; the file is removed on failure. It returns the file's path; the caller removes it.
-func WriteArchive(ctx context.Context, src Source, ref, dir string) (string, error) {
+// progress, when not nil, hears the uncompressed bytes as they come.
+func WriteArchive(ctx context.Context, src Source, ref, dir string, progress func(int64)) (string, error) {
 	f, err := os.CreateTemp(dir, result.TempPattern)
 	if err != nil {
 		return "", err
@@ -140,7 +141,11 @@ func WriteArchive(ctx context.Context, src Source, ref, dir string) (string, err
 		}
 	}()
 	gz := pgzip.NewWriter(f)
-	if err := src.Export(ctx, ref, gz); err != nil {
+	var w io.Writer = gz
+	if progress != nil {
+		w = countingWriter{w: gz, add: progress}
+	}
+	if err := src.Export(ctx, ref, w); err != nil {
 		return "", err
 	}
 	if err := gz.Close(); err != nil {
@@ -151,4 +156,16 @@ func WriteArchive(ctx context.Context, src Source, ref, dir string) (string, err
 	}
 	ok = true
 	return f.Name(), nil
+}
+
+// countingWriter tells add how many bytes pass.
+type countingWriter struct {
+	w   io.Writer
+	add func(int64)
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.add(int64(n))
+	return n, err
 }

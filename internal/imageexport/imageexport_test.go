@@ -93,7 +93,7 @@ func digests(t *testing.T, img v1.Image) []string {
 func TestRegistryExportWritesADockerLoadArchive(t *testing.T) {
 	ref, img := pushRandom(t, 3)
 	dir := t.TempDir()
-	path, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: "linux/amd64", Keychain: authn.NewMultiKeychain()}, ref, dir)
+	path, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: "linux/amd64", Keychain: authn.NewMultiKeychain()}, ref, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestRegistryExportErrorsAreOneLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
-		_, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: "linux/amd64", Keychain: authn.NewMultiKeychain()}, tt.ref, dir)
+		_, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: "linux/amd64", Keychain: authn.NewMultiKeychain()}, tt.ref, dir, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") || exitcode.Of(err) != tt.code {
 			t.Errorf("%s: err = %v (exit %d), want one line with %q, exit %d", tt.ref, err, exitcode.Of(err), tt.want, tt.code)
 		}
@@ -139,7 +139,7 @@ func TestDockerExportOfALocallyBuiltImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
-	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref, t.TempDir())
+	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestDockerPullsFromARegistry(t *testing.T) {
 	ref, img := pushRandom(t, 2)
 	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
 	var log strings.Builder
-	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Out: &log}, ref, t.TempDir())
+	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Out: &log}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -170,7 +170,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	dockertest.Require(t)
 	ref, img := pushRandom(t, 1)
 	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
-	if _, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir()); err != nil {
+	if _, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Same name, but now in a registry that does not have it: the pull fails, the local image serves.
@@ -181,7 +181,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	}
 	t.Cleanup(func() { docker.Remove(context.Background(), tagged) })
 	warn := &warnings{}
-	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged, t.TempDir())
+	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 		t.Fatalf("warnings %q", warn.lines)
 	}
 	checkLoadArchive(t, path, tagged, img)
-	_, err = imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged+"-absent", t.TempDir())
+	_, err = imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged+"-absent", t.TempDir(), nil)
 	if err == nil || errors.Is(err, docker.ErrNoEngine) {
 		t.Fatalf("an image that exists nowhere: err = %v", err)
 	}

@@ -38,7 +38,9 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	}
 	log.Infof("exporting %s (%s)", ref, how)
 	start := time.Now()
-	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir)
+	meter := log.Meter("exporting", -1, 0)
+	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir, meter.Add)
+	meter.Done()
 	if err != nil {
 		return Built{}, err
 	}
@@ -47,7 +49,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	if err != nil {
 		return Built{}, err
 	}
-	log.Infof("exported %s in %s", humanBytes(fi.Size()), time.Since(start).Round(time.Millisecond))
+	log.Infof("exported %s in %s", progress.Bytes(fi.Size()), time.Since(start).Round(time.Millisecond))
 	target := cfg.TargetImage
 	if target == "" {
 		target = ref

@@ -107,9 +107,13 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if err != nil {
 		return Built{}, err
 	}
-	log.Infof("uploading %s (%s) to build %s", s.Archive, humanBytes(fi.Size()), s.TargetImage)
+	log.Infof("uploading %s (%s) to build %s", s.Archive, progress.Bytes(fi.Size()), s.TargetImage)
 	start := time.Now()
-	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: s.Archive, Format: s.Format, TargetImage: s.TargetImage, Tags: s.Tags})
+	meter := log.Meter("uploading", -1, 0)
+	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{
+		Archive: s.Archive, Format: s.Format, TargetImage: s.TargetImage, Tags: s.Tags, Progress: meter.Update,
+	})
+	meter.Done()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s", cfg.BuildTimeout)
@@ -155,9 +159,11 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		deadline = time.Now().Add(cfg.BuildTimeout)
 	}
 	resume := fmt.Sprintf("follow it with: go run magefile.go status %s", id)
+	live := log.Status(id)
 	st, err := client.WaitForBuild(ctx, id, runtimeapi.Wait{
-		Interval: cfg.PollInterval, Deadline: deadline, ResumeAdvice: resume,
+		Interval: cfg.PollInterval, Deadline: deadline, ResumeAdvice: resume, OnStatus: live.Update,
 	})
+	live.Done()
 	if errors.Is(err, context.Canceled) {
 		return Built{BuildID: id}, fmt.Errorf("interrupted; build %s goes on on the server: %s", id, resume)
 	}
@@ -194,17 +200,4 @@ func targetImage(ctx context.Context, client *runtimeapi.Client, cfg config.Conf
 		tags = append(tags, repo+":"+t)
 	}
 	return target, tags, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -140,3 +140,20 @@ func (b *base64Reader) Read(p []byte) (int, error) {
 	b.left = b.left[n:]
 	return n, nil
 }
+
+// progressReader reports the bytes read so far.
+type progressReader struct {
+	r      io.Reader
+	sent   int64
+	total  int64
+	report func(sent, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if n > 0 {
+		p.report(p.sent, p.total)
+	}
+	return n, err
+}

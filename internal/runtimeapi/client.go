@@ -157,6 +157,9 @@ type BuildRequest struct {
 	Format      Format
 	TargetImage string
 	Tags        []string
+	// Progress, when not nil, hears the bytes of the body sent so far and its length; a
+	// retried upload starts again from 0.
+	Progress func(sent, total int64)
 }
 
 // SubmitBuild streams the archive to /build and returns the build ID. Every attempt re-reads
@@ -175,6 +178,10 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 		b, contentType, err := newBody(req.Archive, req.Format, req.TargetImage, req.Tags)
 		if err != nil {
 			return nil, permanent{fmt.Errorf("opening the archive: %w", err)}
+		}
+		if req.Progress != nil {
+			b.Reader = &progressReader{r: b.Reader, total: b.length, report: req.Progress}
+			req.Progress(0, b.length)
 		}
 		r, err := c.request(ctx, http.MethodPost, "/build", nil, b)
 		if err != nil {

@@ -21,6 +21,10 @@ import (
 )
 
 // Context packs SOURCE_DIR into a reproducible build-context tar.gz with a generated Dockerfile; prints its path and sha256.
+//
+// Reads SOURCE_DIR, OUTPUT_DIR, OUTPUT_NAME, IMAGE_NAME, BASE_IMAGE, TARGET, CUSTOM_TAGS, CLEAN_OUTPUT,
+// SDK_SHA, GITHUB_SHA, SOURCE_DATE_EPOCH, INCLUDE, INCLUDE_UNTRACKED, ALLOW_SECRETS, DOCKERFILE,
+// DOCKERFILE_TEMPLATE, PROGRESS and GITHUB_OUTPUT.
 func Context(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		packed, err := pipeline.Context(ctx, cfg, log)
@@ -32,16 +36,24 @@ func Context(ctx context.Context) error {
 	})
 }
 
-// run loads the configuration and hands back an error that carries its exit code to mage.
+// run loads the configuration, runs job, and hands back an error that carries its exit code to
+// mage (which prints it); under GitHub Actions the error is also an annotation.
 func run(job func(config.Config, *progress.Log) error) error {
 	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return exitcode.ForMage(err)
+	if err == nil {
+		err = job(cfg, progress.New(os.Stderr, cfg.Progress))
 	}
-	return exitcode.ForMage(job(cfg, progress.New(os.Stderr, cfg.Progress)))
+	if err != nil && config.InGitHubActions(os.Getenv) {
+		progress.GitHubError(os.Stdout, err)
+	}
+	return exitcode.ForMage(err)
 }
 
 // Upload sends the archive of context to the Runtime API /build, polls /build_status to the end and prints the image.
+//
+// Runs context first. Reads what context reads, and RUNTIME_API_URL, RUNTIME_API_KEY (required),
+// ALLOW_INSECURE_HTTP, TARGET_IMAGE, UPLOAD_FORMAT, FORCE, POLL_INTERVAL and BUILD_TIMEOUT.
+// After Ctrl-C or a timeout, `status <build_id>` follows the build again.
 func Upload(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		if _, err := pipeline.NewClient(cfg, log); err != nil {
@@ -58,6 +70,9 @@ func Upload(ctx context.Context) error {
 }
 
 // All runs the whole pipeline: context, then upload; with no Runtime API configured it packs and says the upload was skipped.
+//
+// Reads what context and upload read; RUNTIME_API_URL or RUNTIME_API_KEY unset, or NO_UPLOAD=true,
+// skips the upload.
 func All(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		if ok, why := pipeline.UploadConfigured(cfg); !ok {
@@ -71,6 +86,9 @@ func All(ctx context.Context) error {
 }
 
 // Status re-attaches to a build of the Runtime API and polls it to its end (after Ctrl-C, a CI timeout, a lost connection).
+//
+// Argument: the build ID that upload, all or image printed. Reads RUNTIME_API_URL, RUNTIME_API_KEY,
+// ALLOW_INSECURE_HTTP, POLL_INTERVAL, BUILD_TIMEOUT, PROGRESS and GITHUB_OUTPUT.
 func Status(ctx context.Context, buildID string) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		client, err := pipeline.NewClient(cfg, log)
@@ -98,6 +116,9 @@ func reportImage(log *progress.Log, b pipeline.Built) {
 }
 
 // Serve runs a local Runtime API on SERVE_ADDR that builds with the local Docker engine (SERVE_BUILDER=check: checks only).
+//
+// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH,
+// SERVE_REGISTRY_PREFIX, SERVE_WORKERS, SERVE_BUILD_TIMEOUT and SERVE_MAX_UPLOAD. Ctrl-C stops it.
 func Serve(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		return pipeline.Serve(ctx, cfg, log, nil)
@@ -105,6 +126,8 @@ func Serve(ctx context.Context) error {
 }
 
 // Validate checks the Dockerfile against the build context without writing or sending anything: prints "ok" and the stages, or each problem as Dockerfile:LINE.
+//
+// Reads what context reads to select the files and render the Dockerfile.
 func Validate(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		rep, err := pipeline.Validate(ctx, cfg, log)
@@ -120,6 +143,11 @@ func Validate(ctx context.Context) error {
 }
 
 // Image exports an existing image (docker pull + save, or from its registry), gzips it, uploads it and follows the build; flags -tags=a,b and -timeout=MINUTES.
+//
+// Argument: the image reference. Flags: -tags=a,b adds tags (mage reads words after the reference
+// as more targets, so tags go in this flag); -timeout=MINUTES replaces BUILD_TIMEOUT. Reads
+// RUNTIME_API_URL, RUNTIME_API_KEY, IMAGE_SOURCE, PLATFORM, PULL, TARGET_IMAGE, OUTPUT_DIR,
+// POLL_INTERVAL, BUILD_TIMEOUT, PROGRESS and GITHUB_OUTPUT.
 func Image(ctx context.Context, ref string, tags *string, timeout *int) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		var extra []string

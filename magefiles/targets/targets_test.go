@@ -169,6 +169,8 @@ func TestExitCodes(t *testing.T) {
 		{"image with a bad flag value", []string{"image", "a/b:c", "-timeout=0"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "positive number of minutes"},
 		{"plain http to another host", []string{"upload"}, []string{"RUNTIME_API_URL=http://api.example.com", "RUNTIME_API_KEY=k"}, 2, "ALLOW_INSECURE_HTTP"},
 		{"a Runtime API that does not answer", []string{"upload"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k", "BUILD_TIMEOUT=2s"}, 1, "registry prefix"},
+		{"a usage error inside a mage dependency keeps its code", []string{"all"}, []string{"INCLUDE=nothing-matches"}, 2, `INCLUDE pattern "nothing-matches" matches no file`},
+		{"serve without an engine says how to go on", []string{"serve"}, []string{"PATH=" + t.TempDir(), "RUNTIME_API_KEY=k"}, 1, "set SERVE_BUILDER=check"},
 		{"success", []string{"context"}, nil, 0, "sha256:"},
 	}
 	for _, tt := range tests {
@@ -195,6 +197,32 @@ func TestExitCodes(t *testing.T) {
 				if left, _ := os.ReadDir(filepath.Join(cmd.Dir, "runtime-build")); len(left) != 0 {
 					t.Fatalf("left behind: %v", left)
 				}
+			}
+		})
+	}
+}
+
+func TestUnderGitHubActionsAFailureIsAlsoAnAnnotation(t *testing.T) {
+	for _, tt := range []struct {
+		name, ghActions, want string
+	}{
+		{"GITHUB_ACTIONS=true", "true", "::error title=runtimebuild::TARGET=\"fat\" is not valid: want one of binary, binary-minimal, source, source-minimal\n"},
+		{"outside GitHub Actions", "", ""},
+		{"a value the runner never sets", "yes", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "context")
+			cmd.Dir = t.TempDir()
+			cmd.Env = append(os.Environ(), "TARGET=fat", "GITHUB_ACTIONS="+tt.ghActions)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("err %v, want exit 2\n%s", err, stderr.String())
+			}
+			if stdout.String() != tt.want {
+				t.Fatalf("stdout %q, want %q", stdout.String(), tt.want)
 			}
 		})
 	}
