@@ -19,17 +19,27 @@ import (
 // running builds end CANCELLED and the port is released. ready, when not nil, receives the
 // address once the server listens.
 func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func(addr string)) error {
-	var builder server.Builder
+	builder, err := serveBuilder(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, log, builder, ready)
+}
+
+// serveBuilder is SERVE_BUILDER's builder; docker needs an engine that answers.
+func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (server.Builder, error) {
 	switch cfg.ServeBuilder {
 	case "check":
-		builder = server.CheckBuilder{}
 		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
-	default:
-		if err := docker.Ping(ctx); err != nil {
-			return fmt.Errorf("serve builds with the local Docker engine: %w; start it, or set SERVE_BUILDER=check to check uploads without building", err)
-		}
-		builder = server.DockerBuilder{}
+		return server.CheckBuilder{}, nil
 	}
+	if err := docker.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("serve builds with the local Docker engine: %w; start it, or set SERVE_BUILDER=check to check uploads without building", err)
+	}
+	return server.DockerBuilder{}, nil
+}
+
+func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder server.Builder, ready func(addr string)) error {
 	if cfg.ServeNoAuth {
 		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
 	} else if cfg.RuntimeAPIKey == "" {
@@ -59,12 +69,15 @@ func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func
 		return err
 	case <-ctx.Done():
 	}
+	// Builds first: they end CANCELLED (and their files go) while the port still answers, so
+	// that a client polling now is told; then the requests under way get a second to finish.
 	log.Infof("stopping: accepted builds are cancelled")
-	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	srv.Close()
+	shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	hs.Close()
+	hs.Close() // what outlived the second; the listener is closed either way
 	return nil
 }

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/buildctx"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+	"github.com/runtimebuild/runtimebuild/internal/server"
+)
+
+// untilStopped builds until the server stops it.
+type untilStopped struct{ started chan struct{} }
+
+func (u untilStopped) Build(ctx context.Context, job *server.Job, _ io.Writer) (string, error) {
+	close(u.started)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+func (untilStopped) ImageExists(context.Context, string) (bool, error) { return false, nil }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func TestCtrlCCancelsTheBuildsAndReleasesThePort(t *testing.T) {
+	cfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k"})
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	builder := untilStopped{started: make(chan struct{})}
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, progress.New(&logs, "plain"), builder, func(a string) { addr <- a }) }()
+	var listening string
+	select {
+	case listening = <-addr:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+
+	client, err := runtimeapi.New("http://"+listening, "k", runtimeapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, _ := makeContextArchive(t)
+	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: archive, TargetImage: "localhost/runtime/app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-builder.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the build did not start within 10s")
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s of Ctrl-C")
+	}
+	if want := "build " + id + ": CANCELLED: the server stopped during the build"; !strings.Contains(logs.String(), want) {
+		t.Fatalf("no %q in the server's log:\n%s", want, logs.String())
+	}
+	ln, err := net.Listen("tcp", listening)
+	if err != nil {
+		t.Fatalf("the port is still taken after serve ended: %v", err)
+	}
+	ln.Close()
+}
+
+func TestServeWithoutAKeyOrAnEngineSaysWhatToSet(t *testing.T) {
+	cfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "SERVE_BUILDER": "check"})
+	err := Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	if err == nil || !strings.Contains(err.Error(), "RUNTIME_API_KEY") {
+		t.Fatalf("no key: %v", err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k"})
+	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	if err == nil || !strings.Contains(err.Error(), "Docker daemon not running") || !strings.Contains(err.Error(), "SERVE_BUILDER=check") {
+		t.Fatalf("no engine: %v", err)
+	}
+}
+
+// makeContextArchive packs a one-stage build context and returns its path and sha256.
+func makeContextArchive(t *testing.T) (string, string) {
+	t.Helper()
+	a, err := buildctx.Write(context.Background(), t.TempDir(), "ctx.tar.gz", []buildctx.Entry{
+		{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")},
+	}, time.Unix(0, 0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Path, a.SHA256
+}
