@@ -68,20 +68,23 @@ func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Ti
 // Progress hears how packing goes (a progress.Meter is one).
 type Progress interface {
 	Add(n int64) // content bytes read
-	Item()       // one more entry written
+	Item()       // one more file or link written (not directories)
 }
 
-// TotalBytes is the content of the entries, for a Progress's total.
-func TotalBytes(entries []Entry) int64 {
-	var n int64
+// Totals are the content bytes and the files (and links) of the entries, for a Progress.
+func Totals(entries []Entry) (bytes int64, files int) {
 	for _, e := range entries {
-		if e.Data != nil {
-			n += int64(len(e.Data))
-		} else if e.Type == tar.TypeReg {
-			n += e.Size
+		switch {
+		case e.Data != nil:
+			bytes += int64(len(e.Data))
+		case e.Type == tar.TypeReg:
+			bytes += e.Size
+		}
+		if e.Type != tar.TypeDir {
+			files++
 		}
 	}
-	return n
+	return bytes, files
 }
 
 // compressionLevel 7 keeps archives within about 1% of gzip -6 (git archive) on source text;
@@ -134,7 +137,7 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, pr
 			}
 			a.BytesIn += n
 		}
-		if progress != nil {
+		if progress != nil && e.Type != tar.TypeDir {
 			progress.Item()
 		}
 	}

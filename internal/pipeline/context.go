@@ -151,7 +151,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 		}
 	}
 	log.Infof("packing %d entries of %s at %s (TARGET=%s)", len(entries), cfg.SourceDir, plan.Commit.Short(), cfg.Target)
-	meter := log.Meter("packing", buildctx.TotalBytes(entries), len(entries))
+	size, files := buildctx.Totals(entries)
+	meter := log.Meter("packing", size, files)
 	archive, err := buildctx.Write(ctx, filepath.Dir(plan.Archive), filepath.Base(plan.Archive), entries, plan.MTime, meter)
 	meter.Done()
 	if err != nil {

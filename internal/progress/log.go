@@ -149,7 +149,7 @@ func (l *Log) Meter(what string, total int64, items int) *Meter {
 	m := &Meter{log: l, what: what, total: total, items: items, start: now, printed: now}
 	if l.mode == TTY {
 		m.bar = l.newBar(total, m.describe(),
-			progressbar.OptionShowBytes(true), progressbar.OptionShowTotalBytes(true), progressbar.OptionUseIECUnits(true),
+			progressbar.OptionShowBytes(true), progressbar.OptionShowTotalBytes(true), progressbar.OptionShowCount(), progressbar.OptionUseIECUnits(true),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true))
 	}
 	return m
