@@ -20,7 +20,11 @@ func Require(t testing.TB) {
 	if err == nil && len(out) > 0 {
 		return
 	}
-	msg := "NO DOCKER ENGINE: `docker info` failed (" + err.Error() + "): " + string(out) + "; this test of the real engine did not run"
+	why := "it printed no server version"
+	if err != nil {
+		why = err.Error()
+	}
+	msg := "NO DOCKER ENGINE: `docker info` failed (" + why + "): " + string(out) + "; this test of the real engine did not run"
 	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
 		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
 	}

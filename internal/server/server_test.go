@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,12 @@ func start(t *testing.T, opts server.Options) *local {
 
 // build submits the archive (multipart, base64, as the builder client sends it) and follows it.
 func (l *local) build(t *testing.T, path, target string, tags ...string) (runtimeapi.Status, error) {
+	_, st, err := l.buildID(t, path, target, tags...)
+	return st, err
+}
+
+// buildID is build, with the build's ID.
+func (l *local) buildID(t *testing.T, path, target string, tags ...string) (string, runtimeapi.Status, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -105,7 +112,8 @@ func (l *local) build(t *testing.T, path, target string, tags ...string) (runtim
 	if err != nil {
 		t.Fatalf("submitting: %v", err)
 	}
-	return l.client.WaitForBuild(ctx, id, runtimeapi.Wait{FirstPoll: 10 * time.Millisecond, Interval: 100 * time.Millisecond})
+	st, err := l.client.WaitForBuild(ctx, id, runtimeapi.Wait{FirstPoll: 10 * time.Millisecond, Interval: 100 * time.Millisecond})
+	return id, st, err
 }
 
 // post sends a multipart upload by hand, with the raw archive bytes and any extra fields.
@@ -134,6 +142,23 @@ func (l *local) post(t *testing.T, path string, fields map[string]string) (*http
 	out := map[string]string{}
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp, out
+}
+
+// buildLogs fetches /build_logs of a build.
+func (l *local) buildLogs(t *testing.T, id string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, l.url+"/build_logs?build_id="+id, nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /build_logs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return string(b)
 }
 
 // leftovers lists what lies below dir (relative paths), for "nothing written" assertions.
@@ -177,7 +202,7 @@ func TestTheDockerBuilderBuildsAContextThatDockerCanInspect(t *testing.T) {
 	image := uniqueImage(t)
 	ctx := archive(t, member{Name: "Dockerfile", Body: twoStages}, member{Name: "hello.txt", Body: "hi\n"})
 
-	st, err := l.build(t, ctx, image, image+"-extra")
+	id, st, err := l.buildID(t, ctx, image, image+"-extra")
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -189,6 +214,9 @@ func TestTheDockerBuilderBuildsAContextThatDockerCanInspect(t *testing.T) {
 	}
 	if got := inspectLabel(t, image+"-extra", "stage"); got != "final" {
 		t.Fatalf("the extra tag %s-extra has stage=%q, want final", image, got)
+	}
+	if logs := l.buildLogs(t, id); !strings.Contains(logs, "COPY hello.txt") {
+		t.Fatalf("/build_logs lacks the engine's output:\n%s", logs)
 	}
 
 	// A client naming a stage gets that stage.
@@ -419,5 +447,31 @@ func TestKeysAreCheckedAndErrorsAreJSONDetail(t *testing.T) {
 	}
 	if _, err := l.client.BuildStatus(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("an unknown build: %v", err)
+	}
+}
+
+func TestARestartedServerRemovesWhatADeadOneLeft(t *testing.T) {
+	work := filepath.Join(t.TempDir(), "work")
+	// A process that has ended: its ID names the directory it would have left.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(work, strconv.Itoa(dead.Process.Pid)+"-123", "build-1")
+	os.MkdirAll(left, 0o755)
+	os.WriteFile(filepath.Join(left, "upload.tar.gz"), []byte("half-written"), 0o600)
+	alive := filepath.Join(work, strconv.Itoa(os.Getpid())+"-456") // a running server's: kept
+	os.MkdirAll(alive, 0o755)
+
+	srv, err := server.New(server.Options{Key: key, Builder: server.CheckBuilder{}, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := os.Stat(filepath.Dir(left)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the dead server's files are still there: %v", err)
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Fatalf("a live server's directory was removed: %v", err)
 	}
 }
