@@ -76,8 +76,8 @@ func Upload(ctx context.Context) error {
 func All(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		if ok, why := pipeline.UploadConfigured(cfg); !ok {
+			log.Infof("upload skipped (%s): packing only", why) // first, so that the archive is the last line
 			mg.CtxDeps(ctx, Context)
-			log.Infof("upload skipped: %s", why)
 			return nil
 		}
 		mg.CtxDeps(ctx, Upload)
