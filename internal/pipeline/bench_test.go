@@ -9,13 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/benchtest"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
@@ -66,7 +65,7 @@ func largeTree(t testing.TB, dir string, n, size int) {
 
 // BenchmarkPackVsGitArchive packs each tree with Context and with `git archive --format=tar.gz`
 // in the same iteration, and reports the time and size ratios and the peak RSS of a separate
-// packing process. Run: go test ./internal/pipeline -run '^$' -bench PackVsGitArchive -benchtime 3x
+// packing process (benchtest). Run: go test ./internal/pipeline -run '^$' -bench PackVsGitArchive -benchtime 3x
 func BenchmarkPackVsGitArchive(b *testing.B) {
 	trees := []struct {
 		name string
@@ -106,41 +105,17 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(ours)/float64(git), "time/git-archive")
 			b.ReportMetric(float64(ourSize)/float64(gitSize), "size/git-archive")
-			b.ReportMetric(float64(peakRSS(b, src, out))/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestPackerProcess", "SOURCE_DIR="+src, "OUTPUT_DIR="+out))/(1<<20), "peak-RSS-MiB")
 		})
 	}
 }
 
-// peakRSS packs src in a child process (this test binary, re-run as a packer) and returns its
-// own peak resident set size in bytes (VmHWM: not counting the git processes it runs, which
-// rusage would fold in).
-func peakRSS(b *testing.B, src, out string) int64 {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPackerProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "RUNTIMEBUILD_PACKER=1", "SOURCE_DIR="+src, "OUTPUT_DIR="+out)
-	o, err := cmd.CombinedOutput()
-	if err != nil {
-		b.Fatalf("packer process: %v\n%s", err, o)
-	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(o)
-	if m == nil {
-		b.Fatalf("packer process printed no VmHWM:\n%s", o)
-	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10
-}
-
-// TestPackerProcess is the child of peakRSS; it does nothing in a normal test run.
+// TestPackerProcess is the packing child of BenchmarkPackVsGitArchive; it skips in a normal test run.
 func TestPackerProcess(t *testing.T) {
-	if os.Getenv("RUNTIMEBUILD_PACKER") != "1" {
-		t.Skip("only run as the packing child of BenchmarkPackVsGitArchive")
-	}
+	benchtest.InChild(t)
 	cfg := load(t, map[string]string{"SOURCE_DIR": os.Getenv("SOURCE_DIR"), "OUTPUT_DIR": os.Getenv("OUTPUT_DIR")})
 	if _, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet")); err != nil {
 		t.Fatal(err)
 	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", regexp.MustCompile(`VmHWM:.*`).Find(status))
+	benchtest.ReportPeakRSS(t)
 }

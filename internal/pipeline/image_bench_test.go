@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/runtimebuild/runtimebuild/internal/benchtest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
@@ -102,43 +102,21 @@ func BenchmarkImageFromRegistry(b *testing.B) {
 	if withDocker {
 		b.ReportMetric(float64(ours)/float64(reference), "time/docker-save-gzip")
 	}
-	b.ReportMetric(float64(exporterPeakRSS(b, env, ref))/(1<<20), "peak-RSS-MiB")
-}
-
-// exporterPeakRSS runs the export and upload in a child process (this test binary) and returns
-// its peak resident set size in bytes.
-func exporterPeakRSS(b *testing.B, env map[string]string, ref string) int64 {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestImageExporterProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "RUNTIMEBUILD_EXPORTER="+ref)
+	childEnv := []string{"RUNTIMEBUILD_EXPORTER=" + ref}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		childEnv = append(childEnv, k+"="+v)
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.Fatalf("exporter process: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("exporter process printed no VmHWM:\n%s", out)
-	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10
+	b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestImageExporterProcess", childEnv...))/(1<<20), "peak-RSS-MiB")
 }
 
-// TestImageExporterProcess is the child of exporterPeakRSS; it does nothing in a normal test run.
+// TestImageExporterProcess is the exporting child of BenchmarkImageFromRegistry; it skips in a normal test run.
 func TestImageExporterProcess(t *testing.T) {
+	benchtest.InChild(t)
 	ref := os.Getenv("RUNTIMEBUILD_EXPORTER")
-	if ref == "" {
-		t.Skip("only run as the exporting child of BenchmarkImageFromRegistry")
-	}
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": os.Getenv("RUNTIME_API_URL"), "RUNTIME_API_KEY": "k",
 		"IMAGE_SOURCE": "registry", "OUTPUT_DIR": os.Getenv("OUTPUT_DIR"), "POLL_INTERVAL": "10ms"})
 	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", regexp.MustCompile(`VmHWM:.*`).Find(status))
+	benchtest.ReportPeakRSS(t)
 }

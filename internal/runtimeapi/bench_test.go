@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/benchtest"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
@@ -90,36 +89,18 @@ func BenchmarkUpload(b *testing.B) {
 	mb := float64(size) * float64(b.N) / 1e6
 	b.ReportMetric(mb/ours.Seconds(), "MB/s-upload")
 	b.ReportMetric(mb/plain.Seconds(), "MB/s-io.Copy")
-	b.ReportMetric(float64(uploaderPeakRSS(b, archive))/(1<<20), "peak-RSS-MiB")
-}
-
-func uploaderPeakRSS(b *testing.B, archive string) int64 {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestUploaderProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "RUNTIMEBUILD_UPLOADER="+archive)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.Fatalf("uploader process: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("no VmHWM in:\n%s", out)
-	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10
+	b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestUploaderProcess", "RUNTIMEBUILD_UPLOADER="+archive))/(1<<20), "peak-RSS-MiB")
 }
 
 // TestUploaderProcess is the child of BenchmarkUpload's memory measure.
 func TestUploaderProcess(t *testing.T) {
+	benchtest.InChild(t)
 	archive := os.Getenv("RUNTIMEBUILD_UPLOADER")
-	if archive == "" {
-		t.Skip("only run as the uploading child of BenchmarkUpload")
-	}
 	srv := discard()
 	defer srv.Close()
 	client, _ := runtimeapi.New(srv.URL, "bench-key", runtimeapi.Options{})
 	if _, err := client.SubmitBuild(context.Background(), runtimeapi.BuildRequest{Archive: archive, TargetImage: "x/y:z"}); err != nil {
 		t.Fatal(err)
 	}
-	status, _ := os.ReadFile("/proc/self/status")
-	t.Logf("%s", regexp.MustCompile(`VmHWM:.*`).Find(status))
+	benchtest.ReportPeakRSS(t)
 }
