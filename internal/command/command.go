@@ -66,11 +66,7 @@ func (c Cmd) Run(ctx context.Context, name string, args ...string) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", describe(name, args), ctx.Err())
 	case err != nil:
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return &Error{Command: describe(name, args), Stderr: msg, Err: err}
+		return &Error{Command: describe(name, args), Stderr: strings.TrimSpace(stderr.String()), Err: err}
 	}
 	return nil
 }
@@ -92,11 +88,16 @@ func (r *recordingWriter) Write(b []byte) (int, error) {
 // Error is a program that ran and failed.
 type Error struct {
 	Command string // the command line, for the message
-	Stderr  string // what it wrote to standard error, trimmed
+	Stderr  string // what it wrote to standard error, trimmed; may be empty
 	Err     error  // the exit status
 }
 
-func (e *Error) Error() string { return e.Command + ": " + Summary(e.Stderr) }
+func (e *Error) Error() string {
+	if e.Stderr == "" {
+		return e.Command + ": " + e.Err.Error() // it said nothing: the exit status is all there is
+	}
+	return e.Command + ": " + Summary(e.Stderr)
+}
 
 // Unwrap returns the exit status error.
 func (e *Error) Unwrap() error { return e.Err }

@@ -54,7 +54,10 @@ func Build(ctx context.Context, contextTarGz io.Reader, target string, tags []st
 	var cerr *command.Error
 	if errors.As(err, &cerr) {
 		// The build's own error, not the CLI's notice about its legacy builder (printed first).
-		return fmt.Errorf("docker build: %s", command.Summary(withoutNotices(cerr.Stderr)))
+		if msg := withoutNotices(cerr.Stderr); strings.TrimSpace(msg) != "" {
+			return fmt.Errorf("docker build: %s", command.Summary(msg))
+		}
+		return fmt.Errorf("docker build: %w", cerr.Err)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,6 +19,9 @@ const Unknown = "unknown"
 
 // ErrNotRepository says that the directory is not inside a git work tree (or git is missing).
 var ErrNotRepository = errors.New("not a git repository")
+
+// ErrNoCommit says that the repository has no commit yet.
+var ErrNoCommit = errors.New("the repository has no commit yet")
 
 // Commit is what the build records of the source's revision.
 type Commit struct {
@@ -38,14 +42,22 @@ func Head(ctx context.Context, dir string) (Commit, error) {
 	if !IsRepository(ctx, dir) {
 		return Commit{}, ErrNotRepository
 	}
-	out, err := git(ctx, dir, "log", "-1", "--format=%H %ct", "HEAD")
+	out, err := git(ctx, dir, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+	var cerr *command.Error
+	if errors.As(err, &cerr) && cerr.Stderr == "" { // -q: no HEAD to verify, and git says nothing
+		return Commit{}, ErrNoCommit
+	}
 	if err != nil {
 		return Commit{}, err
 	}
-	sha, ts, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
-	secs, err := strconv.ParseInt(ts, 10, 64)
+	sha := strings.TrimSpace(string(out))
+	out, err = git(ctx, dir, "show", "-s", "--format=%ct", sha)
+	if err != nil {
+		return Commit{}, err
+	}
+	secs, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	if err != nil || sha == "" {
-		return Commit{}, errors.New("git log -1 HEAD: unexpected output " + strconv.Quote(string(out)))
+		return Commit{}, fmt.Errorf("git show -s --format=%%ct %s: unexpected output %q", sha, out)
 	}
 	return Commit{SHA: sha, Time: time.Unix(secs, 0).UTC()}, nil
 }
@@ -87,9 +99,16 @@ func lsFiles(ctx context.Context, dir string, args ...string) ([]string, error) 
 	return splitNUL(out), nil
 }
 
+// git runs git in dir; its errors name the command as a user would type it ("git rev-parse
+// --verify HEAD: fatal: ..."), without the options added here.
 func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	// core.quotepath=off keeps non-ASCII names as they are (they are NUL-separated anyway).
-	return command.Output(ctx, "git", append([]string{"-C", dir, "-c", "core.quotepath=off"}, args...)...)
+	out, err := command.Output(ctx, "git", append([]string{"-C", dir, "-c", "core.quotepath=off"}, args...)...)
+	var cerr *command.Error
+	if errors.As(err, &cerr) {
+		cerr.Command = "git " + strings.Join(args, " ")
+	}
+	return out, err
 }
 
 func splitNUL(b []byte) []string {

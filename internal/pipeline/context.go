@@ -51,6 +51,11 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 		}
 	case ctx.Err() != nil:
 		return Plan{}, ctx.Err()
+	case errors.Is(err, gitinfo.ErrNoCommit):
+		p.InGit = true
+		if cfg.SHAOverride == "" {
+			log.Warnf("%s: the SHA is %q (commit, or set SDK_SHA)", err, gitinfo.Unknown)
+		}
 	default:
 		p.InGit = true
 		log.Warnf("no commit to name the build after (%v): the SHA is %q", err, gitinfo.Unknown)
