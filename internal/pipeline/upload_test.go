@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/server"
+)
+
+// registryOf is a builder that remembers the images it built, as a registry would.
+type registryOf struct {
+	mu     sync.Mutex
+	images map[string]bool
+	builds [][]string // target and tags of each build
+}
+
+func (r *registryOf) Build(ctx context.Context, job *server.Job, _ io.Writer) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.builds = append(r.builds, append([]string{job.TargetImage}, job.Tags...))
+	r.images[job.TargetImage] = true
+	return job.TargetImage, nil
+}
+
+func (r *registryOf) ImageExists(_ context.Context, image string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.images[image], nil
+}
+
+func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T) {
+	reg := &registryOf{images: map[string]bool{}}
+	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	api := httptest.NewServer(srv.Handler())
+	defer api.Close()
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
+	env := map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k",
+		"CUSTOM_TAGS": "py312,latest", "POLL_INTERVAL": "20ms"}
+	upload := func(env map[string]string) Built {
+		t.Helper()
+		cfg := load(t, env)
+		log := progress.New(io.Discard, "quiet")
+		if _, err := Context(context.Background(), cfg, log); err != nil {
+			t.Fatal(err)
+		}
+		built, err := Upload(context.Background(), cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return built
+	}
+
+	want := "registry.test/rt/agent-server:" + short + "-py312"
+	first := upload(env)
+	if first.Image != want || first.Skipped || len(reg.builds) != 1 {
+		t.Fatalf("first upload: %+v after %d builds, want %s built", first, len(reg.builds), want)
+	}
+	if tags := reg.builds[0]; !slices.Equal(tags, []string{want, "registry.test/rt/agent-server:latest"}) {
+		t.Fatalf("built %q: the other CUSTOM_TAGS go as tags of the same repository", tags)
+	}
+	r, err := result.Read(filepath.Join(env["OUTPUT_DIR"], "agent-server-"+short+"-py312.tar.gz"))
+	if err != nil || r.BuildID != first.BuildID || r.Status != "SUCCESS" || r.Image != want || r.UploadSeconds <= 0 {
+		t.Fatalf("result file %+v, %v", r, err)
+	}
+
+	second := upload(env)
+	if !second.Skipped || second.Image != want || len(reg.builds) != 1 {
+		t.Fatalf("the image exists: %+v after %d builds, want it skipped", second, len(reg.builds))
+	}
+
+	env["FORCE"] = "true"
+	third := upload(env)
+	if third.Skipped || len(reg.builds) != 2 {
+		t.Fatalf("FORCE=true: %+v after %d builds, want a second build", third, len(reg.builds))
+	}
+
+	env["TARGET_IMAGE"] = "registry.test/other/app:v1"
+	if got := upload(env); got.Image != "registry.test/other/app:v1" || reg.builds[2][1] != "registry.test/other/app:latest" {
+		t.Fatalf("TARGET_IMAGE: %+v, tags %q", got, reg.builds[2])
+	}
+}
