@@ -3,6 +3,8 @@
 // runtimebuild: turn a checkout into a container image on the Runtime API.
 package main
 
+//mage:multiline // -h keeps the line breaks of a target's doc comment
+
 import (
 	//mage:import
 	"github.com/runtimebuild/runtimebuild/magefiles/targets"

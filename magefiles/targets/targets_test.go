@@ -342,3 +342,35 @@ func TestBuildTimeoutEndsWithTheResumeCommand(t *testing.T) {
 		t.Fatalf("the timeout does not say how to resume:\n%s", strings.Join(seen, "\n"))
 	}
 }
+
+func TestTheTargetsDescribeThemselves(t *testing.T) {
+	bin := filepath.Join(binDir, "runtimebuild")
+	out, err := exec.Command(bin, "-l").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-l: %v\n%s", err, out)
+	}
+	for _, target := range []string{"all", "context*", "image", "serve", "status", "upload", "validate"} {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(target) + ` +\S.*\.$`).Match(out) {
+			t.Errorf("-l has no one-line summary for %s:\n%s", target, out)
+		}
+	}
+	for target, want := range map[string][]string{
+		"context":  {"SOURCE_DIR", "OUTPUT_DIR", "TARGET", "CUSTOM_TAGS", "DOCKERFILE_TEMPLATE"},
+		"upload":   {"RUNTIME_API_URL", "RUNTIME_API_KEY", "UPLOAD_FORMAT", "BUILD_TIMEOUT"},
+		"status":   {"<buildID>", "POLL_INTERVAL"},
+		"image":    {"<ref>", "-tags=<string>", "-timeout=<int>", "IMAGE_SOURCE", "PLATFORM", "PULL"},
+		"serve":    {"SERVE_ADDR", "SERVE_BUILDER", "SERVE_MAX_UPLOAD"},
+		"validate": {"what context reads"},
+		"all":      {"NO_UPLOAD"},
+	} {
+		out, err := exec.Command(bin, "-h", target).CombinedOutput()
+		if err != nil {
+			t.Fatalf("-h %s: %v\n%s", target, err, out)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("-h %s does not mention %s:\n%s", target, w, out)
+			}
+		}
+	}
+}
