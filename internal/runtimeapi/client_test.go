@@ -475,3 +475,23 @@ func TestPlainHTTPIsOnlyForLoopback(t *testing.T) {
 		t.Errorf("with ALLOW_INSECURE_HTTP: %v", err)
 	}
 }
+
+func TestABuildEndingJustBeforeTheDeadlineIsSeen(t *testing.T) {
+	// The first poll says WORKING; the build is done by the next one. The wait between them
+	// (10 s) is longer than the time left, so only a last poll before the deadline sees SUCCESS.
+	deadline := time.Now().Add(400 * time.Millisecond)
+	e := newEnv(t, map[string][]fault{"/build_status": {statusIs("WORKING")}})
+	id, err := e.submit(t, runtimeapi.Multipart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+		FirstPoll: 10 * time.Second, Interval: 10 * time.Second, Deadline: deadline,
+	})
+	if err != nil || s.Status != "SUCCESS" {
+		t.Fatalf("status %+v, err %v: the build ended well before the deadline but was not seen", s, err)
+	}
+	if time.Now().After(deadline) {
+		t.Fatalf("the last poll came after the deadline")
+	}
+}

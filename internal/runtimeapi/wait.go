@@ -39,6 +39,7 @@ func (c *Client) WaitForBuild(ctx context.Context, buildID string, w Wait) (Stat
 	wait = min(wait, w.Interval)
 	start := time.Now()
 	last := ""
+	lastPoll := false
 	pollCtx := ctx
 	if !w.Deadline.IsZero() {
 		var cancel context.CancelFunc
@@ -81,8 +82,14 @@ func (c *Client) WaitForBuild(ctx context.Context, buildID string, w Wait) (Stat
 		default:
 			c.opts.Logger.Warnf("polling build %s: %v; trying again", buildID, err)
 		}
-		if !w.Deadline.IsZero() && time.Now().Add(wait).After(w.Deadline) {
-			return Status{Status: last}, timeout()
+		if !w.Deadline.IsZero() {
+			left := time.Until(w.Deadline)
+			if lastPoll || left <= 0 {
+				return Status{Status: last}, timeout()
+			}
+			if left < wait { // one last look just before the deadline, not giving up a whole wait early
+				wait, lastPoll = left*9/10, true
+			}
 		}
 		t := time.NewTimer(wait)
 		select {
