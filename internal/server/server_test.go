@@ -318,6 +318,8 @@ func TestTheCheckBuilderNeedsNoEngine(t *testing.T) {
 func TestHostileArchivesAreRefusedAndNothingIsWrittenOutside(t *testing.T) {
 	df := member{Name: "Dockerfile", Body: "FROM scratch\n"}
 	zeros := member{Name: "zeros.bin", Body: strings.Repeat("\x00", 8<<20)} // ~8 KiB once compressed
+	noise := make([]byte, 3<<19)                                            // 1.5 MiB that gzip cannot shrink
+	rand.Read(noise)
 	tests := []struct {
 		name    string
 		members []member
@@ -332,6 +334,7 @@ func TestHostileArchivesAreRefusedAndNothingIsWrittenOutside(t *testing.T) {
 		{"a hard link to outside", []member{df, {Name: "h", Type: tar.TypeLink, Link: "../escaped.txt"}}, 422, "hard link"},
 		{"a device node", []member{df, {Name: "dev", Type: tar.TypeChar}}, 422, "neither file"},
 		{"a gzip bomb beyond the size limit", []member{df, zeros}, 413, "larger than the server accepts"},
+		{"an upload beyond the size limit", []member{df, {Name: "noise.bin", Body: string(noise)}}, 413, "larger than the server accepts"},
 		{"no Dockerfile and no manifest", []member{{Name: "README", Body: "x"}}, 422, "neither a Dockerfile nor a manifest.json"},
 	}
 	for _, tt := range tests {
