@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/command"
 )
@@ -37,6 +39,29 @@ func ImageExists(ctx context.Context, image string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Image is what the engine tells of an image it has.
+type Image struct {
+	Created time.Time
+	Size    int64 // bytes
+}
+
+// Inspect describes image.
+func Inspect(ctx context.Context, image string) (Image, error) {
+	out, err := command.Output(ctx, "docker", "image", "inspect", "--format", "{{.Created}} {{.Size}}", image)
+	if err != nil {
+		return Image{}, err
+	}
+	created, size, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	var img Image
+	if img.Created, err = time.Parse(time.RFC3339Nano, created); err != nil {
+		return Image{}, fmt.Errorf("docker image inspect %s: unexpected output %q", image, out)
+	}
+	if img.Size, err = strconv.ParseInt(size, 10, 64); err != nil {
+		return Image{}, fmt.Errorf("docker image inspect %s: unexpected output %q", image, out)
+	}
+	return img, nil
 }
 
 // Build builds the gzip tar build context read from contextTarGz, tagging the result with

@@ -60,6 +60,9 @@ func walkArchive(ctx context.Context, file string, limit int64, fn func(name str
 		if err != nil {
 			return unsafeArchive{"the context is not a valid tar.gz: " + err.Error()}
 		}
+		if h.Typeflag == tar.TypeDir && path.Clean(h.Name) == "." {
+			continue // "./", the root itself, as `tar -C dir .` writes it
+		}
 		name, err := buildctx.NormalizePath(h.Name)
 		if err != nil {
 			return unsafeArchive{"refusing archive member: " + err.Error()}

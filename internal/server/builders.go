@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -172,6 +173,15 @@ func (DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string
 // ImageExists asks the engine.
 func (DockerBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
 	return docker.ImageExists(ctx, image)
+}
+
+// DescribeImage tells when the engine got image and its size.
+func (DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
+	img, err := docker.Inspect(ctx, image)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	return ImageInfo{UploadTime: img.Created.UTC().Format(time.RFC3339), SizeBytes: img.Size}, nil
 }
 
 // stagesOf reads the Dockerfile from the archive and lists its stages.

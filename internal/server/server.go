@@ -29,6 +29,18 @@ type Builder interface {
 	ImageExists(ctx context.Context, image string) (bool, error)
 }
 
+// ImageInfo is what /image_exists tells of an image that exists.
+type ImageInfo struct {
+	UploadTime string `json:"upload_time"` // RFC 3339
+	SizeBytes  int64  `json:"image_size_bytes"`
+}
+
+// ImageDescriber is a Builder that can also describe the images it has; /image_exists then
+// answers with their upload time and size, as the hosted service does.
+type ImageDescriber interface {
+	DescribeImage(ctx context.Context, image string) (ImageInfo, error)
+}
+
 // Job is one accepted upload.
 type Job struct {
 	ID          string
@@ -396,7 +408,13 @@ func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"exists": ok, "image": nil})
+	answer := map[string]any{"exists": ok, "image": nil}
+	if d, describes := s.opts.Builder.(ImageDescriber); ok && describes {
+		if info, err := d.DescribeImage(r.Context(), image); err == nil {
+			answer["image"] = info
+		}
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

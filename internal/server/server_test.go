@@ -144,6 +144,23 @@ func (l *local) post(t *testing.T, path string, fields map[string]string) (*http
 	return resp, out
 }
 
+// imageExists asks /image_exists, as the builder client does before it uploads.
+func (l *local) imageExists(t *testing.T, image string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, l.url+"/image_exists?image="+image, nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /image_exists: %d %v", resp.StatusCode, err)
+	}
+	return out
+}
+
 // buildLogs fetches /build_logs of a build.
 func (l *local) buildLogs(t *testing.T, id string) string {
 	t.Helper()
@@ -214,6 +231,14 @@ func TestTheDockerBuilderBuildsAContextThatDockerCanInspect(t *testing.T) {
 	}
 	if got := inspectLabel(t, image+"-extra", "stage"); got != "final" {
 		t.Fatalf("the extra tag %s-extra has stage=%q, want final", image, got)
+	}
+	if info := l.imageExists(t, image); info["exists"] != true || info["image"] == nil {
+		t.Fatalf("/image_exists of the built image: %v", info)
+	} else if img := info["image"].(map[string]any); img["upload_time"] == "" || img["image_size_bytes"] == nil {
+		t.Fatalf("/image_exists does not describe the image: %v", img)
+	}
+	if info := l.imageExists(t, image+"-never-built"); info["exists"] != false {
+		t.Fatalf("/image_exists of an image never built: %v", info)
 	}
 	if logs := l.buildLogs(t, id); !strings.Contains(logs, "COPY hello.txt") {
 		t.Fatalf("/build_logs lacks the engine's output:\n%s", logs)
@@ -299,6 +324,12 @@ func TestTheCheckBuilderNeedsNoEngine(t *testing.T) {
 	st, err := l.build(t, good, "localhost/runtime/app:1")
 	if err != nil || st.Status != "SUCCESS" || !strings.Contains(st.Message, "builds nothing") {
 		t.Fatalf("a sound context: status %+v, err %v; want SUCCESS saying nothing was built", st, err)
+	}
+
+	// As `tar -C dir -czf context.tar.gz .` writes it: the root "./" first, every name under "./".
+	dotted := archive(t, member{Name: "./", Type: tar.TypeDir}, member{Name: "./Dockerfile", Body: twoStages}, member{Name: "./hello.txt", Body: "hi\n"})
+	if st, err := l.build(t, dotted, "localhost/runtime/app:dotted"); err != nil || st.Status != "SUCCESS" {
+		t.Fatalf("a context made by tar -C dir .: status %+v, err %v", st, err)
 	}
 
 	bad := archive(t, member{Name: "Dockerfile", Body: "FROM scratch\n\nCOPY missing.txt /\n"})
