@@ -144,15 +144,22 @@ func (l *local) post(t *testing.T, path string, fields map[string]string) (*http
 	return resp, out
 }
 
-// imageExists asks /image_exists, as the builder client does before it uploads.
-func (l *local) imageExists(t *testing.T, image string) map[string]any {
+// get sends a GET with the key; the caller closes the body.
+func (l *local) get(t *testing.T, pathAndQuery string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, l.url+"/image_exists?image="+image, nil)
+	req, _ := http.NewRequest(http.MethodGet, l.url+pathAndQuery, nil)
 	req.Header.Set("X-API-Key", key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// imageExists asks /image_exists, as the builder client does before it uploads.
+func (l *local) imageExists(t *testing.T, image string) map[string]any {
+	t.Helper()
+	resp := l.get(t, "/image_exists?image="+image)
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
@@ -164,12 +171,7 @@ func (l *local) imageExists(t *testing.T, image string) map[string]any {
 // buildLogs fetches /build_logs of a build.
 func (l *local) buildLogs(t *testing.T, id string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, l.url+"/build_logs?build_id="+id, nil)
-	req.Header.Set("X-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := l.get(t, "/build_logs?build_id="+id)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
