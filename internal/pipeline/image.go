@@ -56,7 +56,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	}
 	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
 	return Submit(ctx, client, cfg, log, Submission{
-		Archive: archive, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
+		Archive: archive, What: "the image " + ref, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
 		Result: res, ResultFor: filepath.Join(cfg.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
 	})
 }

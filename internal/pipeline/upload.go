@@ -93,6 +93,7 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 // Submission is one archive to build.
 type Submission struct {
 	Archive     string
+	What        string // what the archive is, for the log; empty: its path
 	Format      runtimeapi.Format
 	TargetImage string
 	Tags        []string
@@ -107,7 +108,11 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if err != nil {
 		return Built{}, err
 	}
-	log.Infof("uploading %s (%s) to build %s", s.Archive, progress.Bytes(fi.Size()), s.TargetImage)
+	what := s.What
+	if what == "" {
+		what = s.Archive
+	}
+	log.Infof("uploading %s (%s) to build %s", what, progress.Bytes(fi.Size()), s.TargetImage)
 	start := time.Now()
 	meter := log.Meter("uploading", -1, 0)
 	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{
