@@ -10,6 +10,15 @@ import (
 	"testing"
 )
 
+// Bytes is the size a benchmark works on: RUNTIMEBUILD_BENCH_BYTES when set (to try a
+// benchmark quickly), else def.
+func Bytes(def int64) int64 {
+	if n, err := strconv.ParseInt(os.Getenv("RUNTIMEBUILD_BENCH_BYTES"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
 // Child is the variable that marks the child process; its value is the test it runs.
 const Child = "RUNTIMEBUILD_BENCH_CHILD"
 

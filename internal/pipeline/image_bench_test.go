@@ -3,20 +3,12 @@ package pipeline
 import (
 	"context"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/runtimebuild/runtimebuild/internal/benchtest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
@@ -37,14 +29,6 @@ func acceptingAPI() *httptest.Server {
 	return httptest.NewServer(mux)
 }
 
-// imageBenchBytes is the image size: 1 GiB, or RUNTIMEBUILD_BENCH_BYTES.
-func imageBenchBytes() int64 {
-	if n, err := strconv.ParseInt(os.Getenv("RUNTIMEBUILD_BENCH_BYTES"), 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return 1 << 30
-}
-
 // BenchmarkImageFromRegistry exports a 1 GiB image of incompressible layers from an in-memory
 // registry on 127.0.0.1 and uploads it (IMAGE_SOURCE=registry), and, where a Docker engine
 // answers, times `docker save ref | gzip` of the same image (pulled into the engine first) in
@@ -53,19 +37,8 @@ func imageBenchBytes() int64 {
 //
 //	go test ./internal/pipeline -run '^$' -bench ImageFromRegistry -benchtime 2x -timeout 30m
 func BenchmarkImageFromRegistry(b *testing.B) {
-	size := imageBenchBytes()
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
 	const layers = 4
-	img, err := random.Image(size/layers, layers)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/bench/image:1"
-	parsed, _ := name.ParseReference(ref)
-	if err := remote.Write(parsed, img); err != nil {
-		b.Fatal(err)
-	}
+	ref, _ := pushRandomImage(b, benchtest.Bytes(1<<30)/layers, layers)
 	api := acceptingAPI()
 	defer api.Close()
 	env := map[string]string{"RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",

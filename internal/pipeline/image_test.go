@@ -78,18 +78,26 @@ func diffIDs(img v1.Image) []string {
 	return out
 }
 
-func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
+// pushRandomImage serves an in-memory registry on 127.0.0.1 for the rest of the test and
+// pushes to it an image of random layers; it returns the image's reference and the image.
+func pushRandomImage(tb testing.TB, layerBytes int64, layers int) (string, v1.Image) {
+	tb.Helper()
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	img, err := random.Image(256<<10, 4)
+	tb.Cleanup(reg.Close)
+	img, err := random.Image(layerBytes, int64(layers))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ref := strings.TrimPrefix(reg.URL, "http://") + "/team/app:1.0"
 	parsed, _ := name.ParseReference(ref)
 	if err := remote.Write(parsed, img); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return ref, img
+}
+
+func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
+	ref, img := pushRandomImage(t, 256<<10, 4)
 	checker := &loadChecker{images: map[string][]string{}}
 	srv, err := server.New(server.Options{Key: "k", Builder: checker, WorkDir: filepath.Join(t.TempDir(), "w")})
 	if err != nil {
@@ -122,12 +130,7 @@ func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
 }
 
 func TestImageRemovesItsArchiveWhenTheUploadFails(t *testing.T) {
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	img, _ := random.Image(1024, 1)
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/team/app:2"
-	parsed, _ := name.ParseReference(ref)
-	remote.Write(parsed, img)
+	ref, _ := pushRandomImage(t, 1024, 1)
 	out := t.TempDir()
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": "http://127.0.0.1:1", "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
 		"OUTPUT_DIR": out, "BUILD_TIMEOUT": "300ms"})

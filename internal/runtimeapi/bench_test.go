@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -41,13 +40,6 @@ func benchFile(tb testing.TB, size int64) string {
 	return p
 }
 
-func benchBytes() int64 {
-	if n, err := strconv.ParseInt(os.Getenv("RUNTIMEBUILD_BENCH_BYTES"), 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return 1 << 30
-}
-
 // BenchmarkUpload streams a 1 GiB archive (RUNTIMEBUILD_BENCH_BYTES) to a loopback server with
 // SubmitBuild (multipart, base64) and, in the same iteration and over the same transport, with
 // a plain io.Copy of the file as the request body. It reports both rates and the peak RSS of a
@@ -55,7 +47,7 @@ func benchBytes() int64 {
 //
 //	go test ./internal/runtimeapi -run '^$' -bench Upload -benchtime 2x
 func BenchmarkUpload(b *testing.B) {
-	size := benchBytes()
+	size := benchtest.Bytes(1 << 30)
 	archive := benchFile(b, size)
 	srv := discard()
 	defer srv.Close()
