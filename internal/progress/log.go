@@ -116,7 +116,7 @@ func (l *Log) newBar(max int64, description string, opts ...progressbar.Option) 
 	return bar
 }
 
-// endBar finishes bar (clearing its line and printing the lines held back) and detaches it.
+// endBar finishes bar, which erases its line, and detaches it from the Log.
 func (l *Log) endBar(bar *progressbar.ProgressBar) {
 	bar.Finish()
 	l.mu.Lock()
