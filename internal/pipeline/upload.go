@@ -121,7 +121,7 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	meter.Done()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s", cfg.BuildTimeout)
+			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
 		}
 		return Built{}, fmt.Errorf("uploading %s: %w", s.Archive, err)
 	}

@@ -232,36 +232,13 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, out
 // into out. timeout bounds each attempt when not zero.
 func (c *Client) do(ctx context.Context, op string, newRequest func(context.Context) (*http.Request, error), out any, timeout time.Duration) error {
 	r := c.opts.Retry
-	return retry.Do(func() error {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, timeout)
+	var last error // the latest attempt's own failure: why, when the deadline or Ctrl-C ends the retries
+	err := retry.Do(func() error {
+		err := c.attempt(ctx, op, newRequest, out, timeout)
+		if err != nil && ctx.Err() == nil {
+			last = err
 		}
-		defer cancel()
-		req, err := newRequest(actx)
-		if err != nil {
-			return err
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return permanent{ctx.Err()}
-			}
-			return fmt.Errorf("%s: %w", op, scrub(err))
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: detail(resp.Body),
-				RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-			if !retryableStatus(resp.StatusCode) {
-				return permanent{herr}
-			}
-			return herr
-		}
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
-			return permanent{fmt.Errorf("%s: the answer is not the expected JSON: %v", op, err)}
-		}
-		return nil
+		return err
 	},
 		retry.Context(ctx),
 		retry.Attempts(r.Attempts),
@@ -283,6 +260,44 @@ func (c *Client) do(ctx context.Context, op string, newRequest func(context.Cont
 			}
 		}),
 	)
+	if err != nil && ctx.Err() != nil && last != nil {
+		return fmt.Errorf("%v (gave up: %w)", last, ctx.Err())
+	}
+	return err
+}
+
+// attempt sends one request and decodes a 2xx answer into out; errors that a retry cannot
+// heal are permanent.
+func (c *Client) attempt(ctx context.Context, op string, newRequest func(context.Context) (*http.Request, error), out any, timeout time.Duration) error {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	req, err := newRequest(actx)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return permanent{ctx.Err()}
+		}
+		return fmt.Errorf("%s: %w", op, scrub(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: detail(resp.Body),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		if !retryableStatus(resp.StatusCode) {
+			return permanent{herr}
+		}
+		return herr
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		return permanent{fmt.Errorf("%s: the answer is not the expected JSON: %v", op, err)}
+	}
+	return nil
 }
 
 // detail extracts the server's {"detail": ...} or the start of a non-JSON body.

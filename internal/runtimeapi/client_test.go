@@ -495,3 +495,19 @@ func TestABuildEndingJustBeforeTheDeadlineIsSeen(t *testing.T) {
 		t.Fatalf("the last poll came after the deadline")
 	}
 }
+
+func TestGivingUpAtTheDeadlineSaysWhyTheTriesFailed(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL
+	closed.Close() // nothing listens there now: every try is refused
+	c, err := runtimeapi.New(url, key, runtimeapi.Options{Retry: runtimeapi.Retry{Attempts: 100, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c.RegistryPrefix(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want the deadline and the refused connection that the tries met", err)
+	}
+}
