@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,21 +27,9 @@ func (u untilStopped) Build(ctx context.Context, job *server.Job, _ io.Writer) (
 
 func (untilStopped) ImageExists(context.Context, string) (bool, error) { return false, nil }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func TestCtrlCCancelsTheBuildsAndReleasesThePort(t *testing.T) {
 	cfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k"})
-	var logs lockedBuffer
+	var logs bytes.Buffer // progress.Log serialises the writes; read only once serve has returned
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	builder := untilStopped{started: make(chan struct{})}
