@@ -48,9 +48,8 @@ type Config struct {
 	Platform    string
 	Pull        bool
 
-	Progress      string
-	GitHubOutput  string
-	GitHubActions bool // GITHUB_ACTIONS=true: failures are also annotations
+	Progress     string
+	GitHubOutput string
 
 	ServeAddr         string
 	ServeBuilder      string
@@ -98,9 +97,8 @@ func Load(getenv func(string) string) (Config, error) {
 		Platform:    r.str("PLATFORM", "linux/amd64"),
 		Pull:        r.boolean("PULL", true),
 
-		Progress:      r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
-		GitHubOutput:  r.str("GITHUB_OUTPUT", ""),
-		GitHubActions: InGitHubActions(getenv),
+		Progress:     r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
+		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
 
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
 		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
@@ -159,8 +157,10 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// InGitHubActions reports whether the process runs as a GitHub Actions step. The runner owns
-// GITHUB_ACTIONS and sets it to "true"; any other value means no, and is never an error.
+// InGitHubActions reports whether the process runs as a GitHub Actions step (failures are then
+// also annotations). It is read apart from Load, so that a configuration that fails to load is
+// annotated too. The runner owns GITHUB_ACTIONS and sets it to "true"; any other value means
+// no, and is never an error.
 func InGitHubActions(getenv func(string) string) bool { return getenv("GITHUB_ACTIONS") == "true" }
 
 var (
