@@ -106,7 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
-		ServeMaxUpload:    int64(r.positiveInt("SERVE_MAX_UPLOAD", 4<<30)),
+		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
 	}
 	if v := r.str("SOURCE_DATE_EPOCH", ""); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -223,11 +223,20 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 }
 
 func (r *reader) positiveInt(name string, def int) int {
+	return int(r.positive(name, int64(def), strconv.IntSize))
+}
+
+// positiveInt64 serves sizes, which outgrow an int on 32-bit platforms.
+func (r *reader) positiveInt64(name string, def int64) int64 {
+	return r.positive(name, def, 64)
+}
+
+func (r *reader) positive(name string, def int64, bits int) int64 {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, bits)
 	if err != nil || n <= 0 {
 		r.fail(name, v, "a positive whole number")
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // ErrNoEngine says that no Docker engine answers.
-var ErrNoEngine = errors.New("Docker daemon not running")
+var ErrNoEngine = errors.New("no Docker engine answers (is the daemon running? is DOCKER_HOST right?)")
 
 // Ping checks that an engine answers.
 func Ping(ctx context.Context) error {

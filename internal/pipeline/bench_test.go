@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ import (
 func sourceTree(t testing.TB, dir string, size int64) {
 	files := gittest.Project()
 	var total int64
-	root := filepath.Join(runtime.GOROOT(), "src")
+	root := filepath.Join(goroot(t), "src")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || total >= size {
 			return err
@@ -118,4 +117,13 @@ func TestPackerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	benchtest.ReportPeakRSS(t)
+}
+
+// goroot asks the go command, since runtime.GOROOT means nothing in a copied binary.
+func goroot(t testing.TB) string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }

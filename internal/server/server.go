@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -170,11 +169,6 @@ func removeOrphans(base string, log Logger) {
 			log.Infof("removed the build files of an earlier server (process %d)", pid)
 		}
 	}
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 type quiet struct{}
