@@ -138,7 +138,7 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 		return Packed{}, err
 	}
 	entries, replaced := buildctx.Replace(entries, df)
-	if replaced {
+	if p, _ := buildctx.NormalizePath(cfg.Dockerfile); replaced && p != "Dockerfile" { // DOCKERFILE=Dockerfile replaces nothing
 		log.Infof("the source's own Dockerfile is replaced in the archive by the %s one", dockerfileOrigin(cfg))
 	}
 	entries = buildctx.Complete(entries)
@@ -155,8 +155,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 			log.Infof("removed %d earlier output file(s) from %s", len(removed), cfg.OutputDir)
 		}
 	}
-	log.Infof("packing %d entries of %s at %s (TARGET=%s)", len(entries), cfg.SourceDir, plan.Commit.Short(), cfg.Target)
 	size, files := buildctx.Totals(entries)
+	log.Infof("packing %d files (%s) of %s at %s (TARGET=%s)", files, progress.Bytes(size), cfg.SourceDir, plan.Commit.Short(), cfg.Target)
 	meter := log.Meter("packing", size, files)
 	archive, err := buildctx.Write(ctx, filepath.Dir(plan.Archive), filepath.Base(plan.Archive), entries, plan.MTime, meter)
 	meter.Done()

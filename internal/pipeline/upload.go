@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/invocation"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -19,8 +23,33 @@ import (
 type Built struct {
 	BuildID string
 	Image   string
-	Skipped bool // the image existed already and FORCE was not set
+	Digest  string // sha256:… when the Runtime API reported it
+	Skipped bool   // the image existed already and FORCE was not set
 }
+
+// Reference is the image as the result line names it: by digest when one was reported.
+func (b Built) Reference() string {
+	if b.Digest == "" || strings.Contains(b.Image, "@") {
+		return b.Image
+	}
+	return b.Image + "@" + b.Digest
+}
+
+// InterruptedError is a run stopped by Ctrl-C or SIGTERM; Advice says what is left and what to do.
+type InterruptedError struct {
+	While  string // "packing", "uploading", "waiting for build …"
+	Advice string
+}
+
+func (e *InterruptedError) Error() string {
+	if e.While == "" {
+		return "interrupted: " + e.Advice
+	}
+	return "interrupted while " + e.While + ": " + e.Advice
+}
+
+// Unwrap makes an interruption a cancellation to errors.Is.
+func (e *InterruptedError) Unwrap() error { return context.Canceled }
 
 // UploadConfigured says whether the Runtime API is configured; when not, the reason.
 func UploadConfigured(cfg config.Config) (bool, string) {
@@ -82,6 +111,13 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 		}
 		if exists {
 			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
+			res.Status, res.Image = string(runtimeapi.Skipped), target
+			if err := result.Write(plan.Archive, res); err != nil {
+				log.Warnf("updating the result file: %v", err)
+			}
+			if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", target}); err != nil {
+				log.Warnf("%v", err)
+			}
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
@@ -112,7 +148,11 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if what == "" {
 		what = s.Archive
 	}
-	log.Infof("uploading %s (%s) to build %s", what, progress.Bytes(fi.Size()), s.TargetImage)
+	if s.Format == runtimeapi.RawImage {
+		log.Infof("uploading %s (%s) to build %s", what, progress.Bytes(fi.Size()), s.TargetImage)
+	} else { // the protocol wants the archive as base64 text: a third more to send
+		log.Infof("uploading %s (%s, sent as base64: %s) to build %s", what, progress.Bytes(fi.Size()), progress.Bytes(base64Size(fi.Size())), s.TargetImage)
+	}
 	start := time.Now()
 	meter := log.Meter("uploading", -1, 0)
 	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{
@@ -120,18 +160,21 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	})
 	meter.Done()
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
+		case errors.Is(err, context.Canceled):
+			return Built{}, &InterruptedError{While: "uploading", Advice: "nothing was built; run it again to upload"}
 		}
 		return Built{}, fmt.Errorf("uploading %s: %w", s.Archive, err)
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
-	record := func(status, image string) {
+	record := func(status runtimeapi.BuildStatus, image string) {
 		if s.Result == nil {
 			return
 		}
-		s.Result.BuildID, s.Result.Status, s.Result.Image = id, status, image
+		s.Result.BuildID, s.Result.Status, s.Result.Image = id, string(status), image
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -142,7 +185,7 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 			log.Warnf("updating the result file: %v", err)
 		}
 	}
-	record("QUEUED", "")
+	record(runtimeapi.Queued, "")
 	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"build_id", id}); err != nil {
 		log.Warnf("%v", err)
 	}
@@ -150,40 +193,69 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil:
-		record("SUCCESS", built.Image)
+		record(runtimeapi.Success, built.Reference())
 	case errors.As(err, &failed):
 		record(failed.Status, "")
 	}
 	return built, err
 }
 
-// Follow polls build id to its end; deadline: ctx's, else BUILD_TIMEOUT from now.
+// Follow polls build id to its end, following its log; deadline: ctx's, else BUILD_TIMEOUT
+// from now. In plain mode the polls come at least every progress.Heartbeat, so that a silent
+// build still prints a line that often.
 func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, id, target string) (Built, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(cfg.BuildTimeout)
 	}
-	resume := fmt.Sprintf("follow it with: go run magefile.go status %s", id)
+	resume := "follow it with: " + invocation.Resume("status", id)
+	interval := cfg.PollInterval
+	if log.Mode() == progress.Plain {
+		interval = min(interval, progress.Heartbeat)
+	}
 	live := log.Status(id)
 	st, err := client.WaitForBuild(ctx, id, runtimeapi.Wait{
-		Interval: cfg.PollInterval, Deadline: deadline, ResumeAdvice: resume, OnStatus: live.Update,
+		Interval: interval, Deadline: deadline, ResumeAdvice: resume,
+		OnStatus: func(s runtimeapi.BuildStatus, elapsed time.Duration) { live.Update(string(s), elapsed) },
+		OnLog:    live.Line,
 	})
 	live.Done()
-	if errors.Is(err, context.Canceled) {
-		return Built{BuildID: id}, fmt.Errorf("interrupted; build %s goes on on the server: %s", id, resume)
+	var failed *runtimeapi.BuildFailedError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return Built{BuildID: id}, &InterruptedError{While: "waiting for build " + id, Advice: "the build goes on on the server: " + resume}
+	case errors.As(err, &failed) && len(failed.LogTail) > 0 && log.Mode() == progress.Quiet:
+		log.Warnf("the last %d lines of build %s's log:", len(failed.LogTail), id) // the other modes showed them as they came
+		for _, l := range failed.LogTail {
+			log.Warnf("| %s", l)
+		}
 	}
 	if err != nil {
 		return Built{BuildID: id}, err
 	}
-	image := st.Image
-	if image == "" {
-		image = target
+	built := Built{BuildID: id, Image: target, Digest: st.Digest}
+	if st.Image != "" {
+		if _, perr := name.ParseReference(st.Image); perr != nil {
+			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)
+		} else {
+			built.Image = st.Image
+		}
 	}
-	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", image}); err != nil {
+	if built.Digest != "" && !digestPattern.MatchString(built.Digest) {
+		log.Warnf("the Runtime API reported the digest %q, which is no sha256 digest: ignoring it", built.Digest)
+		built.Digest = ""
+	}
+	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", built.Reference()}); err != nil {
 		log.Warnf("%v", err)
 	}
-	return Built{BuildID: id, Image: image}, nil
+	log.Infof("built %s (build %s)", built.Reference(), id)
+	return built, nil
 }
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// base64Size is the length of n bytes as base64 text.
+func base64Size(n int64) int64 { return (n + 2) / 3 * 4 }
 
 // targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{SHORT_SHA}-{PRIMARY_TAG};
 // the other CUSTOM_TAGS are tags of the same repository.

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/runtimebuild/runtimebuild/internal/version"
 )
 
 // TempPattern names the temporary files this tool writes before renaming them into place
@@ -41,6 +43,8 @@ type Result struct {
 	Image         string  `json:"image,omitempty"`
 	UploadSeconds float64 `json:"upload_seconds,omitempty"`
 	BuildSeconds  float64 `json:"build_seconds,omitempty"`
+
+	Tool string `json:"tool,omitempty"` // the runtimebuild that wrote the file: version and revision
 }
 
 // PathFor is the result file of an archive.
@@ -49,6 +53,7 @@ func PathFor(archive string) string { return archive + ".json" }
 // Write stores r beside its archive, atomically.
 func Write(archive string, r Result) error {
 	r.Generator = Generator
+	r.Tool = version.Get().String()
 	r.Archive = filepath.Base(archive)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

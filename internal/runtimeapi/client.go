@@ -135,9 +135,10 @@ func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
 
 // Status is an answer of /build_status.
 type Status struct {
-	Status string `json:"status"`
-	Image  string `json:"image"`
-	Error  string `json:"error"`
+	Status BuildStatus `json:"status"`
+	Image  string      `json:"image"`
+	Digest string      `json:"digest,omitempty"` // sha256:… of the image, when the server reports it
+	Error  string      `json:"error"`
 	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
 	Message string `json:"message,omitempty"`
 }

@@ -70,8 +70,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // BuildFailedError is a build that ended badly on the server.
 type BuildFailedError struct {
 	BuildID string
-	Status  string
+	Status  BuildStatus
 	Reason  string
+	LogTail []string // the last lines of the build's log, when the server offers /build_logs
 }
 
 func (e *BuildFailedError) Error() string {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -197,6 +198,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /build", s.postBuild)
 	mux.HandleFunc("GET /build_status", s.getStatus)
 	mux.HandleFunc("GET /build_logs", s.getLogs)
+	mux.HandleFunc("GET /build_logs/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
+		r.URL.RawQuery = url.Values{"build_id": {r.PathValue("id")}}.Encode()
+		s.getLogs(w, r)
+	})
 	mux.HandleFunc("GET /registry_prefix", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
 	})
