@@ -19,13 +19,11 @@ import (
 	"github.com/avast/retry-go/v4"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
 // Logger receives the client's human lines; *progress.Log is one.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
+type Logger = progress.Logger
 
 // Retry bounds the retries of one request.
 type Retry struct {
@@ -76,7 +74,7 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 		opts.HeaderTimeout = 5 * time.Minute
 	}
 	if opts.Logger == nil {
-		opts.Logger = silent{}
+		opts.Logger = progress.Discard
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone() // proxies and SSL_CERT_FILE as usual
 	transport.ResponseHeaderTimeout = opts.HeaderTimeout
@@ -102,11 +100,6 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-type silent struct{}
-
-func (silent) Infof(string, ...any) {}
-func (silent) Warnf(string, ...any) {}
 
 // RegistryPrefix asks where the server pushes images.
 func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
 // Builder builds what an upload holds.
@@ -63,10 +65,7 @@ func (j *Job) Unpack(ctx context.Context) (string, error) {
 }
 
 // Logger receives the server's human lines; *progress.Log is one.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
+type Logger = progress.Logger
 
 // Options configure a Server.
 type Options struct {
@@ -136,7 +135,7 @@ func New(opts Options) (*Server, error) {
 		opts.WorkDir = filepath.Join(os.TempDir(), "runtimebuild-serve")
 	}
 	if opts.Logger == nil {
-		opts.Logger = quiet{}
+		opts.Logger = progress.Discard
 	}
 	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
 		return nil, err
@@ -171,11 +170,6 @@ func removeOrphans(base string, log Logger) {
 		}
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Infof(string, ...any) {}
-func (quiet) Warnf(string, ...any) {}
 
 // Close cancels queued and running builds (they end CANCELLED), waits for the workers and
 // removes the work directory.
