@@ -99,7 +99,11 @@ func checkOutputDir(cfg config.Config) error {
 	}
 	home, _ := os.UserHomeDir()
 	if out == string(filepath.Separator) || (home != "" && out == resolve(home)) {
-		return exitcode.Usagef("OUTPUT_DIR=%q is %s; CLEAN_OUTPUT=true refuses to clean it: choose a directory of its own", cfg.OutputDir, out)
+		what := "your home directory"
+		if out == string(filepath.Separator) {
+			what = "the root directory"
+		}
+		return exitcode.Usagef("OUTPUT_DIR=%q is %s; CLEAN_OUTPUT=true refuses to clean it: choose a directory of its own", cfg.OutputDir, what)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 
 	target, tags, err := targetImage(ctx, client, cfg, plan)
 	if err != nil {
-		return Built{}, err
+		return Built{}, fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
 	}
 	if !cfg.Force {
 		exists, err := client.ImageExists(ctx, target)

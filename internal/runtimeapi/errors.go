@@ -26,7 +26,7 @@ func (e *HTTPError) Error() string {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		msg += " (check RUNTIME_API_KEY)"
 	case http.StatusRequestEntityTooLarge:
-		msg += " (the archive is larger than the server accepts: narrow it with .dockerignore or INCLUDE)"
+		msg += " (narrow the archive with .dockerignore or INCLUDE)"
 	}
 	return msg
 }
