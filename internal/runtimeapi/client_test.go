@@ -174,9 +174,16 @@ func newEnv(t *testing.T, faults map[string][]fault) *env {
 }
 
 func (e *env) newClient(t *testing.T, k string) *runtimeapi.Client {
+	// The server answers an upload once it is on disk: give it time on a loaded machine, or a
+	// retry would upload (and build) it twice.
+	return e.clientWaiting(t, k, 30*time.Second)
+}
+
+// clientWaiting is a client that waits headerTimeout for the answer to an upload.
+func (e *env) clientWaiting(t *testing.T, k string, headerTimeout time.Duration) *runtimeapi.Client {
 	c, err := runtimeapi.New(e.url, k, runtimeapi.Options{
 		Retry:          runtimeapi.Retry{Attempts: 5, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
-		RequestTimeout: 2 * time.Second, HeaderTimeout: 300 * time.Millisecond,
+		RequestTimeout: 2 * time.Second, HeaderTimeout: headerTimeout,
 		Logger: &logCapture{buf: e.logs},
 	})
 	if err != nil {
@@ -274,6 +281,9 @@ func TestFaultsAreRetriedAndTheBuildAcceptedOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, map[string][]fault{"/build": tt.faults})
+			if strings.Contains(tt.name, "slower than the client waits") {
+				e.client = e.clientWaiting(t, key, time.Second) // gives up on the hanging answer, not on the server's
+			}
 			start := time.Now()
 			id, err := e.submit(t, runtimeapi.Multipart)
 			if err != nil {
@@ -429,6 +439,7 @@ func TestTheKeyIsNeverPrinted(t *testing.T) {
 	}
 	for _, ft := range []fault{status(401, `{"detail":"bad"}`), status(500, ""), reset, hang, status(202, "{}")} {
 		e := newEnv(t, map[string][]fault{"/build": {ft, ft, ft, ft, ft}, "/build_status": {ft, ft, ft, ft, ft}, "/registry_prefix": {ft, ft, ft, ft, ft}})
+		e.client = e.clientWaiting(t, key, 300*time.Millisecond) // the hanging answers end soon
 		_, err := e.submit(t, runtimeapi.Multipart)
 		check("submit", err)
 		_, err = e.client.RegistryPrefix(context.Background())
