@@ -59,6 +59,7 @@ func Upload(ctx context.Context) error {
 		if _, err := pipeline.NewClient(cfg, log); err != nil {
 			return err // before packing: the call is wrong
 		}
+		ctx := pipeline.HandOver(ctx) // context leaves its plan and archive here for upload
 		mg.CtxDeps(ctx, Context)
 		built, err := pipeline.Upload(ctx, cfg, log)
 		if err != nil {
