@@ -138,6 +138,7 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
 		File: p.Dockerfile.Name(), Files: files, Excluded: buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules).Why,
 	})
+	p.Check.Stages = p.Rendered.Stages // those of the Dockerfile chosen, not the FROM appended for TARGET
 
 	primary := imagename.Primary(p.nameInput())
 	if cfg.TargetImage != "" {
