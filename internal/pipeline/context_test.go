@@ -118,6 +118,10 @@ func TestContextWritesArchiveAndResultNamedAfterTheCommit(t *testing.T) {
 	if !strings.Contains(members["Dockerfile"], "AS source\n") || !strings.Contains(members["Dockerfile"], sha) {
 		t.Fatal("the Dockerfile does not end with the source stage or lacks the SHA")
 	}
+	if img := readImage(t, members["Dockerfile"]); img.stage != "source" || !slices.Equal(img.args["OPENHANDS_BUILD_GIT_SHA"], []string{sha}) ||
+		!slices.Equal(img.args["OPENHANDS_BUILD_GIT_REF"], []string{"main"}) || !slices.Equal(img.args["BASE_IMAGE"], []string{"nikolaik/python-nodejs:python3.12-nodejs22"}) {
+		t.Fatalf("the template's Dockerfile builds %s with args %v", img.stage, img.args)
+	}
 	r, err := result.Read(want)
 	if err != nil {
 		t.Fatal(err)
