@@ -253,6 +253,15 @@ func TestOutputDirHoldingTrackedFilesIsSaid(t *testing.T) {
 	if !strings.Contains(logs, "holds 1 file(s) git tracks (runtime-build/keep.txt): they are not packed") {
 		t.Fatalf("no warning:\n%s", logs)
 	}
+	// The archive now there is not tracked, and is not counted.
+	_, logs, err = pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": filepath.Join(src, "runtime-build"), "INCLUDE_UNTRACKED": "true", "CLEAN_OUTPUT": "false"})
+	if err != nil || !strings.Contains(logs, "holds 1 file(s) git tracks") {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	_, logs, _ = pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": filepath.Join(src, "elsewhere")})
+	if strings.Contains(logs, "git tracks") {
+		t.Fatalf("an OUTPUT_DIR holding no tracked file is not worth a warning:\n%s", logs)
+	}
 }
 
 func TestReleaseTagsAndGitHubOutput(t *testing.T) {

@@ -322,17 +322,8 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if err != nil {
 		return nil, fmt.Errorf("listing the files of %s: %w", plan.SourceDir, err)
 	}
-	if len(plan.Rules.Exclude) > 0 {
-		var inside []string
-		for _, c := range candidates {
-			if p, err := buildctx.NormalizePath(c); err == nil && (p == plan.Rules.Exclude[0] || strings.HasPrefix(p, plan.Rules.Exclude[0]+"/")) {
-				inside = append(inside, p)
-			}
-		}
-		if len(inside) > 0 && inGit {
-			log.Warnf("OUTPUT_DIR=%q lies inside SOURCE_DIR and holds %d file(s) git tracks (%s): they are not packed; choose an OUTPUT_DIR outside the source, or move them",
-				cfg.OutputDir, len(inside), inside[0])
-		}
+	if len(plan.Rules.Exclude) > 0 && inGit {
+		warnTrackedInOutputDir(ctx, plan, log)
 	}
 	paths, err := buildctx.Filter(candidates, plan.Rules)
 	if err != nil {
@@ -363,6 +354,25 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 		}
 	}
 	return entries, nil
+}
+
+// warnTrackedInOutputDir says when OUTPUT_DIR, never packed, holds files git tracks.
+func warnTrackedInOutputDir(ctx context.Context, plan Plan, log *progress.Log) {
+	tracked, err := gitinfo.TrackedFiles(ctx, plan.SourceDir)
+	if err != nil {
+		return // the selection lists them again and says what went wrong
+	}
+	dir := plan.Rules.Exclude[0]
+	var inside []string
+	for _, f := range tracked {
+		if f == dir || strings.HasPrefix(f, dir+"/") {
+			inside = append(inside, f)
+		}
+	}
+	if len(inside) > 0 {
+		log.Warnf("OUTPUT_DIR=%q lies inside SOURCE_DIR and holds %d file(s) git tracks (%s): they are not packed; choose an OUTPUT_DIR outside the source, or move them",
+			plan.Config.OutputDir, len(inside), inside[0])
+	}
 }
 
 func ignoreName(f buildctx.IgnoreFile) string {
@@ -504,9 +514,9 @@ func (p *Plan) renderError(err error) error {
 		return exitcode.Usagef("BUILD_ARGS names %s, which %s does not declare (its ARGs: %s); a build arg it does not declare cannot be passed",
 			strings.Join(ua.Names, ", "), p.Dockerfile.Name(), strings.Join(ua.Declared, ", "))
 	case errors.As(err, &pe):
-		return exitcode.Usagef("%s:%d: %v", p.Dockerfile.Name(), pe.Line, pe)
+		return fmt.Errorf("%s:%d: %v", p.Dockerfile.Name(), pe.Line, pe) // the Dockerfile is wrong, not the call
 	}
-	return exitcode.AsUsage(fmt.Errorf("%s: %w", p.Dockerfile.Name(), err))
+	return fmt.Errorf("%s: %w", p.Dockerfile.Name(), err)
 }
 
 // archiveEntries are the selected entries with the standalone Dockerfile at the root, the
