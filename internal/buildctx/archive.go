@@ -17,6 +17,7 @@ import (
 // outside the root, a link leaving it, a device or other special file.
 type UnsafeArchiveError struct{ Msg string }
 
+// Error says what was refused.
 func (e *UnsafeArchiveError) Error() string { return e.Msg }
 
 // ErrArchiveTooLarge says that an archive unpacks to more than the limit given.

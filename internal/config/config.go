@@ -1,4 +1,4 @@
-// Package config reads the environment of INTERFACE.md once into a Config.
+// Package config reads the environment (the README's Environment section) once into a Config.
 package config
 
 import (

@@ -46,6 +46,7 @@ type UnknownTargetError struct {
 	Stages []string
 }
 
+// Error lists the stages there are.
 func (e *UnknownTargetError) Error() string {
 	return fmt.Sprintf("no stage named %q; the stages are %s", e.Target, strings.Join(e.Stages, ", "))
 }
@@ -56,6 +57,7 @@ type UndeclaredArgsError struct {
 	Declared []string
 }
 
+// Error lists the names no ARG declares and those declared.
 func (e *UndeclaredArgsError) Error() string {
 	declared := "none"
 	if len(e.Declared) > 0 {
@@ -72,6 +74,8 @@ type ParseError struct {
 
 // Error is BuildKit's message without its own "dockerfile parse error on line N:" prefix.
 func (e *ParseError) Error() string { return parsePrefix.ReplaceAllString(e.Err.Error(), "") }
+
+// Unwrap is BuildKit's error.
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // Standalone rewrites src, a Dockerfile, so that a plain `docker build` of it makes opt.Target

@@ -30,6 +30,7 @@ type TagError struct {
 	Reason string
 }
 
+// Error names the tag and what is wrong with it.
 func (e *TagError) Error() string { return fmt.Sprintf("tag %q %s", e.Tag, e.Reason) }
 
 // Suffix is "-{target}", or "" for the default target.

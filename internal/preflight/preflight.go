@@ -26,6 +26,7 @@ type Problem struct {
 	Msg  string
 }
 
+// String is "<file>:<line>: <message>", as compilers print.
 func (p Problem) String() string {
 	file := p.File
 	if file == "" {
