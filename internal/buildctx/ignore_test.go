@@ -141,3 +141,42 @@ func TestReadArchiveRefusesWhatLeavesTheRoot(t *testing.T) {
 		t.Fatal("a non-gzip stream was read")
 	}
 }
+
+// FuzzReadArchive: whatever the bytes, ReadArchive never panics and hands fn only names that
+// stay inside the root.
+func FuzzReadArchive(f *testing.F) {
+	var ok bytes.Buffer
+	if _, err := Pack(context.Background(), &ok, []Entry{{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")}}, time.Unix(0, 0), nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ok.Bytes())
+	f.Add([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"))
+	f.Add([]byte("not gzip"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ReadArchive(context.Background(), bytes.NewReader(data), 1<<20, func(m Member, content io.Reader) error {
+			if p, err := NormalizePath(m.Name); err != nil || p != m.Name {
+				t.Fatalf("member %q is not a clean path inside the root (%v)", m.Name, err)
+			}
+			_, err := io.Copy(io.Discard, content)
+			return err
+		})
+	})
+}
+
+// FuzzParseIgnore: whatever the file, its patterns are Docker's own and each line is one of the file's.
+func FuzzParseIgnore(f *testing.F) {
+	f.Add([]byte("\xEF\xBB\xBFdocs\n# c\n\n !x \r\n"))
+	f.Add([]byte("a\n\xEF\xBB\xBFb\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseIgnore(".dockerignore", data)
+		if err != nil {
+			return
+		}
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, p := range got.Patterns {
+			if p.Line < 0 || p.Line > lines {
+				t.Fatalf("pattern %q at line %d of %d", p.Pattern, p.Line, lines)
+			}
+		}
+	})
+}
