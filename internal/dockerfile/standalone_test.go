@@ -274,3 +274,28 @@ func TestMultiLineArgsKeepTheLinesBelowInPlace(t *testing.T) {
 		t.Fatalf("got %q, want %q", r.Dockerfile, want)
 	}
 }
+
+// FuzzStandalone: whatever Dockerfile BuildKit accepts, its standalone one parses too and
+// builds the stage asked for, with the value baked.
+func FuzzStandalone(f *testing.F) {
+	f.Add("ARG V=1\nFROM scratch AS a\nARG V\nFROM a AS b\n", "a", "x y")
+	f.Add("# escape=`\nARG V\nFROM scratch\nARG V=\"q\" W \\\n  X=1\n", "", "it's $V")
+	f.Fuzz(func(t *testing.T, src, target, value string) {
+		if strings.ContainsAny(value, "\r\n") {
+			return
+		}
+		r, err := Standalone([]byte(src), Options{Target: target, IfDeclared: map[string]string{"V": value}, Labels: [][2]string{{"l", value}}})
+		if err != nil {
+			return
+		}
+		p := parse(t, r.Dockerfile)
+		if got := p.builds(); !strings.EqualFold(got, r.Target) && !strings.HasPrefix(r.Target, "stage-") {
+			t.Fatalf("builds %q, want %q:\n%s", got, r.Target, r.Dockerfile)
+		}
+		for _, v := range p.defaults("V") {
+			if v != value {
+				t.Fatalf("V = %q, want %q:\n%s", v, value, r.Dockerfile)
+			}
+		}
+	})
+}
