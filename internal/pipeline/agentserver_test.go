@@ -268,7 +268,7 @@ func TestReleaseTagsAndGitHubOutput(t *testing.T) {
 	src := agentServer(t, nil)
 	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
 	gh := filepath.Join(t.TempDir(), "github-output")
-	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "GITHUB_REF": "refs/tags/v1.4.2", "TARGET": "source", "GITHUB_OUTPUT": gh})
+	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "GITHUB_REF": "refs/tags/v1.4.2", "TARGET": "Source", "GITHUB_OUTPUT": gh})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -423,16 +423,10 @@ func within(root, dir string) (string, bool) {
 func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progress.Log) error {
 	cfg := p.Config
 	var src []byte
-	target := cfg.Target
 	if p.Dockerfile.Path != "" {
 		var err error
 		if src, err = os.ReadFile(filepath.Join(p.SourceDir, filepath.FromSlash(p.Dockerfile.Path))); err != nil {
 			return fmt.Errorf("reading the Dockerfile %s: %w", p.Dockerfile.Path, unwrapPath(err))
-		}
-		if !cfg.TargetSet {
-			if r, err := dockerfile.Standalone(src, dockerfile.Options{}); err == nil && !slices.Contains(r.Stages, cfg.Target) {
-				target = "" // TARGET unset and no binary stage: the Dockerfile's own last stage
-			}
 		}
 	} else {
 		if !slices.Contains(config.Targets, cfg.Target) && cfg.DockerfileTmpl == "" {
@@ -459,7 +453,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 			return err
 		}
 	}
-	opt := dockerfile.Options{Target: target, Args: map[string]string{}, IfDeclared: map[string]string{
+	opt := dockerfile.Options{Args: map[string]string{}, IfDeclared: map[string]string{
 		"OPENHANDS_BUILD_GIT_SHA": p.Commit.SHA, "OPENHANDS_BUILD_GIT_REF": p.Ref,
 	}}
 	if cfg.BaseImage != "" {
@@ -468,18 +462,21 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 	for _, a := range cfg.BuildArgs {
 		opt.Args[a.Name] = a.Value
 	}
-	first, err := dockerfile.Standalone(src, opt) // for the names the labels carry
+	probe, err := dockerfile.Standalone(src, dockerfile.Options{Args: opt.Args, IfDeclared: opt.IfDeclared}) // its stages and ARGs
 	if err != nil {
 		return p.renderError(err)
 	}
-	p.Target, p.nameTarget = first.Target, first.Target
-	if target == "" {
-		p.nameTarget = config.DefaultTarget // TARGET unset: the names of the default target
-	}
-	p.BaseImage = first.BaseImage
-	if cfg.BaseImage != "" && !slices.Contains(first.Declared, "BASE_IMAGE") {
+	if cfg.BaseImage != "" && !slices.Contains(probe.Declared, "BASE_IMAGE") {
 		log.Warnf("BASE_IMAGE=%q is not used: %s declares no ARG BASE_IMAGE", cfg.BaseImage, p.Dockerfile.Name())
 	}
+	p.nameTarget = cfg.Target
+	if i := slices.IndexFunc(probe.Stages, func(s string) bool { return strings.EqualFold(s, cfg.Target) }); i >= 0 {
+		p.nameTarget = probe.Stages[i] // as BuildKit names it
+		opt.Target = probe.Stages[i]
+	} else if cfg.TargetSet || p.Dockerfile.Path == "" {
+		opt.Target = cfg.Target // not a stage: Standalone says so, listing them
+	}
+	// else TARGET is unset and the Dockerfile has no binary stage: its own last stage, with the default names.
 	primary := imagename.Primary(p.nameInput())
 	if cfg.TargetImage != "" {
 		primary, _ = imagename.Tag(cfg.TargetImage)
@@ -499,6 +496,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 	if p.Rendered, err = dockerfile.Standalone(src, opt); err != nil {
 		return p.renderError(err)
 	}
+	p.Target, p.BaseImage = p.Rendered.Target, p.Rendered.BaseImage
 	return nil
 }
 
