@@ -363,3 +363,29 @@ func TestUploadSendsWhatContextPackedInTheSameRun(t *testing.T) {
 		t.Fatalf("result file %+v, %v", r, err)
 	}
 }
+
+func TestARootDockerfileIgnoreFileOfAnotherDockerfileIsLeftOut(t *testing.T) {
+	files := gittest.Project()
+	files["Dockerfile"] = "FROM scratch\nCOPY README.md /\n"
+	files["Dockerfile.dockerignore"] = "openhands\n" // the root Dockerfile's own: it would hide the template's sources
+	src := gittest.Init(t, t.TempDir(), files)
+	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "DOCKERFILE": "generated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := listArchive(t, p.Archive.Path)
+	if _, ok := members["Dockerfile.dockerignore"]; ok {
+		t.Fatal("the root Dockerfile's ignore file is in the archive: a builder would apply it to the generated Dockerfile")
+	}
+	if _, ok := members["openhands/agent_server/__main__.py"]; !ok {
+		t.Fatalf("selected with the root .dockerignore, not the other Dockerfile's: %q", names(members))
+	}
+	q, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir()}) // auto: the root Dockerfile, with its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	members = listArchive(t, q.Archive.Path)
+	if _, ok := members["openhands/agent_server/__main__.py"]; ok || members["Dockerfile.dockerignore"] != "openhands\n" {
+		t.Fatalf("the root Dockerfile with its own ignore file: %q", names(members))
+	}
+}
