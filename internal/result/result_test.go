@@ -19,7 +19,7 @@ func TestWriteAndReadRoundTripBesideTheArchive(t *testing.T) {
 	if err != nil || got.SHA != in.SHA || got.Ref != in.Ref || got.Dockerfile != in.Dockerfile || !slices.Equal(got.Tags, in.Tags) || got.Archive != in.Archive || got.Generator != Generator {
 		t.Fatalf("read %+v, %v; want %+v", got, err, in)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, TempPattern)); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, ".runtimebuild-*")); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
 }
