@@ -146,6 +146,9 @@ func (l *Log) Infof(format string, args ...any) {
 // Warnf prints a warning; never silenced.
 func (l *Log) Warnf(format string, args ...any) { l.line(true, "warning: ", format, args...) }
 
+// Errorf prints one of several problems that together fail the run; never silenced.
+func (l *Log) Errorf(format string, args ...any) { l.line(true, "error: ", format, args...) }
+
 // Resultf prints the line naming the artifact on the result writer: alone, without a prefix
 // or a timestamp, never silenced, so that a script reads it as it is.
 func (l *Log) Resultf(format string, args ...any) {

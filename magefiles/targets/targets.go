@@ -30,7 +30,7 @@ import (
 // context). A trailing * stands for any ending.
 var (
 	output        = []string{"PROGRESS", "GITHUB_OUTPUT"}
-	contextReads  = append([]string{"SOURCE_DIR", "OUTPUT_DIR", "OUTPUT_NAME", "IMAGE_NAME", "BASE_IMAGE", "TARGET", "CUSTOM_TAGS", "CLEAN_OUTPUT", "SDK_SHA", "GITHUB_SHA", "SOURCE_DATE_EPOCH", "INCLUDE", "INCLUDE_UNTRACKED", "ALLOW_SECRETS", "DOCKERFILE", "DOCKERFILE_TEMPLATE", "BUILD_ARGS", "SDK_REF", "GITHUB_REF"}, output...)
+	contextReads  = append([]string{"SOURCE_DIR", "OUTPUT_DIR", "OUTPUT_NAME", "IMAGE_NAME", "BASE_IMAGE", "TARGET", "CUSTOM_TAGS", "CLEAN_OUTPUT", "SDK_SHA", "GITHUB_SHA", "SOURCE_DATE_EPOCH", "INCLUDE", "INCLUDE_UNTRACKED", "ALLOW_SECRETS", "DOCKERFILE", "DOCKERFILE_TEMPLATE", "BUILD_ARGS", "SDK_REF", "GITHUB_REF", "TARGET_IMAGE"}, output...)
 	apiReads      = append([]string{"RUNTIME_API_URL", "RUNTIME_API_KEY", "ALLOW_INSECURE_HTTP", "POLL_INTERVAL", "BUILD_TIMEOUT"}, output...)
 	uploadReads   = slices.Concat(contextReads, apiReads, []string{"TARGET_IMAGE", "UPLOAD_FORMAT", "FORCE"})
 	allReads      = append(slices.Clone(uploadReads), "NO_UPLOAD")
@@ -40,12 +40,12 @@ var (
 	versionReads  = []string{"PROGRESS"}
 )
 
-// Context packs SOURCE_DIR into a reproducible build-context tar.gz with a generated Dockerfile; prints its path.
+// Context packs SOURCE_DIR into a reproducible build-context tar.gz whose root Dockerfile builds TARGET as it is; prints its path.
 //
-// Reads SOURCE_DIR, OUTPUT_DIR, OUTPUT_NAME, IMAGE_NAME, BASE_IMAGE, TARGET, CUSTOM_TAGS, CLEAN_OUTPUT,
-// SDK_SHA, GITHUB_SHA, SOURCE_DATE_EPOCH, INCLUDE, INCLUDE_UNTRACKED, ALLOW_SECRETS, DOCKERFILE,
-// DOCKERFILE_TEMPLATE, PROGRESS and GITHUB_OUTPUT. Standard output gets the archive's path alone;
-// its sha256 and sizes are on the summary line above.
+// Reads SOURCE_DIR, OUTPUT_DIR, OUTPUT_NAME, IMAGE_NAME, DOCKERFILE, DOCKERFILE_TEMPLATE, TARGET,
+// BASE_IMAGE, BUILD_ARGS, GITHUB_REF, SDK_REF, CUSTOM_TAGS, TARGET_IMAGE, CLEAN_OUTPUT, SDK_SHA,
+// GITHUB_SHA, SOURCE_DATE_EPOCH, INCLUDE, INCLUDE_UNTRACKED, ALLOW_SECRETS, PROGRESS and GITHUB_OUTPUT.
+// Standard output gets the archive's path alone; its sha256 and sizes are on the summary line above.
 func Context(ctx context.Context) error {
 	return run(ctx, contextReads, func(ctx context.Context, cfg config.Config, log *progress.Log) error {
 		start := time.Now()
@@ -130,6 +130,7 @@ func Upload(ctx context.Context) error {
 		if _, err := pipeline.NewClient(cfg, log); err != nil {
 			return err // before packing: the call is wrong
 		}
+		ctx = pipeline.HandOver(ctx) // context leaves its plan and archive here for upload
 		mg.CtxDeps(asDependency(ctx), Context)
 		built, err := pipeline.Upload(ctx, cfg, log)
 		if err != nil {
