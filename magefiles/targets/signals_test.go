@@ -323,3 +323,30 @@ func TestCompileForAnotherPlatformWithSpacedFlags(t *testing.T) {
 		t.Fatal("the output landed in magefiles/bin/")
 	}
 }
+
+func TestTextFromTheServerIsPrintedEscaped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/build_status":
+			io.WriteString(w, `{"status":"FAILURE","error":"boom\n::error::forged\r\u001b[31mred"}`)
+		case "/build_logs":
+			io.WriteString(w, "step 1\n::warning::forged too\n")
+		}
+	}))
+	defer srv.Close()
+	cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "status", "b-1")
+	cmd.Env = cleanEnv("RUNTIME_API_URL="+srv.URL, "RUNTIME_API_KEY=k", "GITHUB_ACTIONS=true")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatal("a failed build exited 0")
+	}
+	all := stdout.String() + stderr.String()
+	if strings.ContainsAny(all, "\r\x1b") || regexp.MustCompile(`(?m)^::(error|warning)::forged`).MatchString(all) {
+		t.Fatalf("server text reached the output raw:\n%q", all)
+	}
+	if !strings.Contains(stderr.String(), `Error: build b-1 ended FAILURE: boom\n::error::forged\r\x1b[31mred`) ||
+		!strings.Contains(stderr.String(), "| ::warning::forged too") {
+		t.Fatalf("the server's words are not shown escaped:\n%s", stderr.String())
+	}
+}
