@@ -9,7 +9,6 @@ package targets
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -54,7 +53,7 @@ func Context(ctx context.Context) error {
 			return err
 		}
 		a := packed.Archive
-		log.Infof("packed %d files, %s in, %s out, in %.1fs: %s sha256:%s", a.Files, mib(a.BytesIn), mib(a.BytesOut),
+		log.Infof("packed %d files, %s → %s in %.1fs: %s sha256:%s", a.Files, progress.Bytes(a.BytesIn), progress.Bytes(a.BytesOut),
 			time.Since(start).Seconds(), a.Path, a.SHA256)
 		if !isDependency(ctx) {
 			log.Resultf("%s", a.Path)
@@ -72,8 +71,6 @@ func asDependency(ctx context.Context) context.Context {
 }
 
 func isDependency(ctx context.Context) bool { return ctx.Value(dependencyKey{}) != nil }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // run loads the variables the target reads, runs job, and hands back an error that carries its
 // exit code to mage (which prints it), its text escaped; under GitHub Actions the error is also
