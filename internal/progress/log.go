@@ -323,6 +323,7 @@ type Meter struct {
 	itemsDone int
 	start     time.Time
 	printed   time.Time // the last plain line or terminal render (or the start)
+	ended     bool      // the bar was drawn complete
 }
 
 // Meter starts following a transfer named what ("packing", "uploading") of total bytes
@@ -380,7 +381,9 @@ func (m *Meter) maybePrint() {
 	}
 	now := m.log.clock.Now()
 	m.mu.Lock()
-	due := now.Sub(m.printed) >= every
+	complete := m.total > 0 && m.done >= m.total && m.log.mode == TTY && !m.ended // the bar shows the end, however soon it came
+	due := now.Sub(m.printed) >= every || complete
+	m.ended = m.ended || complete
 	if due {
 		m.printed = now
 	}
