@@ -148,7 +148,7 @@ func TestQuietKeepsWarningsAndResults(t *testing.T) {
 func TestTheTerminalBarDrawsAndLinesPrintWholeAboveIt(t *testing.T) {
 	var out bytes.Buffer
 	c := newClock()
-	log := New(&out, TTY).WithClock(c)
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
 	m := log.Meter("packing", 4<<20, 4)
 	for i := 0; i < 4; i++ {
 		c.Advance(120 * time.Millisecond) // past the bar's redraw interval
@@ -202,7 +202,7 @@ func TestTheBarIsNeverWiderThanTheTerminal(t *testing.T) {
 func TestTheTerminalStatusLineTicksUntilDone(t *testing.T) {
 	var out syncBuffer
 	c := newClock()
-	log := New(&out, TTY).WithClock(c)
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
 	live := log.Status("abc")
 	live.Update("WORKING", 0)
 	for i := 0; i < 3; i++ { // the spinner renders itself every 100 ms
@@ -290,7 +290,7 @@ func TestTheResultGoesAloneToItsOwnWriter(t *testing.T) {
 func TestInterruptClearsTheBarForGood(t *testing.T) {
 	var out bytes.Buffer
 	c := newClock()
-	log := New(&out, TTY).WithClock(c)
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
 	m := log.Meter("packing", 100, 0)
 	c.Advance(time.Second)
 	m.Add(10)
