@@ -59,6 +59,9 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
+// SystemClock is the real time.
+var SystemClock Clock = realClock{}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time                         { return time.Now() }
@@ -95,7 +98,7 @@ func New(w io.Writer, mode string) *Log {
 			mode = TTY
 		}
 	}
-	l := &Log{w: w, out: w, mode: mode, clock: realClock{}}
+	l := &Log{w: w, out: w, mode: mode, clock: SystemClock}
 	l.cols = func() int { return terminalWidth(w) }
 	l.lastLine = l.clock.Now()
 	return l

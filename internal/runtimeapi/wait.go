@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
 // ErrBuildTimeout is returned by WaitForBuild when the deadline passes first.
@@ -18,15 +20,7 @@ var ErrBuildTimeout = errors.New("BUILD_TIMEOUT reached")
 var ErrLogsUnsupported = errors.New("the Runtime API does not offer /build_logs")
 
 // Clock is the time WaitForBuild reads and waits on; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = progress.Clock
 
 // LogTailLines is how many of a failed build's last log lines BuildFailedError carries.
 const LogTailLines = 30
@@ -52,7 +46,7 @@ type Wait struct {
 func (c *Client) WaitForBuild(ctx context.Context, buildID string, w Wait) (Status, error) {
 	clock := w.Clock
 	if clock == nil {
-		clock = realClock{}
+		clock = progress.SystemClock
 	}
 	start := clock.Now()
 	var last BuildStatus
