@@ -62,7 +62,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 		target = ref
 	}
 	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
-	return Submit(ctx, client, cfg, log, Submission{
+	return submit(ctx, client, cfg, log, submission{
 		Archive: archive, What: "the image " + ref, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
 		Result: res, ResultFor: filepath.Join(cfg.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
 	})

@@ -150,7 +150,7 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
-	return Submit(ctx, client, cfg, log, Submission{
+	return submit(ctx, client, cfg, log, submission{
 		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
 }
@@ -176,8 +176,8 @@ func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Pa
 	return Packed{Plan: plan, Result: res}, nil
 }
 
-// Submission is one archive to build.
-type Submission struct {
+// submission is one archive to build.
+type submission struct {
 	Archive     string
 	What        string // what the archive is, for the log; empty: its path
 	Format      runtimeapi.Format
@@ -187,9 +187,9 @@ type Submission struct {
 	ResultFor   string
 }
 
-// Submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
+// submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
 // ctx carries the BUILD_TIMEOUT deadline.
-func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s Submission) (Built, error) {
+func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s submission) (Built, error) {
 	fi, err := os.Stat(s.Archive)
 	if err != nil {
 		return Built{}, err
