@@ -295,10 +295,12 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		log.Warnf("the Runtime API reported the digest %q, which is no sha256 digest: ignoring it", built.Digest)
 		built.Digest = ""
 	}
-	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", built.Reference()}); err != nil {
-		log.Warnf("%v", err)
+	if built.Image != "" { // status of a build whose server names no image: nothing to report
+		if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", built.Reference()}); err != nil {
+			log.Warnf("%v", err)
+		}
+		log.Infof("built %s (build %s)", built.Reference(), id)
 	}
-	log.Infof("built %s (build %s)", built.Reference(), id)
 	return built, nil
 }
 

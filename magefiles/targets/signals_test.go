@@ -350,3 +350,18 @@ func TestTextFromTheServerIsPrintedEscaped(t *testing.T) {
 		t.Fatalf("the server's words are not shown escaped:\n%s", stderr.String())
 	}
 }
+
+func TestStatusOfABuildWhoseServerNamesNoImagePrintsNoEmptyResult(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/build_status" {
+			io.WriteString(w, `{"status":"SUCCESS"}`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	stdout, stderr := runBinary(t, t.TempDir(), cleanEnv("RUNTIME_API_URL="+srv.URL, "RUNTIME_API_KEY=k"), "status", "b-1")
+	if stdout != "" || !strings.Contains(stderr, "warning: build b-1 succeeded, and the Runtime API named no image") {
+		t.Fatalf("stdout %q\n%s", stdout, stderr)
+	}
+}

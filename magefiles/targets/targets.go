@@ -175,6 +175,10 @@ func Status(ctx context.Context, buildID string) error {
 		if err != nil {
 			return err
 		}
+		if built.Image == "" { // only upload knows the image it asked for
+			log.Warnf("build %s succeeded, and the Runtime API named no image", buildID)
+			return nil
+		}
 		log.Resultf("%s", built.Reference())
 		return nil
 	})
