@@ -257,6 +257,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(cfg.BuildTimeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline) // a poll in flight ends at BUILD_TIMEOUT too
+		defer cancel()
 	}
 	resume := "follow it with: " + invocation.Resume("status", id)
 	interval := cfg.PollInterval

@@ -136,10 +136,11 @@ type Status struct {
 	Message string `json:"message,omitempty"`
 }
 
-// BuildStatus asks once for the status of a build.
+// BuildStatus asks once for the status of a build: one request, no retries (WaitForBuild's
+// next poll is the retry).
 func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
 	var s Status
-	err := c.do(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
+	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
 		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
 	return s, err

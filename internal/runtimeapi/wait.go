@@ -38,8 +38,8 @@ type Wait struct {
 	Clock Clock // nil: the real time
 }
 
-// WaitForBuild polls /build_status until the build ends, within w.Deadline. Each poll is one
-// request: a poll that fails (network, 5xx, a body that is not JSON) is simply followed by the
+// WaitForBuild polls /build_status until the build ends, within w.Deadline (ctx's deadline, if
+// any, cuts a poll in flight). Each poll is one request (BuildStatus): a poll that fails (network, 5xx, a body that is not JSON) is simply followed by the
 // next one, after the same backoff as any other poll (nextWait), until the deadline. Answers
 // that cannot heal (401, 403, 404) end it at once. SUCCESS returns the server's image (empty
 // when the server names none); a failed build returns a *BuildFailedError with its log's last lines.
@@ -65,7 +65,7 @@ func (c *Client) WaitForBuild(ctx context.Context, buildID string, w Wait) (Stat
 		return ctx.Err()
 	}
 	for {
-		s, err := c.pollStatus(ctx, buildID, c.attemptTimeout(clock, w.Deadline))
+		s, err := c.BuildStatus(ctx, buildID)
 		var retryAfter time.Duration
 		switch {
 		case err == nil:
@@ -139,24 +139,6 @@ func nextWait(prev time.Duration, w Wait, retryAfter time.Duration) time.Duratio
 		next = min(next, w.Interval)
 	}
 	return max(next, time.Millisecond)
-}
-
-// attemptTimeout bounds one poll: the request timeout, and never past the deadline.
-func (c *Client) attemptTimeout(clock Clock, deadline time.Time) time.Duration {
-	t := c.opts.RequestTimeout
-	if !deadline.IsZero() {
-		t = min(t, max(deadline.Sub(clock.Now()), 100*time.Millisecond))
-	}
-	return t
-}
-
-// pollStatus asks once for the status of a build: no retries, the caller polls again.
-func (c *Client) pollStatus(ctx context.Context, buildID string, timeout time.Duration) (Status, error) {
-	var s Status
-	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
-	}, &s, timeout)
-	return s, err
 }
 
 // maxLogBody bounds what one look at /build_logs reads.
