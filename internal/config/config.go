@@ -58,6 +58,16 @@ type Config struct {
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
 	ServeMaxUpload    int64
+
+	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
+	BuildkitHost      string // BUILDKIT_HOST
+	BuildkitTLSCACert string // BUILDKIT_TLS_CA_CERT
+	BuildkitTLSCert   string // BUILDKIT_TLS_CERT
+	BuildkitTLSKey    string // BUILDKIT_TLS_KEY
+	BuildkitTLSName   string // BUILDKIT_TLS_SERVER_NAME
+	DockerHost        string // DOCKER_HOST
+	DockerTLSVerify   bool   // DOCKER_TLS_VERIFY
+	DockerCertPath    string // DOCKER_CERT_PATH
 }
 
 // PrimaryTag is the first of CUSTOM_TAGS.
@@ -101,12 +111,26 @@ func Load(getenv func(string) string) (Config, error) {
 		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
 
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
-		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
+		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
 		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
 		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
 		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+	}
+	c.BuildkitHost = r.str("BUILDKIT_HOST", "")
+	c.BuildkitTLSCACert = r.str("BUILDKIT_TLS_CA_CERT", "")
+	c.BuildkitTLSCert = r.str("BUILDKIT_TLS_CERT", "")
+	c.BuildkitTLSKey = r.str("BUILDKIT_TLS_KEY", "")
+	c.BuildkitTLSName = r.str("BUILDKIT_TLS_SERVER_NAME", "")
+	c.DockerHost = r.str("DOCKER_HOST", "")
+	c.DockerTLSVerify = r.str("DOCKER_TLS_VERIFY", "") != "" // the docker CLI: any value turns it on
+	c.DockerCertPath = r.str("DOCKER_CERT_PATH", "")
+	if c.ServeBuilder == "buildkit" && c.BuildkitHost == "" {
+		r.fail("BUILDKIT_HOST", "", "the buildkitd address SERVE_BUILDER=buildkit builds on (unix://, tcp://, docker-container://, kube-pod://)")
+	}
+	if (c.BuildkitTLSCert == "") != (c.BuildkitTLSKey == "") {
+		r.fail("BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY", c.BuildkitTLSCert+c.BuildkitTLSKey, "both set (a client certificate and its key) or neither")
 	}
 	if v := r.str("SOURCE_DATE_EPOCH", ""); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

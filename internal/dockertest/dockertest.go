@@ -1,12 +1,16 @@
-// Package dockertest gates tests on a Docker engine: they run for real where `docker info`
-// answers, skip loudly where it does not, and fail instead of skipping when
-// RUNTIMEBUILD_REQUIRE_DOCKER=1 (set by .ci/run where an engine answers).
+// Package dockertest gates tests on a Docker engine and a buildkitd: they run for real where
+// `docker info` answers (and RUNTIMEBUILD_TEST_BUILDKIT_HOST names a buildkitd), skip loudly
+// where not, and fail instead of skipping when RUNTIMEBUILD_REQUIRE_DOCKER=1 (set by .ci/run
+// where an engine answers). It also holds the helpers those tests share.
 package dockertest
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,4 +33,85 @@ func Require(t testing.TB) {
 		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
 	}
 	t.Skip(msg)
+}
+
+// BuildkitHost returns the address of the buildkitd the tests build on
+// (RUNTIMEBUILD_TEST_BUILDKIT_HOST, set by .ci/run, which starts one); without it the test
+// skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitHost(t testing.TB) string {
+	t.Helper()
+	if host := os.Getenv("RUNTIMEBUILD_TEST_BUILDKIT_HOST"); host != "" {
+		return host
+	}
+	msg := "NO BUILDKITD: RUNTIMEBUILD_TEST_BUILDKIT_HOST is not set (.ci/run starts a buildkitd and sets it); this test of a real buildkitd did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Busybox returns Debian's static busybox (package busybox-static), which test images COPY
+// into FROM scratch stages so that RUN works with no registry; without it the test skips
+// loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func Busybox(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/bin/busybox")
+	if err == nil {
+		return b
+	}
+	msg := "NO STATIC BUSYBOX: " + err.Error() + " (apt-get install busybox-static); this build test did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return nil
+}
+
+// Processes lists the command lines of this machine's processes that contain marker (a build
+// step's RUN runs on this machine, under the engine's or buildkitd's runc).
+func Processes(marker string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var found []string
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, marker) {
+			found = append(found, strings.TrimSpace(cmd))
+		}
+	}
+	return found
+}
+
+// WaitFor polls cond every 50 ms until it holds or the deadline passes; it reports whether it held.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RemoveImages removes images from the engine (a test's cleanup).
+func RemoveImages(images ...string) {
+	exec.Command("docker", append([]string{"rmi", "--force", "--"}, images...)...).Run()
+}
+
+// BuildImage builds the gzip tar context with the engine's legacy builder (a test's fixture
+// image, made apart from the code under test) and names it ref.
+func BuildImage(t testing.TB, contextTarGz io.Reader, ref string) {
+	t.Helper()
+	cmd := exec.Command("docker", "build", "--quiet", "--tag", ref, "-")
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = contextTarGz
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker build of the fixture %s: %v: %s", ref, err, out)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,11 +84,15 @@ func TestServeWithoutAKeyOrAnEngineSaysWhatToSet(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "RUNTIME_API_KEY") {
 		t.Fatalf("no key: %v", err)
 	}
-	t.Setenv("PATH", t.TempDir())
-	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k"})
+	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")})
 	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
 	if err == nil || !strings.Contains(err.Error(), "no Docker engine answers") || !strings.Contains(err.Error(), "SERVE_BUILDER=check") {
 		t.Fatalf("no engine: %v", err)
+	}
+	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "unix://" + filepath.Join(t.TempDir(), "no-buildkitd.sock")})
+	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	if err == nil || !strings.Contains(err.Error(), "BUILDKIT_HOST=unix://") || !strings.Contains(err.Error(), "BuildKit does not answer") {
+		t.Fatalf("no buildkitd: %v", err)
 	}
 }
 

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/docker"
 )
 
 // Builder builds what an upload holds.
@@ -79,6 +82,12 @@ type Options struct {
 	WorkDir        string        // this server's directory is made below it; default os.TempDir()/runtimebuild-serve
 	Builder        Builder
 	Logger         Logger
+
+	// A finished build's logs are dropped after LogRetention (default 1 h), and the build is
+	// forgotten after StatusRetention (default 24 h): /build_status answers until then.
+	LogRetention    time.Duration
+	StatusRetention time.Duration
+	Now             func() time.Time // the clock of retention; default time.Now
 }
 
 // Server is the local Runtime API. Start it, serve Handler, then Close.
@@ -91,6 +100,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	builds map[string]*build
+
+	statusRead chan struct{} // a client read a terminal status (AwaitReported waits on it)
 }
 
 type build struct {
@@ -100,6 +111,10 @@ type build struct {
 	image  string
 	err    string
 	log    logBuffer
+	ended  time.Time // when it reached its terminal status; zero while it runs
+
+	// stopped: cancelled because the server stopped; reported: a client has read its terminal status.
+	stopped, reported bool
 }
 
 func (b *build) set(status, image, errText string) {
@@ -107,6 +122,9 @@ func (b *build) set(status, image, errText string) {
 	defer b.mu.Unlock()
 	b.status, b.image, b.err = status, image, errText
 }
+
+// maxErrorText bounds a build's error text; the failing step and its last lines fit well within.
+const maxErrorText = 8 << 10
 
 // New checks the options and prepares the work directory, removing what an earlier run left.
 func New(opts Options) (*Server, error) {
@@ -137,6 +155,15 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = quiet{}
 	}
+	if opts.LogRetention <= 0 {
+		opts.LogRetention = time.Hour
+	}
+	if opts.StatusRetention <= 0 {
+		opts.StatusRetention = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -147,7 +174,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.WorkDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize), builds: map[string]*build{}}
+	s := &Server{opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize), builds: map[string]*build{}, statusRead: make(chan struct{}, 1)}
 	for i := 0; i < opts.Workers; i++ {
 		s.wg.Add(1)
 		go s.work()
@@ -177,7 +204,8 @@ func (quiet) Infof(string, ...any) {}
 func (quiet) Warnf(string, ...any) {}
 
 // Close cancels queued and running builds (they end CANCELLED), waits for the workers and
-// removes the work directory.
+// removes the work directory. The handler keeps answering /build_status afterwards (new builds
+// get 503), so that clients polling can be told; see AwaitReported.
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
@@ -191,6 +219,35 @@ func (s *Server) Close() error {
 	}
 }
 
+// AwaitReported waits, after Close, until a client has read the CANCELLED status of every
+// build the stop cancelled, or ctx ends; it reports whether every one was read.
+func (s *Server) AwaitReported(ctx context.Context) bool {
+	for {
+		if s.unreported() == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.statusRead:
+		}
+	}
+}
+
+func (s *Server) unreported() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, b := range s.builds {
+		b.mu.Lock()
+		if b.stopped && !b.reported {
+			n++
+		}
+		b.mu.Unlock()
+	}
+	return n
+}
+
 // Handler serves the protocol.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -201,7 +258,18 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
 	})
 	mux.HandleFunc("GET /image_exists", s.getImageExists)
-	return s.authenticate(mux)
+	return s.authenticate(s.refuseWhenStopped(mux))
+}
+
+// refuseWhenStopped answers new builds with 503 once Close began; the rest keeps answering.
+func (s *Server) refuseWhenStopped(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.ctx.Err() != nil && r.Method == http.MethodPost {
+			writeError(w, http.StatusServiceUnavailable, "the server is stopping; send the build to another server or start this one again")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
@@ -342,8 +410,16 @@ func (s *Server) run(b *build) {
 }
 
 func (s *Server) finish(b *build, status, image, errText string) {
-	b.set(status, image, errText)
+	errText = boundText(errText, maxErrorText)
+	b.mu.Lock()
+	b.status, b.image, b.err = status, image, errText
+	b.ended = s.opts.Now()
+	b.stopped = status == "CANCELLED" && s.ctx.Err() != nil
+	b.mu.Unlock()
 	os.RemoveAll(b.job.Dir)
+	s.mu.Lock()
+	s.forget()
+	s.mu.Unlock()
 	if errText != "" {
 		s.opts.Logger.Infof("build %s: %s: %s", b.job.ID, status, errText)
 	} else {
@@ -351,9 +427,38 @@ func (s *Server) finish(b *build, status, image, errText string) {
 	}
 }
 
+// boundText keeps text within max bytes: its head (the failing step) and its tail (the last lines).
+func boundText(text string, max int) string {
+	if len(text) <= max {
+		return text
+	}
+	const cut = "\n[... cut ...]\n"
+	head := (max - len(cut)) / 4
+	return strings.ToValidUTF8(text[:head]+cut+text[len(text)-(max-len(cut)-head):], "")
+}
+
+// forget drops the logs of builds finished more than LogRetention ago and the builds finished
+// more than StatusRetention ago; the caller holds s.mu.
+func (s *Server) forget() {
+	now := s.opts.Now()
+	for id, b := range s.builds {
+		b.mu.Lock()
+		ended := b.ended
+		b.mu.Unlock()
+		switch {
+		case ended.IsZero():
+		case now.Sub(ended) > s.opts.StatusRetention:
+			delete(s.builds, id)
+		case now.Sub(ended) > s.opts.LogRetention:
+			b.log.Drop()
+		}
+	}
+}
+
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *build {
 	id := r.URL.Query().Get("build_id")
 	s.mu.Lock()
+	s.forget()
 	b := s.builds[id]
 	s.mu.Unlock()
 	if b == nil {
@@ -379,6 +484,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	if b.err != "" {
 		out["error"] = b.err
 	}
+	if !b.ended.IsZero() && !b.reported {
+		b.reported = true
+		select {
+		case s.statusRead <- struct{}{}:
+		default:
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -388,13 +500,22 @@ func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(b.log.Bytes())
+	logs, dropped := b.log.Bytes()
+	if dropped {
+		writeError(w, http.StatusGone, fmt.Sprintf("the logs of build %s were dropped %s after it ended; /build_status still answers", b.job.ID, s.opts.LogRetention))
+		return
+	}
+	w.Write(logs)
 }
 
 func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
 	image := r.URL.Query().Get("image")
 	if image == "" {
 		writeError(w, http.StatusUnprocessableEntity, "image is required")
+		return
+	}
+	if _, err := docker.ParseImage(image); err != nil { // never an option, never a path: an image name
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	ok, err := s.opts.Builder.ImageExists(r.Context(), image)
@@ -421,25 +542,60 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 	writeJSON(w, status, map[string]string{"detail": detail})
 }
 
-// logBuffer keeps the last MiB of a build's output.
+// maxLog is how much of a build's output is kept: the last MiB.
+const maxLog = 1 << 20
+
+// logBuffer keeps the last maxLog bytes of a build's output, starting at a line.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu      sync.Mutex
+	buf     []byte
+	cut     bool // earlier output was dropped to stay within maxLog
+	dropped bool // the retention period ended: nothing is kept any more
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.dropped {
+		return len(p), nil
+	}
+	if len(p) > maxLog {
+		p, l.cut, l.buf = p[len(p)-maxLog:], true, l.buf[:0]
+	}
 	l.buf = append(l.buf, p...)
-	if over := len(l.buf) - 1<<20; over > 0 {
-		l.buf = append(l.buf[:0], l.buf[over:]...)
+	if len(l.buf) > 2*maxLog { // trimmed at twice the size, so a write costs O(len(p)) on average
+		l.trim()
 	}
 	return len(p), nil
 }
 
-// Bytes returns a copy of what was written.
-func (l *logBuffer) Bytes() []byte {
+func (l *logBuffer) trim() {
+	if over := len(l.buf) - maxLog; over > 0 {
+		keep := l.buf[over:]
+		if i := bytes.IndexByte(keep, '\n'); i >= 0 && i < len(keep)-1 {
+			keep = keep[i+1:]
+		}
+		l.buf = append(l.buf[:0], keep...)
+		l.cut = true
+	}
+}
+
+// Bytes returns a copy of the last maxLog bytes written (with a note when earlier output was
+// cut), and whether the logs were dropped.
+func (l *logBuffer) Bytes() ([]byte, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]byte(nil), l.buf...)
+	l.trim()
+	var out []byte
+	if l.cut {
+		out = append(out, "[earlier output cut: the last MiB is kept]\n"...)
+	}
+	return append(out, l.buf...), l.dropped
+}
+
+// Drop frees the logs for good.
+func (l *logBuffer) Drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf, l.dropped = nil, true
 }

@@ -217,7 +217,7 @@ const twoStages = "FROM scratch AS base\nCOPY hello.txt /\nLABEL stage=base\nFRO
 
 func TestTheDockerBuilderBuildsAContextThatDockerCanInspect(t *testing.T) {
 	dockertest.Require(t)
-	l := start(t, server.Options{Builder: server.DockerBuilder{}})
+	l := start(t, server.Options{Builder: engineBuilder(t)})
 	image := uniqueImage(t)
 	ctx := archive(t, member{Name: "Dockerfile", Body: twoStages}, member{Name: "hello.txt", Body: "hi\n"})
 
@@ -265,7 +265,7 @@ func TestTheDockerBuilderBuildsAContextThatDockerCanInspect(t *testing.T) {
 
 func TestAFailingDockerfileEndsInFailureWithTheEnginesMessage(t *testing.T) {
 	dockertest.Require(t)
-	l := start(t, server.Options{Builder: server.DockerBuilder{}})
+	l := start(t, server.Options{Builder: engineBuilder(t)})
 	ctx := archive(t, member{Name: "Dockerfile", Body: "FROM scratch\nCOPY nope.txt /\n"})
 	st, err := l.build(t, ctx, uniqueImage(t))
 	var failed *runtimeapi.BuildFailedError
@@ -294,7 +294,7 @@ func TestTheDockerBuilderLoadsAndTagsAnImageArchive(t *testing.T) {
 	if out, err := exec.Command("sh", "-c", `docker save "$0" | gzip > "$1"`, src, saved).CombinedOutput(); err != nil {
 		t.Fatalf("docker save: %v: %s", err, out)
 	}
-	l := start(t, server.Options{Builder: server.DockerBuilder{}})
+	l := start(t, server.Options{Builder: engineBuilder(t)})
 	target := uniqueImage(t)
 	resp, out := l.post(t, saved, map[string]string{"target_image": target, "tags_0": target + "-extra"})
 	if resp.StatusCode != http.StatusAccepted {
