@@ -5,11 +5,17 @@
 package dockertest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +120,64 @@ func BuildImage(t testing.TB, contextTarGz io.Reader, ref string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker build of the fixture %s: %v: %s", ref, err, out)
 	}
+}
+
+// ContextArchive writes a build context upload (tar.gz) holding the Dockerfile, Debian's
+// static busybox as "busybox" and files, and returns its path. NONCE in the Dockerfile becomes
+// a new random word, so that the steps after it run instead of coming from the builder's cache.
+func ContextArchive(t testing.TB, dockerfile string, files map[string]string) string {
+	t.Helper()
+	bb := Busybox(t)
+	dockerfile = strings.ReplaceAll(dockerfile, "NONCE", randomWord())
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, mode int64, body []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("Dockerfile", 0o644, []byte(dockerfile))
+	add("busybox", 0o755, bb)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		add(n, 0o644, []byte(files[n]))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "context.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// busyboxStage is the first stage of every test image: busybox installed FROM scratch.
+const busyboxStage = "FROM scratch AS busybox\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
+
+// SleepingContext is a context whose step sleeps for over two hours: marker ("sleep 7NNN"), unique
+// to the call, finds its process (Processes) while it runs and proves it gone after.
+func SleepingContext(t testing.TB) (archive, marker string) {
+	t.Helper()
+	var n [2]byte
+	rand.Read(n[:])
+	marker = fmt.Sprintf("sleep 7%03d", (int(n[0])<<8|int(n[1]))%1000)
+	return ContextArchive(t, busyboxStage+"FROM busybox\nRUN echo NONCE && "+marker+"\n", nil), marker
+}
+
+func randomWord() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
 }

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,38 +51,9 @@ FROM app AS other
 LABEL which=other
 `
 
-// fixtureArchive packs the fixture (with Debian's static busybox) as a build context upload;
-// NONCE in the Dockerfile becomes a new random word, so that its steps run instead of coming
-// from the builder's cache.
+// fixtureArchive packs a context with the fixture's files.
 func fixtureArchive(t *testing.T, dockerfile string) string {
-	t.Helper()
-	dockerfile = strings.ReplaceAll(dockerfile, "NONCE", randomHex(6))
-	bb := dockertest.Busybox(t)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{
-		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{"busybox", 0o755, bb},
-		{"tool.sh", 0o644, []byte("#!/bin/sh\necho tool\n")},
-		{"owned.txt", 0o644, []byte("owned\n")},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(f.body)
-	}
-	tw.Close()
-	zw.Close()
-	p := filepath.Join(t.TempDir(), "context.tar.gz")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return dockertest.ContextArchive(t, dockerfile, map[string]string{"tool.sh": "#!/bin/sh\necho tool\n", "owned.txt": "owned\n"})
 }
 
 func engineBuilder(t *testing.T) *server.DockerBuilder {
@@ -299,16 +267,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// sleeper is a context whose target runs a sleep that can be found by its unusual length.
-func sleeper(t *testing.T) (archive, marker string) {
-	t.Helper()
-	n := make([]byte, 2)
-	rand.Read(n)
-	marker = "sleep 7" + strings.Map(func(r rune) rune { return '0' + r%10 }, hex.EncodeToString(n)[:3])
-	df := "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN echo sleeping && " + marker + "\n"
-	return fixtureArchive(t, df), marker
-}
-
 func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *testing.T) {
 	builders := map[string]func(*testing.T) server.Builder{
 		"engine":    func(t *testing.T) server.Builder { return engineBuilder(t) },
@@ -318,7 +276,7 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 		t.Run(name, func(t *testing.T) {
 			b := builder(t)
 			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second})
-			archive, marker := sleeper(t)
+			archive, marker := dockertest.SleepingContext(t)
 			image := uniqueImage(t)
 			if name == "buildkitd" {
 				image = inMemoryRegistry(t) + "/team/sleep:1"
