@@ -77,7 +77,7 @@ type local struct {
 	client *runtimeapi.Client
 }
 
-func start(t *testing.T, opts server.Options) *local {
+func start(t testing.TB, opts server.Options) *local {
 	t.Helper()
 	base := t.TempDir()
 	opts.Key = key
@@ -117,7 +117,7 @@ func (l *local) buildID(t *testing.T, path, target string, tags ...string) (stri
 }
 
 // post sends a multipart upload by hand, with the raw archive bytes and any extra fields.
-func (l *local) post(t *testing.T, path string, fields map[string]string) (*http.Response, map[string]string) {
+func (l *local) post(t testing.TB, path string, fields map[string]string) (*http.Response, map[string]string) {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -145,7 +145,7 @@ func (l *local) post(t *testing.T, path string, fields map[string]string) (*http
 }
 
 // get sends a GET with the key; the caller closes the body.
-func (l *local) get(t *testing.T, pathAndQuery string) *http.Response {
+func (l *local) get(t testing.TB, pathAndQuery string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, l.url+pathAndQuery, nil)
 	req.Header.Set("X-API-Key", key)
@@ -169,7 +169,7 @@ func (l *local) imageExists(t *testing.T, image string) map[string]any {
 }
 
 // buildLogs fetches /build_logs of a build.
-func (l *local) buildLogs(t *testing.T, id string) string {
+func (l *local) buildLogs(t testing.TB, id string) string {
 	t.Helper()
 	resp := l.get(t, "/build_logs?build_id="+id)
 	defer resp.Body.Close()
