@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +24,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
@@ -302,5 +307,44 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 				t.Fatalf("build files left behind: %v", left)
 			}
 		})
+	}
+}
+
+func TestTheBuildkitBuilderPushesAnImageArchiveToTheRegistry(t *testing.T) {
+	// No daemon is needed for an image archive: it goes to the registry straight from serve.
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix:///nonexistent.sock"}}})
+	reg := inMemoryRegistry(t)
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := name.NewTag("made.here/app:1")
+	var saved bytes.Buffer
+	zw := gzip.NewWriter(&saved)
+	if err := tarball.Write(src, img, zw); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	path := filepath.Join(t.TempDir(), "image.tar.gz")
+	os.WriteFile(path, saved.Bytes(), 0o644)
+
+	target := reg + "/team/loaded:1"
+	_, st, err := l.submit(t, path, target, "", "extra")
+	if err != nil || st.Status != "SUCCESS" {
+		t.Fatalf("%+v %v", st, err)
+	}
+	want, _ := img.Digest()
+	for _, ref := range []string{target, reg + "/team/loaded:extra"} {
+		r, _ := name.ParseReference(ref)
+		got, err := remote.Image(r)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if d, _ := got.Digest(); d != want {
+			t.Fatalf("%s is %s, want the archive's image %s", ref, d, want)
+		}
+	}
+	if info := l.imageExists(t, target); info["exists"] != true {
+		t.Fatalf("/image_exists after the push: %v", info)
 	}
 }
