@@ -82,7 +82,7 @@ func TestAnEngineThatDoesNotListenSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "no Docker engine answers") {
+	if err := e.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "no Docker engine answers at unix:") {
 		t.Fatalf("ping of nothing: %v", err)
 	}
 	if _, err := NewEngine(EngineConfig{Host: "ssh://me@host"}); err == nil {

@@ -143,7 +143,11 @@ func (e *Engine) do(ctx context.Context, method, path string, query url.Values, 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: %v", ErrNoEngine, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, &UnreachableError{Host: e.host, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -160,13 +164,26 @@ func (e *Engine) do(ctx context.Context, method, path string, query url.Values, 
 	return resp, nil
 }
 
+// UnreachableError says that no engine answers at Host; it is ErrNoEngine.
+type UnreachableError struct {
+	Host string
+	Err  error // what the connection met
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no Docker engine answers at %s (%v)", e.Host, e.Err)
+}
+
+// Is makes errors.Is(err, ErrNoEngine) true.
+func (e *UnreachableError) Is(target error) bool { return target == ErrNoEngine }
+
+// Unwrap returns what the connection met.
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // Ping checks that the engine answers.
 func (e *Engine) Ping(ctx context.Context) error {
 	resp, err := e.do(ctx, http.MethodGet, "/_ping", nil, nil)
 	if err != nil {
-		if errors.Is(err, ErrNoEngine) {
-			return fmt.Errorf("%w at %s", err, e.host)
-		}
 		return err
 	}
 	resp.Body.Close()
@@ -269,7 +286,7 @@ func (e *Engine) Tag(ctx context.Context, image, ref string) error {
 func (e *Engine) DialHijack(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error) {
 	conn, err := e.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %v", ErrNoEngine, e.host, err)
+		return nil, &UnreachableError{Host: e.host, Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker"+path, nil)
 	if err != nil {

@@ -64,7 +64,7 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		return nil, exitcode.AsUsage(err)
 	}
 	if err := engine.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine (or set DOCKER_HOST), set SERVE_BUILDER=buildkit with BUILDKIT_HOST, or SERVE_BUILDER=check to check uploads without building", err)
+		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
 	}
 	return &server.DockerBuilder{Engine: engine}, nil
 }
@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
+	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C or SIGTERM stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -1,5 +1,5 @@
 // Package server is a local Runtime API: the protocol of PROTOCOL.md over HTTP, with builds
-// run by a Builder (the Docker engine, or a check that builds nothing).
+// run by a Builder: BuildKit (the Docker engine's own, or a buildkitd) or a check that builds nothing.
 package server
 
 import (
