@@ -178,3 +178,29 @@ func TestAfterCloseClientsAreToldCANCELLEDAndNewBuildsGet503(t *testing.T) {
 		t.Fatalf("POST /build after Close: %d %v, want 503", resp.StatusCode, body)
 	}
 }
+
+func TestOnlyTheLatestFinishedBuildsKeepTheirLogs(t *testing.T) {
+	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := start(t, server.Options{Builder: &scripted{logLines: 1}, Now: c.Now})
+	ctx := archive(t, member{Name: "Dockerfile", Body: "FROM scratch\n"})
+	var ids []string
+	for i := 0; i < 66; i++ {
+		c.add(time.Second) // each ends later than the one before
+		id, st, err := l.buildID(t, ctx, fmt.Sprintf("localhost/runtime/many:%d", i))
+		if err != nil || st.Status != "SUCCESS" {
+			t.Fatalf("build %d: %+v %v", i, st, err)
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		resp := l.get(t, "/build_logs?build_id="+id)
+		resp.Body.Close()
+		want := http.StatusOK
+		if i < 2 {
+			want = http.StatusGone // the two oldest: beyond the latest 64
+		}
+		if resp.StatusCode != want {
+			t.Errorf("build %d of 66: /build_logs %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+}

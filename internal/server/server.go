@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,6 +417,7 @@ func (s *Server) finish(b *build, status, image, errText string) {
 	b.ended = s.opts.Now()
 	b.stopped = status == "CANCELLED" && s.ctx.Err() != nil
 	b.mu.Unlock()
+	b.log.Compact()
 	os.RemoveAll(b.job.Dir)
 	s.mu.Lock()
 	s.forget()
@@ -437,10 +439,15 @@ func boundText(text string, max int) string {
 	return strings.ToValidUTF8(text[:head]+cut+text[len(text)-(max-len(cut)-head):], "")
 }
 
-// forget drops the logs of builds finished more than LogRetention ago and the builds finished
-// more than StatusRetention ago; the caller holds s.mu.
+// keptLogs is how many finished builds keep their logs (the latest): with the 1 MiB per build,
+// finished builds hold at most 64 MiB of logs however many end within LogRetention.
+const keptLogs = 64
+
+// forget drops the logs of builds finished more than LogRetention ago or beyond the latest
+// keptLogs, and the builds finished more than StatusRetention ago; the caller holds s.mu.
 func (s *Server) forget() {
 	now := s.opts.Now()
+	var withLogs []*build
 	for id, b := range s.builds {
 		b.mu.Lock()
 		ended := b.ended
@@ -451,8 +458,23 @@ func (s *Server) forget() {
 			delete(s.builds, id)
 		case now.Sub(ended) > s.opts.LogRetention:
 			b.log.Drop()
+		case !b.log.Dropped():
+			withLogs = append(withLogs, b)
 		}
 	}
+	if len(withLogs) <= keptLogs {
+		return
+	}
+	slices.SortFunc(withLogs, func(x, y *build) int { return y.endedAt().Compare(x.endedAt()) })
+	for _, b := range withLogs[keptLogs:] {
+		b.log.Drop()
+	}
+}
+
+func (b *build) endedAt() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ended
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *build {
@@ -591,6 +613,21 @@ func (l *logBuffer) Bytes() ([]byte, bool) {
 		out = append(out, "[earlier output cut: the last MiB is kept]\n"...)
 	}
 	return append(out, l.buf...), l.dropped
+}
+
+// Compact keeps only the last maxLog bytes, in a buffer of their size (a build that ended).
+func (l *logBuffer) Compact() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trim()
+	l.buf = append([]byte(nil), l.buf...)
+}
+
+// Dropped reports whether Drop was called.
+func (l *logBuffer) Dropped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
 }
 
 // Drop frees the logs for good.
