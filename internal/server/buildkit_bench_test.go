@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -13,6 +14,7 @@ import (
 // slowUnneeded is a context whose target "app" does not need the stage that sleeps 10 s; NONCE
 // keeps each measured build from the builders' caches (the busybox stage is warmed first).
 const slowUnneeded = `FROM scratch AS busybox
+LABEL runtimebuild.bench=issue10
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 
@@ -33,13 +35,22 @@ COPY tool.sh /usr/local/bin/tool.sh
 func BenchmarkBuildKitVsLegacyDockerBuild(b *testing.B) {
 	l := start(b, server.Options{Builder: engineBuilder(b)})
 	files := map[string]string{"tool.sh": "#!/bin/sh\necho tool\n"}
-	image := "localhost/runtimebuild-bench/issue10:" + randomHex(4)
-	b.Cleanup(func() { dockertest.RemoveImages(image, image+"-legacy") })
+	base := "localhost/runtimebuild-bench/issue10:" + randomHex(4)
+	var made []string // every name, so that cleaning up leaves no untagged image behind
+	name := func(suffix string) string {
+		made = append(made, base+suffix)
+		return base + suffix
+	}
+	b.Cleanup(func() {
+		dockertest.RemoveImages(made...)
+		// The legacy builder keeps each stage's result (the slow one's too) as an untagged image.
+		exec.Command("docker", "image", "prune", "--force", "--filter", "label=runtimebuild.bench=issue10").Run()
+	})
 
 	// Warm both builders' busybox stage, so that the measured builds differ only in the stages run.
 	warm := dockertest.ContextArchive(b, slowUnneeded, files)
-	legacyBuild(b, warm, image+"-legacy")
-	if _, st, err := l.submit(b, warm, image, "app"); err != nil || st.Status != "SUCCESS" {
+	legacyBuild(b, warm, name("-warm-legacy"))
+	if _, st, err := l.submit(b, warm, name("-warm"), "app"); err != nil || st.Status != "SUCCESS" {
 		b.Fatalf("warming: %+v %v", st, err)
 	}
 
@@ -48,17 +59,17 @@ func BenchmarkBuildKitVsLegacyDockerBuild(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		archive := dockertest.ContextArchive(b, slowUnneeded, files)
 		start := time.Now()
-		legacyBuild(b, archive, image+"-legacy")
+		legacyBuild(b, archive, name(fmt.Sprintf("-%d-legacy", i)))
 		legacy += time.Since(start)
 
 		start = time.Now()
-		if _, st, err := l.submit(b, archive, image, "app"); err != nil || st.Status != "SUCCESS" {
+		if _, st, err := l.submit(b, archive, name(fmt.Sprintf("-%d", i)), "app"); err != nil || st.Status != "SUCCESS" {
 			b.Fatalf("BuildKit: %+v %v", st, err)
 		}
 		bk += time.Since(start)
 
 		start = time.Now()
-		id, st, err := l.submit(b, archive, image, "app")
+		id, st, err := l.submit(b, archive, name(fmt.Sprintf("-%d-again", i)), "app")
 		if err != nil || st.Status != "SUCCESS" {
 			b.Fatalf("BuildKit, warm: %+v %v", st, err)
 		}

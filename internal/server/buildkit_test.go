@@ -145,6 +145,7 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 
 	// The same context's other target: a different image; no target at all: the last stage.
 	other := image + "-other"
+	t.Cleanup(func() { dockertest.RemoveImages(other) })
 	if _, st, err := l.submit(t, archive, other, "other"); err != nil || st.Status != "SUCCESS" {
 		t.Fatalf("target other: %+v %v", st, err)
 	}
