@@ -31,6 +31,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
+	"github.com/runtimebuild/runtimebuild/internal/imagename"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
@@ -120,9 +121,17 @@ func checkStepLogs(t *testing.T, logs string) {
 	}
 }
 
+// targetImage names a target's image as the client does (issue 7): {sha7}-{tag}-{target}.
+func targetImage(repo, sha, target string) string {
+	return repo + ":" + imagename.Primary(imagename.Input{SHA: sha, Target: target, Tags: []string{"python"}})
+}
+
 func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	l := start(t, server.Options{Builder: engineBuilder(t)})
-	image := uniqueImage(t)
+	sha := randomHex(20)
+	image := targetImage("localhost/runtimebuild-test/serve", sha, "app")
+	other := targetImage("localhost/runtimebuild-test/serve", sha, "other")
+	t.Cleanup(func() { dockertest.RemoveImages(image, image+"-extra", other) })
 	archive := fixtureArchive(t, multiStage)
 
 	id, st, err := l.submit(t, archive, image, "app", image+"-extra")
@@ -133,7 +142,7 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	for _, img := range []string{image, image + "-extra"} {
 		dockerOut(t, "image", "inspect", "--format", "{{.Id}}", img)
 	}
-	run := dockerOut(t, "run", "--rm", "--name", "rtb-issue10-"+hex.EncodeToString([]byte(image[len(image)-8:])), image)
+	run := dockerOut(t, "run", "--rm", "--name", "rtb-issue10-"+randomHex(6), image)
 	for _, want := range []string{"cache-mount step wrote this", "mode 755", "owner 1234"} {
 		if !strings.Contains(run, want) {
 			t.Errorf("running %s printed %q, lacking %q", image, run, want)
@@ -144,8 +153,6 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	}
 
 	// The same context's other target: a different image; no target at all: the last stage.
-	other := image + "-other"
-	t.Cleanup(func() { dockertest.RemoveImages(other) })
 	if _, st, err := l.submit(t, archive, other, "other"); err != nil || st.Status != "SUCCESS" {
 		t.Fatalf("target other: %+v %v", st, err)
 	}
@@ -153,6 +160,9 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 		t.Fatalf("targets app and other gave one image %s", a)
 	}
 	last := image + "-last"
+	if other == image {
+		t.Fatalf("one name %s for both targets", image)
+	}
 	t.Cleanup(func() { dockertest.RemoveImages(last) })
 	if _, st, err := l.submit(t, archive, last, ""); err != nil || st.Status != "SUCCESS" {
 		t.Fatalf("no target: %+v %v", st, err)
@@ -215,8 +225,9 @@ func fileIn(t *testing.T, img v1.Image, path string) (*tar.Header, string) {
 func TestTheBuildkitBuilderPushesToTheTargetsRegistry(t *testing.T) {
 	l := start(t, server.Options{Builder: daemonBuilder(t)})
 	reg := inMemoryRegistry(t)
-	tag := randomHex(4)
-	image := reg + "/team/app:" + tag
+	sha := randomHex(20)
+	image := targetImage(reg+"/team/app", sha, "app")
+	tag := image[strings.LastIndex(image, ":")+1:]
 	archive := fixtureArchive(t, multiStage)
 
 	id, st, err := l.submit(t, archive, image, "app", "extra-"+tag)
@@ -250,7 +261,7 @@ func TestTheBuildkitBuilderPushesToTheTargetsRegistry(t *testing.T) {
 		t.Fatalf("/image_exists of an image never pushed: %v", info)
 	}
 
-	other := reg + "/team/app:other-" + tag
+	other := targetImage(reg+"/team/app", sha, "other")
 	if _, st, err := l.submit(t, archive, other, "other"); err != nil || st.Status != "SUCCESS" {
 		t.Fatalf("target other: %+v %v", st, err)
 	}
