@@ -181,3 +181,19 @@ func randomWord() string {
 	rand.Read(b[:])
 	return fmt.Sprintf("%x", b)
 }
+
+// BuildkitdBinary returns the buildkitd binary tests may start a daemon of their own with
+// (RUNTIMEBUILD_TEST_BUILDKITD, set by .ci/run); without it the test skips loudly, or fails
+// under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitdBinary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("RUNTIMEBUILD_TEST_BUILDKITD"); bin != "" {
+		return bin
+	}
+	msg := "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return ""
+}
