@@ -411,14 +411,14 @@ func (s *Server) run(b *build) {
 }
 
 func (s *Server) finish(b *build, status, image, errText string) {
+	os.RemoveAll(b.job.Dir) // first: a client told the build ended finds its files gone
+	b.log.Compact()
 	errText = boundText(errText, maxErrorText)
 	b.mu.Lock()
 	b.status, b.image, b.err = status, image, errText
 	b.ended = s.opts.Now()
 	b.stopped = status == "CANCELLED" && s.ctx.Err() != nil
 	b.mu.Unlock()
-	b.log.Compact()
-	os.RemoveAll(b.job.Dir)
 	s.mu.Lock()
 	s.forget()
 	s.mu.Unlock()
