@@ -49,12 +49,6 @@ type Image struct {
 	Size    int64 // bytes
 }
 
-// Tag gives image another name (through the docker CLI).
-func Tag(ctx context.Context, image, tag string) error {
-	_, err := command.Output(ctx, "docker", "tag", "--", image, tag)
-	return err
-}
-
 // Pull pulls image, with the engine's progress going to log.
 func Pull(ctx context.Context, image string, log io.Writer) error {
 	return command.Cmd{Stdout: log, Stderr: log}.Run(ctx, "docker", "pull", "--", image)

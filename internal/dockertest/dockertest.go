@@ -105,6 +105,14 @@ func WaitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
+// TagImage gives image another name in the engine (a test's fixture).
+func TagImage(t testing.TB, image, ref string) {
+	t.Helper()
+	if out, err := exec.Command("docker", "tag", "--", image, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag %s %s: %v: %s", image, ref, err, out)
+	}
+}
+
 // RemoveImages removes images from the engine (a test's cleanup).
 func RemoveImages(images ...string) {
 	exec.Command("docker", append([]string{"rmi", "--force", "--"}, images...)...).Run()

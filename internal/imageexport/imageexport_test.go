@@ -174,9 +174,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	// Same name, but now in a registry that does not have it: the pull fails, the local image serves.
 	other, _ := pushRandom(t, 1)
 	tagged := other[:strings.LastIndex(other, "/")] + "/team/app:missing-" + randomTag()
-	if err := docker.Tag(context.Background(), ref, tagged); err != nil {
-		t.Fatal(err)
-	}
+	dockertest.TagImage(t, ref, tagged)
 	t.Cleanup(func() { dockertest.RemoveImages(tagged) })
 	warn := &warnings{}
 	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged, t.TempDir(), nil)
