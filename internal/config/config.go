@@ -45,7 +45,7 @@ type Config struct {
 	Target           string
 	TargetSet        bool     // TARGET was given (else a Dockerfile without a binary stage builds its last one)
 	Tags             []string // CUSTOM_TAGS; Tags[0] is the primary tag
-	GitRef           string   // GITHUB_REF, else SDK_REF; empty: the current branch
+	GitRef           string   // SDK_REF, else GITHUB_REF (as SDK_SHA before GITHUB_SHA); empty: the current branch
 	CleanOutput      bool
 	SHAOverride      string // SDK_SHA, else GITHUB_SHA
 	SourceDateEpoch  *int64 // nil: HEAD's commit time
@@ -98,7 +98,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Target:           r.str("TARGET", DefaultTarget),
 		TargetSet:        r.str("TARGET", "") != "",
 		Tags:             r.list("CUSTOM_TAGS", "python"),
-		GitRef:           firstNonEmpty(r.str("GITHUB_REF", ""), r.str("SDK_REF", "")),
+		GitRef:           firstNonEmpty(r.str("SDK_REF", ""), r.str("GITHUB_REF", "")),
 		CleanOutput:      r.boolean("CLEAN_OUTPUT", true),
 		SHAOverride:      firstNonEmpty(r.str("SDK_SHA", ""), r.str("GITHUB_SHA", "")),
 		Include:          r.list("INCLUDE", ""),

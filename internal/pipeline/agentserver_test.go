@@ -264,16 +264,16 @@ func TestOutputDirHoldingTrackedFilesIsSaid(t *testing.T) {
 	}
 }
 
-func TestReleaseTagsAndGitHubOutput(t *testing.T) {
+func TestReleaseTagsOfSDKRefAndGitHubOutput(t *testing.T) {
 	src := agentServer(t, nil)
 	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
 	gh := filepath.Join(t.TempDir(), "github-output")
-	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "GITHUB_REF": "refs/tags/v1.4.2", "TARGET": "Source", "GITHUB_OUTPUT": gh})
+	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "SDK_REF": "refs/tags/v1.4.2", "GITHUB_REF": "refs/heads/ci", "TARGET": "Source", "GITHUB_OUTPUT": gh})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{sha[:7] + "-python-source", sha + "-python-source", sha[:7] + "-nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim-source",
-		"1.4.2-python-source", "1.4-python-source", "1-python-source"}
+		"1-python-source", "1.4-python-source", "1.4.2-python-source"} // SDK_REF wins over GITHUB_REF: no branch tag
 	if !slices.Equal(p.Plan.Tags, want) {
 		t.Fatalf("tags\n%q\nwant\n%q", p.Plan.Tags, want)
 	}

@@ -35,7 +35,7 @@ type Plan struct {
 	SourceDir string // SOURCE_DIR, or the top of the git work tree holding the current directory
 	Commit    gitinfo.Commit
 	InGit     bool
-	Ref       string    // the git ref: GITHUB_REF, else SDK_REF, else the current branch, else "unknown"
+	Ref       string    // the git ref: SDK_REF, else GITHUB_REF, else the current branch, else "unknown"
 	MTime     time.Time // stored in every archive entry
 	Archive   string    // OUTPUT_DIR/OUTPUT_NAME
 
