@@ -49,6 +49,7 @@ type Plan struct {
 	Entries    []buildctx.Entry    // what the archive holds, complete and sorted
 	Check      preflight.Report    // the standalone Dockerfile against Entries
 	Tags       []string            // every tag of the image, the target image's first
+	BaseTag    string              // the tag of Tags that names the base image ({sha7}-{base slug}[-{target}]); "" when the base is unknown
 }
 
 // NewPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
@@ -151,6 +152,7 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 		return Plan{}, exitcode.Usagef("naming the image: %v; shorten CUSTOM_TAGS", err)
 	}
 	p.Tags = append([]string{primary}, slices.DeleteFunc(tags, func(t string) bool { return t == primary })...)
+	p.BaseTag, _ = imagename.BaseTag(p.nameInput())
 	name := cfg.OutputName
 	if name == "" {
 		name = fmt.Sprintf("%s-%s-%s%s.tar.gz", strings.ReplaceAll(cfg.ImageName, "/", "-"), p.Commit.Short(), cfg.PrimaryTag(), imagename.Suffix(p.nameTarget))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,12 +105,12 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 		return Built{}, err
 	}
 	if !cfg.Force {
-		exists, err := client.ImageExists(ctx, target)
+		built, err := alreadyBuilt(ctx, client, log, plan, target, tags)
 		if err != nil {
 			return Built{}, err
 		}
-		if exists {
-			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
+		if built {
+			log.Infof("%s exists already, built on %s: nothing to build (FORCE=true builds it again)", target, plan.BaseImage)
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
@@ -117,6 +118,26 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	return Submit(ctx, client, cfg, log, Submission{
 		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
+}
+
+// alreadyBuilt asks /image_exists about the target image and, when the base image is known,
+// about its base tag too: the target image's name does not carry the base, so another
+// BASE_IMAGE for the same commit and TARGET must not find it built.
+func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.Log, plan Plan, target string, tags []string) (bool, error) {
+	exists, err := client.ImageExists(ctx, target)
+	if err != nil || !exists || plan.BaseTag == "" {
+		return exists, err
+	}
+	i := slices.Index(plan.Tags, plan.BaseTag)
+	if i <= 0 { // the base tag is the target image's own (TARGET_IMAGE names it)
+		return true, nil
+	}
+	base := tags[i-1]
+	if exists, err = client.ImageExists(ctx, base); err != nil || exists {
+		return exists, err
+	}
+	log.Infof("%s exists, but %s does not: that image was built on another base than %s; building", target, base, plan.BaseImage)
+	return false, nil
 }
 
 // packedOnDisk finds the archive and result file that Context wrote for this configuration
