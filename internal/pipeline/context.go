@@ -139,7 +139,10 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
 		File: p.Dockerfile.Name(), Files: files, Excluded: buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules).Why,
 	})
-	p.Check.Stages = p.Rendered.Stages // those of the Dockerfile chosen, not the FROM appended for TARGET
+	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
+	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
+		log.Warnf("%s", w)
+	}
 
 	primary := imagename.Primary(p.nameInput())
 	if cfg.TargetImage != "" {
