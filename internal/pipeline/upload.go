@@ -110,7 +110,11 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 			return Built{}, err
 		}
 		if built {
-			log.Infof("%s exists already, built on %s: nothing to build (FORCE=true builds it again)", target, plan.BaseImage)
+			on := ""
+			if plan.BaseImage != "" {
+				on = ", built on " + plan.BaseImage
+			}
+			log.Infof("%s exists already%s: nothing to build (FORCE=true builds it again)", target, on)
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
