@@ -105,6 +105,7 @@ func TestEveryTagIsValidForTheRegistry(t *testing.T) {
 			BaseImage: "registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm"},
 		{SHA: "unknown", Target: "binary", Tags: []string{"python"}, Ref: "refs/heads/_weird__"},
 		{SHA: sha, Target: "binary", Tags: []string{"py"}, BaseImage: "python@sha256:" + strings.Repeat("a", 64)},
+		{SHA: sha, Target: "source", Tags: []string{"py"}, Ref: "refs/tags/_a tag/with spaces:and:colons@x", BaseImage: "localhost:5000/x"},
 	} {
 		tags, err := Tags(in)
 		if err != nil {

@@ -152,7 +152,7 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	}
 	tags, err := imagename.Tags(p.nameInput())
 	if err != nil {
-		return Plan{}, exitcode.Usagef("naming the image: %v; shorten CUSTOM_TAGS", err)
+		return Plan{}, exitcode.Usagef("naming the image: %v; shorten CUSTOM_TAGS (or the tag name of SDK_REF/GITHUB_REF)", err)
 	}
 	p.Tags = append([]string{primary}, slices.DeleteFunc(tags, func(t string) bool { return t == primary })...)
 	p.BaseTag, _ = imagename.BaseTag(p.nameInput())
