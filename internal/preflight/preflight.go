@@ -142,9 +142,12 @@ func check(dockerfile []byte, ctx Context) Report {
 		env := argEnv{}
 		dependOn := func(from string, index bool) { // COPY --from takes a stage index too, RUN --mount=from only names
 			from, known := expandKnown(lex, from, env)
+			if !known {
+				return
+			}
 			if n, err := strconv.Atoi(from); err == nil && index && n >= 0 && n < len(stages) {
 				deps[i] = append(deps[i], n)
-			} else if j, ok := byName[strings.ToLower(from)]; ok && known {
+			} else if j, ok := byName[strings.ToLower(from)]; ok {
 				deps[i] = append(deps[i], j)
 			}
 		}
