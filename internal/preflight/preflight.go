@@ -179,6 +179,12 @@ func check(dockerfile []byte, ctx Context) Report {
 				}
 			case *instructions.CopyCommand:
 				if c.From != "" {
+					if r, err := lex.ProcessWordWithMatches(c.From, argEnv{}); err != nil || r.Result != c.From {
+						// BuildKit refuses it in every stage, built or not
+						rep.addFile(lineOf(c.Location()), fmt.Sprintf("COPY --from=%s: BuildKit does not expand variables in --from; "+
+							"declare the ARG before the first FROM, add a stage FROM %s AS <name> and copy --from=<name>", c.From, c.From))
+						continue
+					}
 					dependOn(c.From, true)
 					from("COPY", c.From, lineOf(c.Location()))
 					continue
@@ -287,6 +293,11 @@ func expandKnown(lex *shell.Lex, word string, env argEnv) (string, bool) {
 		return "", false
 	}
 	return r.Result, true
+}
+
+// addFile adds a problem that fails the build whichever stages it builds.
+func (r *Report) addFile(line int, msg string) {
+	r.Problems = append(r.Problems, Problem{Line: line, Msg: msg})
 }
 
 func (r *Report) add(line int, msg string) {

@@ -105,6 +105,7 @@ COPY ${UNKNOWN}/x /x
 		got = append(got, p.String())
 	}
 	want := []string{
+		"server/docker/Dockerfile:7: COPY --from=${UV}: BuildKit does not expand variables in --from; declare the ARG before the first FROM, add a stage FROM ${UV} AS <name> and copy --from=<name>",
 		"server/docker/Dockerfile:11: RUN --mount=type=bind source scripts/missing.sh is not in the build context",
 		"server/docker/Dockerfile:15: COPY source README.md/ names a directory, but README.md is a file",
 	}
@@ -114,6 +115,13 @@ COPY ${UNKNOWN}/x /x
 	rep = Check([]byte("ARG PKG=gone\nFROM scratch\nARG PKG\nCOPY ${PKG} /\n"), Context{Files: files})
 	if len(rep.Problems) != 1 || rep.Problems[0].String() != "Dockerfile:4: COPY source gone (${PKG}) is not in the build context" {
 		t.Fatalf("an expanded source: %v", rep.Problems)
+	}
+}
+
+func TestAVariableInCopyFromFailsEvenInAStageNotBuilt(t *testing.T) {
+	rep := Check([]byte("ARG UV=ghcr.io/astral-sh/uv:0.11.6\nFROM scratch AS unused\nARG UV\nCOPY --from=$UV /uv /uv\nFROM scratch AS final\n"), Context{Files: files})
+	if len(rep.Problems) != 1 || !strings.HasPrefix(rep.Problems[0].String(), "Dockerfile:4: COPY --from=$UV: BuildKit does not expand variables in --from") || len(rep.Warnings) != 0 {
+		t.Fatalf("problems %v, warnings %v", rep.Problems, rep.Warnings)
 	}
 }
 
