@@ -105,16 +105,12 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 		return Built{}, err
 	}
 	if !cfg.Force {
-		built, err := alreadyBuilt(ctx, client, log, plan, target, tags)
+		exists, err := alreadyBuilt(ctx, client, log, plan, target, tags)
 		if err != nil {
 			return Built{}, err
 		}
-		if built {
-			on := ""
-			if plan.BaseImage != "" {
-				on = ", built on " + plan.BaseImage
-			}
-			log.Infof("%s exists already%s: nothing to build (FORCE=true builds it again)", target, on)
+		if exists {
+			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}

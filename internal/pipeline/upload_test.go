@@ -119,7 +119,7 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 	}{
 		{"registry.example/base:a", "", true, ""},
 		{"registry.example/base:b", "", true, "registry.test/rt/agent-server:" + short + "-registry.example_s_base_tag_b-source does not: that image was built on another base than registry.example/base:b; building"},
-		{"registry.example/base:b", "", false, "exists already, built on registry.example/base:b: nothing to build (FORCE=true builds it again)"},
+		{"registry.example/base:b", "", false, "-python-source exists already: nothing to build (FORCE=true builds it again)"},
 		{"registry.example/base:b", "true", true, ""},
 	} {
 		var logs strings.Builder
