@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -128,11 +127,15 @@ func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.
 	if err != nil || !exists || plan.BaseTag == "" {
 		return exists, err
 	}
-	i := slices.Index(plan.Tags, plan.BaseTag)
-	if i <= 0 { // the base tag is the target image's own (TARGET_IMAGE names it)
+	base := ""
+	for i, t := range plan.Tags[1:] { // tags are the references of plan.Tags[1:]
+		if t == plan.BaseTag {
+			base = tags[i]
+		}
+	}
+	if base == "" { // the base tag is the target image's own
 		return true, nil
 	}
-	base := tags[i-1]
 	if exists, err = client.ImageExists(ctx, base); err != nil || exists {
 		return exists, err
 	}
