@@ -488,6 +488,7 @@ func TestKeysAreCheckedAndErrorsAreJSONDetail(t *testing.T) {
 
 func TestARestartedServerRemovesWhatADeadOneLeft(t *testing.T) {
 	work := filepath.Join(t.TempDir(), "work")
+	os.Mkdir(work, 0o700) // private: the only kind of directory a server cleans up in
 	// A process that has ended: its ID names the directory it would have left.
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
