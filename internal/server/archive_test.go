@@ -1,0 +1,112 @@
+package server
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// entry is one member of a test archive: a file when Link is empty, else a symbolic link
+// (or a hard link with Hard).
+type entry struct {
+	Name, Body, Link string
+	Hard             bool
+}
+
+func writeArchive(t testing.TB, entries ...entry) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.Name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.Body))}
+		if e.Link != "" {
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.Link, 0
+			if e.Hard {
+				h.Typeflag = tar.TypeLink
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(e.Body))
+	}
+	tw.Close()
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "upload.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var dockerfile = entry{Name: "Dockerfile", Body: "FROM scratch\n"}
+
+func TestLinksAreResolvedAsOnDisk(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []entry
+		refused string // "" when the archive is sound
+	}{
+		{"a link back to the root, then a link through it", []entry{dockerfile,
+			{Name: "r", Link: "."}, {Name: ".dockerignore", Link: "r/../etc/passwd"}}, "outside the archive"},
+		{"a chain whose second link climbs from where the first leads", []entry{dockerfile,
+			{Name: "a/b", Link: ".."}, {Name: "a/b/c", Link: ".."}}, "outside the archive"},
+		{"a file written through a chain", []entry{dockerfile,
+			{Name: "a/b", Link: ".."}, {Name: "a/b/c", Link: ".."}, {Name: "a/b/c/escaped.txt", Body: "x"}}, "outside the archive"},
+		{"a link that escapes only once a later link is there", []entry{dockerfile,
+			{Name: "p", Link: "q/.."}, {Name: "q", Link: "."}}, "outside the archive"},
+		{"a hard link through a link", []entry{dockerfile,
+			{Name: "r", Link: "."}, {Name: "h", Link: "r/../x", Hard: true}}, "hard link"},
+		{"links that never end", []entry{dockerfile, {Name: "a", Link: "b"}, {Name: "b", Link: "a"}}, "more than 40 links"},
+		{"the same link twice", []entry{dockerfile, {Name: "a", Link: "x"}, {Name: "a", Link: "y"}}, "a second link"},
+		{"links inside, as node_modules has them", []entry{dockerfile, {Name: "lib/tool.js", Body: "x"},
+			{Name: "node_modules/.bin/tool", Link: "../../lib/tool.js"}, {Name: "src", Link: "lib"}, {Name: "src/more.js", Body: "y"},
+			{Name: "up/here", Link: "../src/../lib"}}, ""},
+		{"a dangling link inside", []entry{dockerfile, {Name: "later", Link: "not/yet/there"}}, ""},
+		{"an image archive naming a layer outside", []entry{{Name: "manifest.json", Body: `[{"Config":"c.json","Layers":["../../../etc/hostname"]}]`},
+			{Name: "c.json", Body: "{}"}}, "manifest.json names"},
+		{"an image archive naming a layer through a link out", []entry{{Name: "manifest.json", Body: `[{"Config":"c.json","Layers":["r/../x/layer.tar"]}]`},
+			{Name: "c.json", Body: "{}"}, {Name: "r", Link: "."}}, "manifest.json names"},
+		{"an image archive with a layer linked to another", []entry{{Name: "manifest.json", Body: `[{"Config":"c.json","Layers":["a/layer.tar","b/layer.tar"]}]`},
+			{Name: "c.json", Body: "{}"}, {Name: "a/layer.tar", Body: "x"}, {Name: "b/layer.tar", Link: "../a/layer.tar"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := inspect(context.Background(), writeArchive(t, tt.entries...), 1<<20)
+			var ua unsafeArchive
+			switch {
+			case tt.refused == "" && err != nil:
+				t.Fatalf("a sound archive refused: %v", err)
+			case tt.refused != "" && (!errors.As(err, &ua) || !strings.Contains(err.Error(), tt.refused)):
+				t.Fatalf("err %v, want it refused (422) with %q", err, tt.refused)
+			}
+		})
+	}
+}
+
+func TestTheCheckBuilderReadsTheUploadOnlyInsideIt(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("Dockerfile\n"), 0o600)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY Dockerfile /\n"), 0o644)
+	// As if a link out had got past the archive check: the builder still must not follow it.
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, ".dockerignore")); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	err := checkContext(dir, "", &log)
+	if err == nil || !strings.Contains(err.Error(), ".dockerignore") {
+		t.Fatalf("checkContext read .dockerignore through a link out of the upload: err %v\n%s", err, log.String())
+	}
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "manifest.json"))
+	if err := checkImage(dir); err == nil {
+		t.Fatal("checkImage read manifest.json through a link out of the upload")
+	}
+}
