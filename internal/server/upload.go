@@ -243,20 +243,36 @@ func formError(err error) error {
 
 // copyArchive copies the archive part: raw gzip bytes as they are, anything else as base64 text.
 func copyArchive(dst io.Writer, part io.Reader) error {
-	br := bufio.NewReader(part)
+	src := &endOf{r: part}
+	br := bufio.NewReader(src)
 	magic, _ := br.Peek(2)
-	var src io.Reader = br
-	if !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		src = base64.NewDecoder(base64.StdEncoding, br) // skips line breaks
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		var cie base64.CorruptInputError
-		if errors.As(err, &cie) {
-			return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
-		}
+	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		_, err := io.Copy(dst, br)
 		return err
 	}
-	return nil
+	_, err := io.Copy(dst, base64.NewDecoder(base64.StdEncoding, br)) // skips line breaks
+	var cie base64.CorruptInputError
+	switch {
+	case errors.As(err, &cie):
+		return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
+	case errors.Is(err, io.ErrUnexpectedEOF) && src.err == io.EOF: // the text ended, not the body
+		return badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
+	}
+	return err
+}
+
+// endOf remembers how its reader ended.
+type endOf struct {
+	r   io.Reader
+	err error
+}
+
+func (e *endOf) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // receiveJSON streams {"context": "<base64>", "target_image": "...", "tags": [...]} with the
