@@ -83,7 +83,7 @@ type Options struct {
 	// It must be this user's alone (not a link, mode 0700): else a new private directory
 	// beside it is used, and nothing is cleaned up in it.
 	WorkDir string
-	Limits  Limits
+	Limits  Limits // what clients can hold: connections, time, uploads at once
 	Builder Builder
 	Logger  Logger
 }
