@@ -55,7 +55,7 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 	defer zr.Close()
 	counted := &limitedReader{r: zr, left: limit}
 	tr := tar.NewReader(counted)
-	links := &linkTree{links: map[string]string{}}
+	links := newLinkTree()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -90,7 +90,7 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 			if _, err := buildctx.NormalizePath(h.Linkname); err != nil {
 				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: a hard link to %s, outside the archive", name, h.Linkname)}
 			}
-			if _, err := links.resolve(h.Linkname, false); err != nil { // as written: "r/../x" is not "x" when r is a link
+			if err := links.resolve(h.Linkname, false); err != nil { // as written: "r/../x" is not "x" when r is a link
 				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: a hard link to %s, which %v", name, h.Linkname, err)}
 			}
 		default:
@@ -109,104 +109,192 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 }
 
 // Bounds of link resolution: names as long as PATH_MAX, as many links in a chain as Linux
-// follows, and a budget of steps so that no archive makes the check slow.
+// follows, a few MiB for the tree of links, and a budget of steps (each a map lookup) so that
+// no archive makes the check slow.
 const (
 	maxName      = 4096
 	maxHops      = 40
 	maxLinks     = 1 << 16
-	maxLinkBytes = 16 << 20
-	maxSteps     = 1 << 26
+	maxNodes     = 1 << 18
+	maxLinkBytes = 4 << 20
+	maxSteps     = 1 << 24
 )
 
 // errEscapes is a name whose resolution leaves the root.
 var errEscapes = errors.New("resolves outside the archive")
 
-// linkTree holds the archive's symbolic links by where they lie on disk (their parent
-// resolved), to resolve names as the unpacked directory will (inside an os.Root).
+// linkTree holds the archive's symbolic links where they lie on disk, as a tree of the
+// directories that lead to them, to resolve names as the unpacked directory will (inside an
+// os.Root). Each step of a resolution is one map lookup, whatever the depth.
 type linkTree struct {
-	links map[string]string // where a link lies → its target
-	bytes int
-	steps int
+	parent   []int32 // node → its parent; node 0 is the root
+	used     []bool  // node → something lies below it
+	children map[edge]int32
+	target   map[int32]string // node → its target, for the nodes that are links
+	bytes    int
+	steps    int
+
+	lastDir  string // the directory of the member before, resolved: a tar lists a directory's files together
+	lastAt   place
+	lastSeen bool
 }
 
-// add records the member name: its parent must resolve inside the root through the links
-// written before it, as the unpack will write it; a link is kept under where it lies.
+type edge struct {
+	parent int32
+	name   string
+}
+
+// place is where a resolution has come to: a node of the tree, then names below it that the
+// tree does not hold (no link lies there).
+type place struct {
+	node   int32
+	beyond []string
+}
+
+func newLinkTree() *linkTree {
+	return &linkTree{parent: []int32{0}, used: []bool{false}, children: map[edge]int32{}, target: map[int32]string{}}
+}
+
+// add records the member name: its directory must resolve inside the root through the links
+// written before it, as the unpack will write it; a link is kept where it lies on disk.
 func (t *linkTree) add(name string, h *tar.Header) error {
-	parent, err := t.resolve(path.Dir(name), true)
-	if err != nil {
-		return unsafeArchive{fmt.Sprintf("refusing archive member %s: its directory %v", name, err)}
+	if len(t.target) == 0 && h.Typeflag != tar.TypeSymlink {
+		return nil // no link yet: the name, already checked, is where it says
+	}
+	d := path.Dir(name)
+	dir := t.lastAt
+	if !t.lastSeen || d != t.lastDir {
+		var err error
+		if dir, err = t.walk(place{}, d, true); err != nil {
+			return unsafeArchive{fmt.Sprintf("refusing archive member %s: its directory %v", name, err)}
+		}
+		t.lastDir, t.lastAt, t.lastSeen = d, dir, true
 	}
 	if h.Typeflag != tar.TypeSymlink {
 		return nil
 	}
-	at := path.Join(parent, path.Base(name))
-	if _, dup := t.links[at]; dup {
-		return unsafeArchive{fmt.Sprintf("refusing archive member %s: a second link at %s", name, at)}
+	t.lastSeen = false // the new link may change where names resolve
+	node := dir.node
+	for _, c := range append(dir.beyond, path.Base(name)) {
+		node = t.child(node, c)
 	}
-	t.bytes += len(at) + len(h.Linkname)
-	if len(t.links) >= maxLinks || t.bytes > maxLinkBytes {
+	if _, dup := t.target[node]; dup || t.used[node] {
+		return unsafeArchive{fmt.Sprintf("refusing archive member %s: a link where a link or a directory of links already is", name)}
+	}
+	t.bytes += len(name) + len(h.Linkname)
+	if len(t.target) >= maxLinks || len(t.parent) > maxNodes || t.bytes > maxLinkBytes {
 		return unsafeArchive{fmt.Sprintf("refusing archive member %s: more links than the server checks (%d, or %d MiB of names)", name, maxLinks, maxLinkBytes>>20)}
 	}
-	t.links[at] = h.Linkname
+	t.target[node] = h.Linkname
 	return nil
+}
+
+// child is the node of name below parent, made if it is not there yet.
+func (t *linkTree) child(parent int32, name string) int32 {
+	e := edge{parent, name}
+	if n, ok := t.children[e]; ok {
+		return n
+	}
+	n := int32(len(t.parent))
+	t.parent = append(t.parent, parent)
+	t.used = append(t.used, false)
+	t.used[parent] = true
+	t.children[e] = n
+	return n
 }
 
 // check resolves every link as the finished archive holds them (a builder follows them then).
 func (t *linkTree) check() error {
-	for at, target := range t.links {
-		if _, err := t.resolve(at, true); err != nil {
-			return unsafeArchive{fmt.Sprintf("refusing archive member %s: a link to %s, which %v", at, target, err)}
+	for node, target := range t.target {
+		if _, err := t.walk(place{node: t.parent[node]}, target, true); err != nil {
+			return unsafeArchive{fmt.Sprintf("refusing archive member: a link to %s, which %v", target, err)}
 		}
 	}
 	return nil
 }
 
-// resolve follows the links in p, a slash-separated name relative to the root, and returns
-// the name it comes to on disk; with followLast, a link in the last place is followed too.
-// It fails when the name leaves the root or the links do not end.
-func (t *linkTree) resolve(p string, followLast bool) (string, error) {
-	if len(t.links) == 0 {
+// resolve follows the links in p, a slash-separated name relative to the root; with
+// followLast, a link in the last place is followed too. It fails when the name leaves the
+// root or the links do not end.
+func (t *linkTree) resolve(p string, followLast bool) error {
+	if len(t.target) == 0 {
 		if escapesRoot(p) {
-			return "", errEscapes
+			return errEscapes
 		}
-		return path.Clean(p), nil
+		return nil
 	}
-	var done []string // resolved components
-	todo := strings.Split(p, "/")
+	_, err := t.walk(place{}, p, followLast)
+	return err
+}
+
+// walk resolves p from the directory at.
+func (t *linkTree) walk(at place, p string, followLast bool) (place, error) {
+	at.beyond = append([]string(nil), at.beyond...)
+	stack := []frame{{parts: strings.Split(p, "/")}}
 	hops := 0
-	for len(todo) > 0 {
+	for len(stack) > 0 {
+		top := len(stack) - 1
+		if stack[top].i == len(stack[top].parts) {
+			stack = stack[:top]
+			continue
+		}
+		c := stack[top].parts[stack[top].i]
+		stack[top].i++
 		if t.steps++; t.steps > maxSteps {
-			return "", errors.New("has more links to resolve than the server checks")
+			return place{}, errors.New("has more links to resolve than the server checks")
 		}
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case "", ".":
+		switch {
+		case c == "" || c == ".":
 			continue
-		case "..":
-			if len(done) == 0 {
-				return "", errEscapes
+		case c == ".." && len(at.beyond) > 0:
+			at.beyond = at.beyond[:len(at.beyond)-1]
+			continue
+		case c == "..":
+			if at.node == 0 {
+				return place{}, errEscapes
 			}
-			done = done[:len(done)-1]
+			at.node = t.parent[at.node]
+			continue
+		case len(at.beyond) > 0:
+			at.beyond = append(at.beyond, c)
 			continue
 		}
-		target, isLink := t.links[strings.Join(append(done, c), "/")]
-		if !isLink || (len(todo) == 0 && !followLast) {
-			done = append(done, c)
+		n, ok := t.children[edge{at.node, c}]
+		if !ok {
+			at.beyond = append(at.beyond, c)
+			continue
+		}
+		target, isLink := t.target[n]
+		if !isLink || (!followLast && lastOf(stack)) {
+			at.node = n
 			continue
 		}
 		if hops++; hops > maxHops {
-			return "", fmt.Errorf("goes through more than %d links", maxHops)
+			return place{}, fmt.Errorf("goes through more than %d links", maxHops)
 		}
 		if path.IsAbs(target) {
-			return "", errEscapes
+			return place{}, errEscapes
 		}
-		todo = append(strings.Split(target, "/"), todo...)
+		stack = append(stack, frame{parts: strings.Split(target, "/")}) // from the link's directory: at
 	}
-	if len(done) == 0 {
-		return ".", nil
+	return at, nil
+}
+
+// frame is a name being walked: its parts and the next one to take. A link's target is a
+// frame above the name that led to it.
+type frame struct {
+	parts []string
+	i     int
+}
+
+// lastOf reports whether the part just taken from the top frame is the last of the walk.
+func lastOf(stack []frame) bool {
+	for _, f := range stack {
+		if f.i < len(f.parts) {
+			return false
+		}
 	}
-	return strings.Join(done, "/"), nil
+	return true
 }
 
 func escapesRoot(p string) bool {
@@ -262,7 +350,7 @@ func checkManifest(b []byte, links *linkTree) error {
 		for _, f := range append([]string{m.Config}, m.Layers...) {
 			_, err := buildctx.NormalizePath(f)
 			if err == nil {
-				_, err = links.resolve(f, true) // as written: "r/../x" is not "x" when r is a link
+				err = links.resolve(f, true) // as written: "r/../x" is not "x" when r is a link
 			}
 			if err != nil {
 				return unsafeArchive{fmt.Sprintf("manifest.json names %s, outside the archive: %v", quoteName(f), err)}

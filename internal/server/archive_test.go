@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,8 @@ func TestLinksAreResolvedAsOnDisk(t *testing.T) {
 		{"a hard link through a link", []entry{dockerfile,
 			{Name: "r", Link: "."}, {Name: "h", Link: "r/../x", Hard: true}}, "hard link"},
 		{"links that never end", []entry{dockerfile, {Name: "a", Link: "b"}, {Name: "b", Link: "a"}}, "more than 40 links"},
-		{"the same link twice", []entry{dockerfile, {Name: "a", Link: "x"}, {Name: "a", Link: "y"}}, "a second link"},
+		{"the same link twice", []entry{dockerfile, {Name: "a", Link: "x"}, {Name: "a", Link: "y"}}, "a link where a link"},
+		{"a link over a directory of links", []entry{dockerfile, {Name: "a/x", Link: "y"}, {Name: "a", Link: "b"}}, "a link where a link or a directory of links"},
 		{"links inside, as node_modules has them", []entry{dockerfile, {Name: "lib/tool.js", Body: "x"},
 			{Name: "node_modules/.bin/tool", Link: "../../lib/tool.js"}, {Name: "src", Link: "lib"}, {Name: "src/more.js", Body: "y"},
 			{Name: "up/here", Link: "../src/../lib"}}, ""},
@@ -108,5 +110,36 @@ func TestTheCheckBuilderReadsTheUploadOnlyInsideIt(t *testing.T) {
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "manifest.json"))
 	if err := checkImage(dir); err == nil {
 		t.Fatal("checkImage read manifest.json through a link out of the upload")
+	}
+}
+
+func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
+	// 39 links, each a long way down and back up to the next, and members in new directories
+	// through them: every member costs a full walk of the maze.
+	down, up := strings.Repeat("d/", 680), strings.Repeat("../", 680)
+	entries := []entry{dockerfile}
+	for i := 0; i < 39; i++ {
+		entries = append(entries, entry{Name: fmt.Sprintf("l%d", i), Link: fmt.Sprintf("%s%sl%d", down, up, i+1)})
+	}
+	entries = append(entries, entry{Name: "l39", Link: "real"})
+	for i := 0; i < 5000; i++ {
+		entries = append(entries, entry{Name: fmt.Sprintf("l0/d%d/f", i), Body: "x"})
+	}
+	_, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30)
+	if err == nil || !strings.Contains(err.Error(), "more links to resolve than the server checks") {
+		t.Fatalf("err %v, want the maze refused once it has cost the step budget", err)
+	}
+}
+
+func TestAnArchiveWithManyLinksInsideIsAccepted(t *testing.T) {
+	entries := []entry{dockerfile}
+	for i := 0; i < 20000; i++ {
+		entries = append(entries, entry{Name: fmt.Sprintf("node_modules/pkg%d/lib/f%d.js", i/10, i%10), Body: "x"})
+		if i%10 == 9 {
+			entries = append(entries, entry{Name: fmt.Sprintf("node_modules/.bin/tool%d", i/10), Link: fmt.Sprintf("../pkg%d/lib/f0.js", i/10)})
+		}
+	}
+	if _, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30); err != nil {
+		t.Fatalf("2,000 links inside among 20,000 files: %v", err)
 	}
 }
