@@ -133,13 +133,13 @@ func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
 
 func TestAnArchiveWithManyLinksInsideIsAccepted(t *testing.T) {
 	entries := []entry{dockerfile}
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 10000; i++ {
 		entries = append(entries, entry{Name: fmt.Sprintf("node_modules/pkg%d/lib/f%d.js", i/10, i%10), Body: "x"})
 		if i%10 == 9 {
 			entries = append(entries, entry{Name: fmt.Sprintf("node_modules/.bin/tool%d", i/10), Link: fmt.Sprintf("../pkg%d/lib/f0.js", i/10)})
 		}
 	}
 	if _, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30); err != nil {
-		t.Fatalf("2,000 links inside among 20,000 files: %v", err)
+		t.Fatalf("1,000 links inside among 10,000 files: %v", err)
 	}
 }
