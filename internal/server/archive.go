@@ -127,8 +127,9 @@ var errEscapes = errors.New("resolves outside the archive")
 // directories that lead to them, to resolve names as the unpacked directory will (inside an
 // os.Root). Each step of a resolution is one map lookup, whatever the depth.
 type linkTree struct {
-	parent   []int32 // node → its parent; node 0 is the root
-	used     []bool  // node → something lies below it
+	parent   []int32  // node → its parent; node 0 is the root
+	name     []string // node → its name in its parent
+	used     []bool   // node → something lies below it
 	children map[edge]int32
 	target   map[int32]string // node → its target, for the nodes that are links
 	bytes    int
@@ -152,7 +153,7 @@ type place struct {
 }
 
 func newLinkTree() *linkTree {
-	return &linkTree{parent: []int32{0}, used: []bool{false}, children: map[edge]int32{}, target: map[int32]string{}}
+	return &linkTree{parent: []int32{0}, name: []string{"."}, used: []bool{false}, children: map[edge]int32{}, target: map[int32]string{}}
 }
 
 // add records the member name: its directory must resolve inside the root through the links
@@ -197,6 +198,7 @@ func (t *linkTree) child(parent int32, name string) int32 {
 	}
 	n := int32(len(t.parent))
 	t.parent = append(t.parent, parent)
+	t.name = append(t.name, name)
 	t.used = append(t.used, false)
 	t.used[parent] = true
 	t.children[e] = n
@@ -207,10 +209,19 @@ func (t *linkTree) child(parent int32, name string) int32 {
 func (t *linkTree) check() error {
 	for node, target := range t.target {
 		if _, err := t.walk(place{node: t.parent[node]}, target, true); err != nil {
-			return unsafeArchive{fmt.Sprintf("refusing archive member: a link to %s, which %v", target, err)}
+			return unsafeArchive{fmt.Sprintf("refusing archive member %s: a link to %s, which %v", t.pathOf(node), target, err)}
 		}
 	}
 	return nil
+}
+
+// pathOf is where node lies, for messages.
+func (t *linkTree) pathOf(node int32) string {
+	var parts []string
+	for ; node != 0; node = t.parent[node] {
+		parts = append([]string{t.name[node]}, parts...)
+	}
+	return strings.Join(parts, "/")
 }
 
 // resolve follows the links in p, a slash-separated name relative to the root; with
