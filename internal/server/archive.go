@@ -37,12 +37,12 @@ func (u unsafeArchive) Error() string { return u.msg }
 // resolved through the archive's links as they will be on disk: a member written through a
 // link, or a link that resolves outside the root once the whole archive is there, is refused.
 func walkArchive(ctx context.Context, file string, limit int64, fn func(name string, h *tar.Header, r io.Reader) error) error {
-	_, err := walk(ctx, file, limit, fn)
+	_, err := walk(ctx, file, limit, maxMembers, fn)
 	return err
 }
 
-// walk is walkArchive, returning the archive's links.
-func walk(ctx context.Context, file string, limit int64, fn func(name string, h *tar.Header, r io.Reader) error) (*linkTree, error) {
+// walk is walkArchive with a bound on the number of members, returning the archive's links.
+func walk(ctx context.Context, file string, limit int64, maxMembers int, fn func(name string, h *tar.Header, r io.Reader) error) (*linkTree, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 	counted := &limitedReader{r: zr, left: limit}
 	tr := tar.NewReader(counted)
 	links := newLinkTree()
-	for {
+	for members := 0; ; members++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -69,6 +69,9 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 		}
 		if err != nil {
 			return nil, unsafeArchive{"the context is not a valid tar.gz: " + err.Error()}
+		}
+		if members >= maxMembers {
+			return nil, unsafeArchive{fmt.Sprintf("the archive has more than %d members, more than the server unpacks", maxMembers)}
 		}
 		if h.Typeflag == tar.TypeDir && path.Clean(h.Name) == "." {
 			continue // "./", the root itself, as `tar -C dir .` writes it
@@ -112,6 +115,7 @@ func walk(ctx context.Context, file string, limit int64, fn func(name string, h 
 // follows, a few MiB for the tree of links, and a budget of steps (each a map lookup) so that
 // no archive makes the check slow.
 const (
+	maxMembers   = 1 << 20 // files, directories and links: a builder lists them all in memory
 	maxName      = 4096
 	maxHops      = 40
 	maxLinks     = 1 << 16
@@ -318,7 +322,7 @@ func escapesRoot(p string) bool {
 func inspect(ctx context.Context, file string, limit int64) (Kind, error) {
 	var dockerfile bool
 	var manifest []byte
-	links, err := walk(ctx, file, limit, func(name string, h *tar.Header, r io.Reader) error {
+	links, err := walk(ctx, file, limit, maxMembers, func(name string, h *tar.Header, r io.Reader) error {
 		dockerfile = dockerfile || (name == "Dockerfile" && h.Typeflag == tar.TypeReg)
 		if name == "manifest.json" && h.Typeflag == tar.TypeReg {
 			b, err := io.ReadAll(io.LimitReader(r, maxManifest+1))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,21 @@ func TestAnArchiveWithManyLinksInsideIsAccepted(t *testing.T) {
 	}
 	if _, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30); err != nil {
 		t.Fatalf("1,000 links inside among 10,000 files: %v", err)
+	}
+}
+
+func TestAnArchiveOfMoreMembersThanABuilderListsIsRefused(t *testing.T) {
+	const max = 100 // inspect's is maxMembers; a million members take a minute to write under -race
+	entries := []entry{dockerfile}
+	for i := 0; i < max; i++ { // empty files: a small upload, many names to list
+		entries = append(entries, entry{Name: fmt.Sprintf("f%d", i)})
+	}
+	_, err := walk(context.Background(), writeArchive(t, entries...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil })
+	var ua unsafeArchive
+	if !errors.As(err, &ua) || !strings.Contains(err.Error(), "more than 100 members") {
+		t.Fatalf("err %v, want the archive refused for its number of members", err)
+	}
+	if _, err := walk(context.Background(), writeArchive(t, entries[:max]...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil }); err != nil {
+		t.Fatalf("%d members, the most allowed: %v", max, err)
 	}
 }
