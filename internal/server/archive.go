@@ -115,7 +115,7 @@ func walk(ctx context.Context, file string, limit int64, maxMembers int, fn func
 // follows, a few MiB for the tree of links, and a budget of steps (each a map lookup) so that
 // no archive makes the check slow.
 const (
-	maxMembers   = 1 << 20 // files, directories and links: a builder lists them all in memory
+	maxMembers   = 1 << 19 // files, directories and links: a builder lists them all in memory
 	maxName      = 4096
 	maxHops      = 40
 	maxLinks     = 1 << 16
