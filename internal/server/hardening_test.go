@@ -522,18 +522,21 @@ func TestUploadsBeyondTheCapAnswer429BeforeTheirBody(t *testing.T) {
 
 func TestASlowBodyIsCutOffAndLeavesNothing(t *testing.T) {
 	l := startHardened(t, server.Options{Limits: server.Limits{BodyGrace: 300 * time.Millisecond, MinBodyRate: 64 << 10}})
-	c := rawConn(t, l.addr, postHead(10<<20)+field("target_image", "a/b:1")) // then stalls
-	c.SetReadDeadline(time.Now().Add(time.Minute))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("a stalled upload got no answer: %v", err)
+	// Announcing more than the server would discard after its answer, and less.
+	for _, announced := range []int{10 << 20, 100 << 10} {
+		c := rawConn(t, l.addr, postHead(announced)+field("target_image", "a/b:1")) // then stalls
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a stalled upload of %d bytes got no answer: %v", announced, err)
+		}
+		var out map[string]string
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(out["detail"], "too slowly") {
+			t.Fatalf("answer %d %v, want 408 saying the upload came too slowly", resp.StatusCode, out)
+		}
+		eventually(t, "the stalled upload's files removed", func() bool { return len(buildDirs(l.base)) == 0 })
 	}
-	var out map[string]string
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(out["detail"], "too slowly") {
-		t.Fatalf("answer %d %v, want 408 saying the upload came too slowly", resp.StatusCode, out)
-	}
-	eventually(t, "the stalled upload's files removed", func() bool { return len(buildDirs(l.base)) == 0 })
 
 	// A client that keeps the pace is not cut off.
 	ctx := tarGz(t, map[string]string{"Dockerfile": "FROM scratch\n"})
@@ -546,7 +549,7 @@ func TestASlowBodyIsCutOffAndLeavesNothing(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, l.url+"/build", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("X-API-Key", hardKey)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -365,15 +365,18 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Job, int, error) {
 	limit := s.opts.MaxUpload
 	// base64 text is 4/3 of the archive; the rest of the form is bounded by maxFormBytes.
-	body := http.MaxBytesReader(w, r.Body, limit/3*4+4+2*maxFormBytes)
 	lim := s.opts.Limits
-	r.Body = &pacedBody{ReadCloser: body, rc: http.NewResponseController(w), start: time.Now(), grace: lim.BodyGrace, rate: lim.MinBodyRate}
+	// r.Body itself stays: the http.Server decides from it whether what is left is discarded.
+	body := &pacedBody{
+		ReadCloser: http.MaxBytesReader(w, r.Body, limit/3*4+4+2*maxFormBytes),
+		rc:         http.NewResponseController(w), start: time.Now(), grace: lim.BodyGrace, rate: lim.MinBodyRate,
+	}
 	archive := filepath.Join(dir, "upload.tar.gz")
 	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	u, err := receive(r, f, limit)
+	u, err := receive(r.Header.Get("Content-Type"), body, f, limit)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return nil, http.StatusInternalServerError, cerr
 	}

@@ -45,13 +45,13 @@ func (b badRequest) Error() string { return b.msg }
 
 // receive reads the body of POST /build in any form of PROTOCOL.md, streaming the archive into
 // dst (decoding base64 when it is text) and never holding it in memory.
-func receive(r *http.Request, dst io.Writer, limit int64) (upload, error) {
-	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func receive(contentType string, r io.Reader, dst io.Writer, limit int64) (upload, error) {
+	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json"}
 	}
 	out := &limitedWriter{w: dst, left: limit}
-	body := &formBudget{r: r.Body, left: maxFormBytes}
+	body := &formBudget{r: r, left: maxFormBytes}
 	var u upload
 	switch mediaType {
 	case "multipart/form-data":
