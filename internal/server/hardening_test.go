@@ -274,6 +274,7 @@ func hostileRequests(ctxB64 string) []hostile {
 		{"multipart tags without end", mp, field("target_image", "a/b:1"), "--" + boundary + "--\r\n", field("tags", "latest"), 422, "more than 64 tags"},
 		{"multipart numbered tags without end", mp, field("target_image", "a/b:1"), "--" + boundary + "--\r\n", field("tags_1", "latest"), 422, `the field "tags_1" is given twice`},
 		{"a multipart preamble without end", mp, "", "\r\n--" + boundary + "--\r\n", "\n", 413, "beside the context exceed"},
+		{"one numbered tag spelled twice", mp, field("target_image", "a/b:1") + field("tags_1", "a") + field("tags_01", "b"), "--" + boundary + "--\r\n", "x", 422, `the field "tags_01" is given twice`},
 		{"an unknown multipart field", mp, field("target_image", "a/b:1") + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"junk\"\r\n\r\n", "\r\n--" + boundary + "--\r\n", "x", 422, `unknown field "junk"`},
 	}
 }

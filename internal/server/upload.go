@@ -128,8 +128,12 @@ func (f *fields) admit(name string) error {
 	case name == "tags", name == "tags[]":
 		return nil // repeated once per tag
 	case strings.HasPrefix(name, "tags_"):
-		if n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_")); err != nil || n < 0 {
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+		if err != nil || n < 0 {
 			return unknownField(name)
+		}
+		if _, dup := f.numbered[n]; dup { // tags_1, then tags_01
+			return badRequest{fmt.Sprintf("the field %s is given twice", quoteName(name))}
 		}
 	default:
 		return unknownField(name)
