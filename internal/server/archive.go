@@ -42,7 +42,7 @@ func walkArchive(ctx context.Context, file string, limit int64, fn func(name str
 }
 
 // walk is walkArchive with a bound on the number of members, returning the archive's links.
-func walk(ctx context.Context, file string, limit int64, maxMembers int, fn func(name string, h *tar.Header, r io.Reader) error) (*linkTree, error) {
+func walk(ctx context.Context, file string, limit int64, maxCount int, fn func(name string, h *tar.Header, r io.Reader) error) (*linkTree, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -70,8 +70,8 @@ func walk(ctx context.Context, file string, limit int64, maxMembers int, fn func
 		if err != nil {
 			return nil, unsafeArchive{"the context is not a valid tar.gz: " + err.Error()}
 		}
-		if members >= maxMembers {
-			return nil, unsafeArchive{fmt.Sprintf("the archive has more than %d members, more than the server unpacks", maxMembers)}
+		if members >= maxCount {
+			return nil, unsafeArchive{fmt.Sprintf("the archive has more than %d members, more than the server unpacks", maxCount)}
 		}
 		if h.Typeflag == tar.TypeDir && path.Clean(h.Name) == "." {
 			continue // "./", the root itself, as `tar -C dir .` writes it
@@ -81,23 +81,23 @@ func walk(ctx context.Context, file string, limit int64, maxMembers int, fn func
 			return nil, unsafeArchive{"refusing archive member: " + err.Error()}
 		}
 		if len(name) > maxName || len(h.Linkname) > maxName {
-			return nil, unsafeArchive{fmt.Sprintf("refusing archive member %.64s…: a name or link longer than %d bytes", name, maxName)}
+			return nil, unsafeArchive{fmt.Sprintf("refusing archive member %.64q…: a name or link longer than %d bytes", name, maxName)}
 		}
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeDir, tar.TypeXGlobalHeader:
 		case tar.TypeSymlink:
 			if path.IsAbs(h.Linkname) || escapesRoot(path.Join(path.Dir(name), h.Linkname)) {
-				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: a link to %s, outside the archive", name, h.Linkname)}
+				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %q: a link to %q, outside the archive", name, h.Linkname)}
 			}
 		case tar.TypeLink:
 			if _, err := buildctx.NormalizePath(h.Linkname); err != nil {
-				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: a hard link to %s, outside the archive", name, h.Linkname)}
+				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %q: a hard link to %q, outside the archive", name, h.Linkname)}
 			}
 			if err := links.resolve(h.Linkname, false); err != nil { // as written: "r/../x" is not "x" when r is a link
-				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: a hard link to %s, which %v", name, h.Linkname, err)}
+				return nil, unsafeArchive{fmt.Sprintf("refusing archive member %q: a hard link to %q, which %v", name, h.Linkname, err)}
 			}
 		default:
-			return nil, unsafeArchive{fmt.Sprintf("refusing archive member %s: type %q is neither file, directory nor link", name, h.Typeflag)}
+			return nil, unsafeArchive{fmt.Sprintf("refusing archive member %q: type %q is neither file, directory nor link", name, h.Typeflag)}
 		}
 		if err := links.add(name, h); err != nil {
 			return nil, err
@@ -171,7 +171,7 @@ func (t *linkTree) add(name string, h *tar.Header) error {
 	if !t.lastSeen || d != t.lastDir {
 		var err error
 		if dir, err = t.walk(place{}, d, true); err != nil {
-			return unsafeArchive{fmt.Sprintf("refusing archive member %s: its directory %v", name, err)}
+			return unsafeArchive{fmt.Sprintf("refusing archive member %q: its directory %v", name, err)}
 		}
 		t.lastDir, t.lastAt, t.lastSeen = d, dir, true
 	}
@@ -184,11 +184,11 @@ func (t *linkTree) add(name string, h *tar.Header) error {
 		node = t.child(node, c)
 	}
 	if _, dup := t.target[node]; dup || t.used[node] {
-		return unsafeArchive{fmt.Sprintf("refusing archive member %s: a link where a link or a directory of links already is", name)}
+		return unsafeArchive{fmt.Sprintf("refusing archive member %q: a link where a link or a directory of links already is", name)}
 	}
 	t.bytes += len(name) + len(h.Linkname)
 	if len(t.target) >= maxLinks || len(t.parent) > maxNodes || t.bytes > maxLinkBytes {
-		return unsafeArchive{fmt.Sprintf("refusing archive member %s: more links than the server checks (%d, or %d MiB of names)", name, maxLinks, maxLinkBytes>>20)}
+		return unsafeArchive{fmt.Sprintf("refusing archive member %q: more links than the server checks (%d, or %d MiB of names)", name, maxLinks, maxLinkBytes>>20)}
 	}
 	t.target[node] = h.Linkname
 	return nil
@@ -213,7 +213,7 @@ func (t *linkTree) child(parent int32, name string) int32 {
 func (t *linkTree) check() error {
 	for node, target := range t.target {
 		if _, err := t.walk(place{node: t.parent[node]}, target, true); err != nil {
-			return unsafeArchive{fmt.Sprintf("refusing archive member %s: a link to %s, which %v", t.pathOf(node), target, err)}
+			return unsafeArchive{fmt.Sprintf("refusing archive member %q: a link to %q, which %v", t.pathOf(node), target, err)}
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ func TestLinksAreResolvedAsOnDisk(t *testing.T) {
 		{"a file written through a chain", []entry{dockerfile,
 			{Name: "a/b", Link: ".."}, {Name: "a/b/c", Link: ".."}, {Name: "a/b/c/escaped.txt", Body: "x"}}, "outside the archive"},
 		{"a link that escapes only once a later link is there", []entry{dockerfile,
-			{Name: "p", Link: "q/.."}, {Name: "q", Link: "."}}, "member p: a link to q/.., which resolves outside the archive"},
+			{Name: "p", Link: "q/.."}, {Name: "q", Link: "."}}, `member "p": a link to "q/..", which resolves outside the archive`},
 		{"a hard link through a link", []entry{dockerfile,
 			{Name: "r", Link: "."}, {Name: "h", Link: "r/../x", Hard: true}}, "hard link"},
 		{"links that never end", []entry{dockerfile, {Name: "a", Link: "b"}, {Name: "b", Link: "a"}}, "more than 40 links"},
