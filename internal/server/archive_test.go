@@ -160,3 +160,71 @@ func TestAnArchiveOfMoreMembersThanABuilderListsIsRefused(t *testing.T) {
 		t.Fatalf("%d members, the most allowed: %v", max, err)
 	}
 }
+
+// entriesOf turns fuzz bytes into archive members named from a small alphabet, so that names
+// and links meet often: each member is a kind byte, then name and (for links) target parts.
+func entriesOf(data []byte) []entry {
+	parts := []string{"a", "b", "c", "..", "."}
+	take := func() string {
+		if len(data) == 0 {
+			return "a"
+		}
+		n := int(data[0]%3) + 1
+		data = data[1:]
+		var p []string
+		for i := 0; i < n && len(data) > 0; i++ {
+			p = append(p, parts[int(data[0])%len(parts)])
+			data = data[1:]
+		}
+		if len(p) == 0 {
+			return "a"
+		}
+		return strings.Join(p, "/")
+	}
+	entries := []entry{dockerfile}
+	for len(data) > 0 && len(entries) < 12 {
+		kind := data[0] % 3
+		data = data[1:]
+		e := entry{Name: take()}
+		switch kind {
+		case 1:
+			e.Link = take()
+		case 2:
+			e.Name += "/f"
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// FuzzAcceptedLinksStayInsideOnDisk checks the resolution of links against the kernel's: an
+// archive that inspect accepts, once unpacked, holds no link that resolves outside.
+func FuzzAcceptedLinksStayInsideOnDisk(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 1, 0, 3}) // a -> ..
+	f.Add([]byte{1, 1, 0, 1, 1, 0, 4, 1, 1, 0, 1, 1, 0, 3, 0, 1, 0, 3, 2, 0, 1, 1})
+	f.Add([]byte{1, 0, 0, 0, 1, 0, 4, 1, 1, 3, 0, 1, 3, 0, 4, 3, 2})
+	f.Add([]byte{0, 2, 0, 1, 2, 1, 0, 0, 1, 0, 2, 3, 3, 0})
+	f.Add([]byte{1, 0, 0, 1, 1, 3, 1, 0, 1, 0, 4}) // a -> b/.., then b -> .: out only once b is there
+	f.Fuzz(func(t *testing.T, data []byte) {
+		archive := writeArchive(t, entriesOf(data)...)
+		if _, err := inspect(context.Background(), archive, 1<<20); err != nil {
+			return // refused: nothing reaches a builder
+		}
+		dir := t.TempDir()
+		unpack(context.Background(), archive, dir, 1<<20) // a member the disk refuses (a name taken) stops it: check what is there
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.Type()&os.ModeSymlink == 0 {
+				return nil
+			}
+			to, err := filepath.EvalSymlinks(p)
+			if err == nil && to != real && !strings.HasPrefix(to, real+string(filepath.Separator)) {
+				t.Fatalf("accepted %v, and on disk %s resolves to %s, outside", entriesOf(data), p, to)
+			}
+			return nil
+		})
+	})
+}
