@@ -75,6 +75,7 @@ type Config struct {
 	ServeAddr         string
 	ServeBuilder      string
 	ServeNoAuth       bool
+	ServeRemoteNoAuth bool // SERVE_ALLOW_REMOTE_NO_AUTH: SERVE_NO_AUTH on an address beyond loopback
 	ServeRegistry     string
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
@@ -127,6 +128,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
 		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
 		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
+		ServeRemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
 		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),

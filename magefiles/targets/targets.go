@@ -118,8 +118,9 @@ func reportImage(log *progress.Log, b pipeline.Built) {
 
 // Serve runs a local Runtime API on SERVE_ADDR that builds with the local Docker engine (SERVE_BUILDER=check: checks only).
 //
-// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH,
-// SERVE_REGISTRY_PREFIX, SERVE_WORKERS, SERVE_BUILD_TIMEOUT and SERVE_MAX_UPLOAD. Ctrl-C stops it.
+// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH
+// (beyond loopback also SERVE_ALLOW_REMOTE_NO_AUTH), SERVE_REGISTRY_PREFIX, SERVE_WORKERS,
+// SERVE_BUILD_TIMEOUT and SERVE_MAX_UPLOAD. Ctrl-C stops it.
 func Serve(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		return pipeline.Serve(ctx, cfg, log, nil)
