@@ -18,6 +18,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 )
@@ -143,8 +144,13 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	}
 	entries = buildctx.Complete(entries)
 
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return Packed{}, fmt.Errorf("creating OUTPUT_DIR: %w", err)
+	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps what this one writes
+	if err != nil {
+		return Packed{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+	}
+	defer run.Close()
+	if err := run.Hold(filepath.Base(plan.Archive)); err != nil {
+		return Packed{}, err
 	}
 	if cfg.CleanOutput {
 		removed, err := result.Clean(cfg.OutputDir)
@@ -162,6 +168,9 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	meter.Done()
 	if err != nil {
 		return Packed{}, err
+	}
+	for _, w := range archive.Warnings {
+		log.Warnf("%s", w)
 	}
 	res := result.Result{
 		SHA: plan.Commit.SHA, ShortSHA: plan.Commit.Short(), Target: cfg.Target, BaseImage: cfg.BaseImage,
@@ -210,12 +219,12 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if len(entries) == 0 {
 		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, .dockerignore and INCLUDE", cfg.SourceDir)
 	}
-	secrets, err := buildctx.FindSecrets(entries, cfg.AllowSecrets)
+	entries, warnings, err = buildctx.GuardSecrets(entries, cfg.AllowSecrets)
+	for _, w := range warnings {
+		log.Warnf("%s", w)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(secrets) > 0 {
-		return nil, buildctx.SecretsError(secrets)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, cfg, entries); err != nil {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -56,6 +58,14 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	plan, err := NewPlan(ctx, cfg, log)
 	if err != nil {
 		return Built{}, err
+	}
+	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the archive while it is sent
+	if err == nil {
+		defer run.Close()
+		err = run.Hold(filepath.Base(plan.Archive))
+	}
+	if err != nil {
+		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
 	}
 	res, err := result.Read(plan.Archive)
 	if err != nil {
