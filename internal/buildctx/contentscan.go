@@ -167,7 +167,7 @@ type contentScanner struct {
 	name     string
 	buf      []byte // window: buf[:from] was searched already and is kept as lookbehind
 	from     int
-	line     int // line number of buf[0]
+	line     int          // line number of buf[0]
 	count    int          // findings in this file
 	seen     map[int]bool // lines already reported: one rule per line
 	findings []Finding

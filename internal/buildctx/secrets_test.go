@@ -272,4 +272,3 @@ func wrap(s string) string {
 	}
 	return b.String() + s + "\n"
 }
-

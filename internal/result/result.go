@@ -99,4 +99,3 @@ func AppendGitHubOutput(file string, pairs ...[2]string) error {
 	}
 	return f.Close()
 }
-
