@@ -161,14 +161,11 @@ func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, progress
 		defer f.Close()
 		r = f
 	}
+	cr := &ctxReader{ctx: ctx, r: r, progress: progress}
 	if e.Data == nil && !e.AllowSecrets {
-		scan.reset(e.Name)
-		w = io.MultiWriter(w, scan)
-		defer scan.finish()
-	}
-	n, err = io.CopyN(w, &ctxReader{ctx: ctx, r: r, progress: progress}, size)
-	if err == io.EOF {
-		return n, false, fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
+		n, err = scan.copyFile(e.Name, w, cr, size)
+	} else if n, err = io.CopyN(w, cr, size); err == io.EOF {
+		err = fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
 	}
 	if err != nil || f == nil {
 		return n, false, err

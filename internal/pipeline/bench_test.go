@@ -62,23 +62,31 @@ func largeTree(t testing.TB, dir string, n, size int) {
 	gittest.Git(t, dir, "commit", "-q", "-m", "large")
 }
 
+// goSourceKeys are the files of Go's sources that hold real private keys (examples); the
+// secrets guard finds them, and the benchmark allows them to pack the tree with every other
+// file scanned.
+const goSourceKeys = "src/crypto/tls/example_test.go"
+
 // BenchmarkPackVsGitArchive packs each tree with Context and with `git archive --format=tar.gz`
 // in the same iteration, and reports the time and size ratios and the peak RSS of a separate
-// packing process (benchtest). Run: go test ./internal/pipeline -run '^$' -bench PackVsGitArchive -benchtime 3x
+// packing process (benchtest). source-40MB packs with the secrets scan on, the same tree
+// with it off beside it. Run: go test ./internal/pipeline -run '^$' -bench PackVsGitArchive -benchtime 3x
 func BenchmarkPackVsGitArchive(b *testing.B) {
 	trees := []struct {
-		name string
-		make func(testing.TB, string)
+		name  string
+		make  func(testing.TB, string)
+		allow string // ALLOW_SECRETS; "**" turns the content scan off, for comparison
 	}{
-		{"source-20MB", func(t testing.TB, d string) { sourceTree(t, d, 20<<20) }},
-		{"large-300MB", func(t testing.TB, d string) { largeTree(t, d, 6, 50<<20) }},
+		{"source-40MB", func(t testing.TB, d string) { sourceTree(t, d, 40<<20) }, goSourceKeys},
+		{"source-40MB-no-scan", func(t testing.TB, d string) { sourceTree(t, d, 40<<20) }, "**"},
+		{"large-300MB", func(t testing.TB, d string) { largeTree(t, d, 6, 50<<20) }, goSourceKeys},
 	}
 	for _, tree := range trees {
 		b.Run(tree.name, func(b *testing.B) {
 			src := b.TempDir()
 			tree.make(b, src)
 			out := b.TempDir()
-			cfg := load(b, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out})
+			cfg := load(b, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "ALLOW_SECRETS": tree.allow})
 			var ours, git time.Duration
 			var ourSize, gitSize int64
 			b.ResetTimer()
@@ -104,7 +112,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(ours)/float64(git), "time/git-archive")
 			b.ReportMetric(float64(ourSize)/float64(gitSize), "size/git-archive")
-			b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestPackerProcess", "SOURCE_DIR="+src, "OUTPUT_DIR="+out))/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestPackerProcess", "SOURCE_DIR="+src, "OUTPUT_DIR="+out, "ALLOW_SECRETS="+tree.allow))/(1<<20), "peak-RSS-MiB")
 		})
 	}
 }
@@ -112,7 +120,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 // TestPackerProcess is the packing child of BenchmarkPackVsGitArchive; it skips in a normal test run.
 func TestPackerProcess(t *testing.T) {
 	benchtest.InChild(t)
-	cfg := load(t, map[string]string{"SOURCE_DIR": os.Getenv("SOURCE_DIR"), "OUTPUT_DIR": os.Getenv("OUTPUT_DIR")})
+	cfg := load(t, map[string]string{"SOURCE_DIR": os.Getenv("SOURCE_DIR"), "OUTPUT_DIR": os.Getenv("OUTPUT_DIR"), "ALLOW_SECRETS": os.Getenv("ALLOW_SECRETS")})
 	if _, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet")); err != nil {
 		t.Fatal(err)
 	}
