@@ -11,9 +11,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"math/big"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -271,4 +275,48 @@ func wrap(s string) string {
 		s = s[64:]
 	}
 	return b.String() + s + "\n"
+}
+
+// Go's own certificates (the first guard flagged every *.pem): only the files that hold a
+// private key flag, each at its key's line.
+func TestGoSourceCertificatesPassAndItsKeysFlag(t *testing.T) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skipf("go env GOROOT: %v", err) // not a failure of the guard: the test needs Go's sources
+	}
+	root := filepath.Join(strings.TrimSpace(string(out)), "src")
+	var paths []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && slices.Contains([]string{".pem", ".crt", ".key"}, filepath.Ext(p)) {
+			rel, _ := filepath.Rel(root, p)
+			paths = append(paths, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if len(paths) < 50 {
+		t.Skipf("only %d certificates under %s", len(paths), root)
+	}
+	entries, _, err := Scan(root, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Write(context.Background(), t.TempDir(), "a.tar.gz", entries, epoch, nil)
+	var se *SecretsError
+	if err != nil && !errors.As(err, &se) {
+		t.Fatal(err)
+	}
+	flagged := map[string]bool{}
+	if se != nil {
+		for _, f := range se.Findings {
+			flagged[f.File] = true
+		}
+	}
+	for _, p := range paths {
+		data, _ := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		holdsKey := regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{64}`).Match(data)
+		if flagged[p] != holdsKey {
+			t.Errorf("%s: flagged %v, holds a private key %v", p, flagged[p], holdsKey)
+		}
+	}
+	t.Logf("%d certificates and keys, %d flagged", len(paths), len(flagged))
 }
