@@ -88,6 +88,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 			out := b.TempDir()
 			cfg := load(b, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "ALLOW_SECRETS": tree.allow})
 			var ours, git time.Duration
+			bestOurs, bestGit := time.Duration(1<<62), time.Duration(1<<62) // the least disturbed run of each, on a busy machine
 			var ourSize, gitSize int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -97,6 +98,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 					b.Fatal(err)
 				}
 				ours += time.Since(start)
+				bestOurs = min(bestOurs, time.Since(start))
 				ourSize = p.Archive.BytesOut
 
 				start = time.Now()
@@ -106,11 +108,13 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 					b.Fatalf("git archive: %v %s", err, o)
 				}
 				git += time.Since(start)
+				bestGit = min(bestGit, time.Since(start))
 				fi, _ := os.Stat(ref)
 				gitSize = fi.Size()
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(ours)/float64(git), "time/git-archive")
+			b.ReportMetric(float64(bestOurs)/float64(bestGit), "best-time/git-archive")
 			b.ReportMetric(float64(ourSize)/float64(gitSize), "size/git-archive")
 			b.ReportMetric(float64(benchtest.ChildPeakRSS(b, "TestPackerProcess", "SOURCE_DIR="+src, "OUTPUT_DIR="+out, "ALLOW_SECRETS="+tree.allow))/(1<<20), "peak-RSS-MiB")
 		})
