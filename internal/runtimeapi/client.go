@@ -297,7 +297,7 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 		if ctx.Err() != nil {
 			return permanent{ctx.Err()}
 		}
-		return fmt.Errorf("%s: %w", op, scrub(err))
+		return fmt.Errorf("%s: %w", op, c.redactErr(scrub(err))) // a malformed answer is quoted in the error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
@@ -348,6 +348,22 @@ func newRedactor(key string) *strings.Replacer {
 	}
 	return strings.NewReplacer(pairs...)
 }
+
+// redactErr keeps err's chain but not the key in its text.
+func (c *Client) redactErr(err error) error {
+	if msg := err.Error(); c.redact.Replace(msg) != msg {
+		return &redactedError{msg: c.redact.Replace(msg), err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // scrub drops the URL from transport errors: it is already in the message's op, and a query
 // could carry what should not be printed.

@@ -148,3 +148,23 @@ func TestAKeyWithALineBreakIsRefusedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestAnEchoedKeyInAMalformedAnswerIsRedacted(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		buf.WriteString("HTTP/1.1 " + r.Header.Get("X-API-Key") + " nonsense\r\n\r\n")
+		buf.Flush()
+		conn.Close()
+	}))
+	defer api.Close()
+	_, err := fastClient(t, api.URL).RegistryPrefix(context.Background())
+	if err == nil || strings.Contains(err.Error(), echoedKey) {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Fatalf("err = %v: the malformed answer is no longer quoted, so this test proves nothing", err)
+	}
+}
