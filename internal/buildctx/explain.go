@@ -1,7 +1,6 @@
 package buildctx
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,39 +11,31 @@ import (
 
 // Explainer tells why a file of the source is not in the build context.
 type Explainer struct {
-	root   string
-	ignore []ignoreLine
-	rules  Rules
+	root     string
+	file     string // the ignore file's path, for messages
+	ignore   []ignoreLine
+	defaults *patternmatcher.PatternMatcher
+	rules    Rules
 }
 
 type ignoreLine struct {
-	line      int
-	pattern   string
+	IgnorePattern
 	exclusion bool
 	m         *patternmatcher.PatternMatcher
 }
 
-// NewExplainer reads root/.dockerignore with its line numbers.
-func NewExplainer(root string, rules Rules) *Explainer {
-	e := &Explainer{root: root, rules: rules}
-	f, err := os.Open(filepath.Join(root, ".dockerignore"))
-	if err != nil {
-		return e
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		raw := strings.TrimSpace(sc.Text())
-		if raw == "" || strings.HasPrefix(raw, "#") {
-			continue
-		}
-		pattern, exclusion := strings.CutPrefix(raw, "!")
-		pattern = strings.TrimPrefix(filepath.ToSlash(filepath.Clean(strings.TrimSpace(pattern))), "/")
+// NewExplainer explains with the ignore file that selected the files (see LoadIgnore) and the
+// other rules of the selection.
+func NewExplainer(root string, ignore IgnoreFile, rules Rules) *Explainer {
+	e := &Explainer{root: root, file: ignore.Path, rules: rules}
+	e.defaults, _ = patternmatcher.New(DefaultExcludes)
+	for _, p := range ignore.Patterns {
+		pattern, exclusion := strings.CutPrefix(p.Pattern, "!")
 		m, err := patternmatcher.New([]string{pattern})
 		if err != nil {
 			continue
 		}
-		e.ignore = append(e.ignore, ignoreLine{line: n, pattern: raw, exclusion: exclusion, m: m})
+		e.ignore = append(e.ignore, ignoreLine{IgnorePattern: p, exclusion: exclusion, m: m})
 	}
 	return e
 }
@@ -69,9 +60,12 @@ func (e *Explainer) Why(p string) string {
 		}
 	}
 	if last != nil {
-		return fmt.Sprintf("excluded by .dockerignore line %d: %s", last.line, last.pattern)
+		if last.Line == 0 {
+			return fmt.Sprintf("excluded by %s: %s", e.file, last.Pattern)
+		}
+		return fmt.Sprintf("excluded by %s line %d: %s", e.file, last.Line, last.Pattern)
 	}
-	if m, _ := patternmatcher.New(DefaultExcludes); matches(m, p) {
+	if matches(e.defaults, p) {
 		return "excluded by the default excludes (caches, .git, node_modules)"
 	}
 	if len(e.rules.Include) > 0 {

@@ -4,16 +4,13 @@ package buildctx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
@@ -28,7 +25,8 @@ var DefaultExcludes = []string{
 
 // Rules decide which of the candidate files are packed.
 type Rules struct {
-	DockerIgnore []string // patterns of the source's .dockerignore, in file order
+	DockerIgnore []string // patterns of the ignore file (IgnoreFile.Strings), in file order
+	IgnoreFile   string   // the ignore file's path, for messages (default .dockerignore)
 	Include      []string // INCLUDE: when set, only paths matching one of these (or below one)
 	Exclude      []string // paths excluded with everything below them (OUTPUT_DIR), relative
 }
@@ -83,29 +81,16 @@ func walk(ctx context.Context, root string) ([]string, error) {
 	return files, nil
 }
 
-// ReadDockerIgnore returns the patterns of root/.dockerignore; none when there is no such file.
-func ReadDockerIgnore(root string) ([]string, error) {
-	f, err := os.Open(filepath.Join(root, ".dockerignore"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading .dockerignore: %w", err)
-	}
-	return patterns, nil
-}
-
 // Filter applies the rules to the candidate paths and returns the kept ones, normalised,
 // sorted and without duplicates. An INCLUDE pattern that matches nothing is a usage error.
 func Filter(candidates []string, rules Rules) ([]string, error) {
 	ignore, err := patternmatcher.New(rules.DockerIgnore)
 	if err != nil {
-		return nil, exitcode.Usagef(".dockerignore: %v", err)
+		file := rules.IgnoreFile
+		if file == "" {
+			file = ".dockerignore"
+		}
+		return nil, exitcode.Usagef("%s: %v", file, err)
 	}
 	defaults, err := patternmatcher.New(DefaultExcludes)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package config reads the environment of INTERFACE.md once into a Config.
+// Package config reads the environment (the README's Environment section) once into a Config.
 package config
 
 import (
@@ -11,28 +11,49 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 // Targets are the build targets of the generated Dockerfile, in the order the contract lists them.
 var Targets = []string{"binary", "binary-minimal", "source", "source-minimal"}
 
+// DefaultTarget is TARGET when it is not set.
+const DefaultTarget = "binary"
+
+// TemplateBaseImage is the base image of the built-in template when BASE_IMAGE is not set (a
+// Dockerfile of the source keeps its own default).
+const TemplateBaseImage = "nikolaik/python-nodejs:python3.12-nodejs22"
+
+// The DOCKERFILE values that are not paths.
+const (
+	DockerfileAuto      = "auto"      // the root Dockerfile, else the agent server's, else the template
+	DockerfileGenerated = "generated" // the template
+)
+
+// BuildArg is one NAME=VALUE of BUILD_ARGS.
+type BuildArg struct{ Name, Value string }
+
 // Config is every setting of the contract, read once from the environment.
 type Config struct {
-	SourceDir        string
+	SourceDir        string // empty: the top of the git work tree holding the current directory, else "."
 	OutputDir        string
-	OutputName       string // empty: agent-server-{SHORT_SHA}-{PRIMARY_TAG}.tar.gz
+	OutputName       string // empty: {IMAGE_NAME}-{SHORT_SHA}-{PRIMARY_TAG}[-{TARGET}].tar.gz
 	ImageName        string
-	BaseImage        string
+	BaseImage        string // empty: the Dockerfile's own default (the template's: TemplateBaseImage)
+	BuildArgs        []BuildArg
 	Target           string
+	TargetSet        bool     // TARGET was given (else a Dockerfile without a binary stage builds its last one)
 	Tags             []string // CUSTOM_TAGS; Tags[0] is the primary tag
+	GitRef           string   // GITHUB_REF, else SDK_REF; empty: the current branch
 	CleanOutput      bool
 	SHAOverride      string // SDK_SHA, else GITHUB_SHA
 	SourceDateEpoch  *int64 // nil: HEAD's commit time
 	Include          []string
 	IncludeUntracked bool
 	AllowSecrets     []string
-	Dockerfile       string
+	Dockerfile       string // DockerfileAuto, DockerfileGenerated, or a path inside SOURCE_DIR
 	DockerfileTmpl   string
 
 	RuntimeAPIURL     string
@@ -69,19 +90,22 @@ func (c Config) PrimaryTag() string { return c.Tags[0] }
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		SourceDir:        r.str("SOURCE_DIR", "."),
+		SourceDir:        r.str("SOURCE_DIR", ""),
 		OutputDir:        r.str("OUTPUT_DIR", "./runtime-build"),
 		OutputName:       r.str("OUTPUT_NAME", ""),
 		ImageName:        r.str("IMAGE_NAME", "agent-server"),
-		BaseImage:        r.str("BASE_IMAGE", "nikolaik/python-nodejs:python3.12-nodejs22"),
-		Target:           r.str("TARGET", "binary"),
+		BaseImage:        r.str("BASE_IMAGE", ""),
+		BuildArgs:        r.buildArgs("BUILD_ARGS"),
+		Target:           r.str("TARGET", DefaultTarget),
+		TargetSet:        r.str("TARGET", "") != "",
 		Tags:             r.list("CUSTOM_TAGS", "python"),
+		GitRef:           firstNonEmpty(r.str("GITHUB_REF", ""), r.str("SDK_REF", "")),
 		CleanOutput:      r.boolean("CLEAN_OUTPUT", true),
 		SHAOverride:      firstNonEmpty(r.str("SDK_SHA", ""), r.str("GITHUB_SHA", "")),
 		Include:          r.list("INCLUDE", ""),
 		IncludeUntracked: r.boolean("INCLUDE_UNTRACKED", false),
 		AllowSecrets:     r.list("ALLOW_SECRETS", ""),
-		Dockerfile:       r.str("DOCKERFILE", ""),
+		Dockerfile:       r.str("DOCKERFILE", DockerfileAuto),
 		DockerfileTmpl:   r.str("DOCKERFILE_TEMPLATE", ""),
 
 		RuntimeAPIURL:     strings.TrimRight(r.str("RUNTIME_API_URL", ""), "/"),
@@ -116,8 +140,16 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.SourceDateEpoch = &n
 	}
-	if !slices.Contains(Targets, c.Target) {
-		r.fail("TARGET", c.Target, "one of "+strings.Join(Targets, ", "))
+	if !stagePattern.MatchString(c.Target) {
+		r.fail("TARGET", c.Target, "a stage name of the Dockerfile (the template's: "+strings.Join(Targets, ", ")+")")
+	}
+	if c.DockerfileTmpl != "" && c.Dockerfile != DockerfileAuto && c.Dockerfile != DockerfileGenerated {
+		r.fail("DOCKERFILE", c.Dockerfile, "auto or generated when DOCKERFILE_TEMPLATE is set (the template makes the Dockerfile)")
+	}
+	if c.TargetImage != "" {
+		if _, err := name.NewTag(c.TargetImage); err != nil {
+			r.fail("TARGET_IMAGE", c.TargetImage, "an image reference with a tag, such as registry.example/team/app:1.0")
+		}
 	}
 	if len(c.Tags) == 0 {
 		r.fail("CUSTOM_TAGS", getenv("CUSTOM_TAGS"), "at least one tag")
@@ -156,7 +188,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if r.err != nil {
 		return Config{}, r.err
 	}
-	c.SourceDir = filepath.Clean(c.SourceDir)
+	if c.SourceDir != "" {
+		c.SourceDir = filepath.Clean(c.SourceDir)
+	}
 	c.OutputDir = filepath.Clean(c.OutputDir)
 	return c, nil
 }
@@ -168,9 +202,11 @@ func Load(getenv func(string) string) (Config, error) {
 func InGitHubActions(getenv func(string) string) bool { return getenv("GITHUB_ACTIONS") == "true" }
 
 var (
-	tagPattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	shaPattern  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	namePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	stagePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`) // BuildKit's, case-insensitive
+	argPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	shaPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	namePattern  = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
 )
 
 // reader keeps the first bad variable so that Load reports exactly one line.
@@ -197,6 +233,32 @@ func (r *reader) list(name, def string) []string {
 	for _, v := range strings.Split(r.str(name, def), ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// buildArgs reads NAME=VALUE items separated by commas or newlines; a value keeps its inner
+// spaces, quotes and dollars as they are.
+func (r *reader) buildArgs(name string) []BuildArg {
+	var out []BuildArg
+	seen := map[string]int{}
+	for _, line := range strings.Split(r.getenv(name), "\n") {
+		for _, item := range strings.Split(line, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(item, "=")
+			if k = strings.TrimSpace(k); !ok || !argPattern.MatchString(k) {
+				r.fail(name, item, "NAME=VALUE items separated by commas or newlines")
+				continue
+			}
+			if i, dup := seen[k]; dup {
+				out[i].Value = v // the last one wins, as with repeated --build-arg
+				continue
+			}
+			seen[k] = len(out)
+			out = append(out, BuildArg{Name: k, Value: v})
 		}
 	}
 	return out

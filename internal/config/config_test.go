@@ -16,8 +16,8 @@ func TestDefaultsAreThoseOfTheContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SourceDir != "." || c.OutputDir != "runtime-build" || c.ImageName != "agent-server" || c.Target != "binary" ||
-		c.BaseImage != "nikolaik/python-nodejs:python3.12-nodejs22" || !slices.Equal(c.Tags, []string{"python"}) ||
+	if c.SourceDir != "" || c.OutputDir != "runtime-build" || c.ImageName != "agent-server" || c.Target != "binary" || c.TargetSet ||
+		c.BaseImage != "" || c.Dockerfile != "auto" || len(c.BuildArgs) != 0 || !slices.Equal(c.Tags, []string{"python"}) ||
 		!c.CleanOutput || c.UploadFormat != "multipart" || c.PollInterval != 10*time.Second || c.BuildTimeout != 30*time.Minute ||
 		c.ImageSource != "auto" || c.Progress != "auto" || c.ServeAddr != "127.0.0.1:8000" || c.ServeBuilder != "docker" {
 		t.Fatalf("defaults %+v", c)
@@ -34,7 +34,10 @@ func TestSHAOverridesInOrder(t *testing.T) {
 
 func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 	tests := []struct{ name, value, want string }{
-		{"TARGET", "fat", "binary, binary-minimal, source, source-minimal"},
+		{"TARGET", "fat one", "binary, binary-minimal, source, source-minimal"},
+		{"BUILD_ARGS", "A=1,novalue", "NAME=VALUE"},
+		{"BUILD_ARGS", "1A=x", "NAME=VALUE"},
+		{"TARGET_IMAGE", "Reg/App:1", "image reference"},
 		{"CUSTOM_TAGS", "ok,not ok", `CUSTOM_TAGS="not ok"`},
 		{"CUSTOM_TAGS", " , ", "at least one tag"},
 		{"CLEAN_OUTPUT", "perhaps", "true or false"},
@@ -57,5 +60,19 @@ func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 				t.Fatalf("err = %v, want a usage error naming %s and containing %q", err, tt.name, tt.want)
 			}
 		})
+	}
+}
+
+func TestBuildArgsKeepTheirValuesAndTheLastOneWins(t *testing.T) {
+	c, err := Load(env(map[string]string{"BUILD_ARGS": "A=two words, B=it's \"$x\"\nC=\n A=again=1", "TARGET": "base-image", "GITHUB_REF": "refs/tags/v1.2.3", "SDK_REF": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BuildArg{{"A", "again=1"}, {"B", `it's "$x"`}, {"C", ""}}
+	if !slices.Equal(c.BuildArgs, want) || c.Target != "base-image" || !c.TargetSet || c.GitRef != "refs/tags/v1.2.3" {
+		t.Fatalf("build args %q, target %q (%v), ref %q", c.BuildArgs, c.Target, c.TargetSet, c.GitRef)
+	}
+	if c, _ := Load(env(map[string]string{"SDK_REF": "main"})); c.GitRef != "main" {
+		t.Fatalf("SDK_REF: %q", c.GitRef)
 	}
 }

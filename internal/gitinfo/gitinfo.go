@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,4 +121,63 @@ func splitNUL(b []byte) []string {
 		}
 	}
 	return out
+}
+
+// TopLevel returns the top of the git work tree containing dir; ErrNotRepository outside git.
+func TopLevel(ctx context.Context, dir string) (string, error) {
+	if !IsRepository(ctx, dir) {
+		return "", ErrNotRepository
+	}
+	out, err := git(ctx, dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Branch returns the branch checked out in dir's work tree; "" on a detached HEAD.
+func Branch(ctx context.Context, dir string) (string, error) {
+	out, err := git(ctx, dir, "symbolic-ref", "-q", "--short", "HEAD")
+	var cerr *command.Error
+	if errors.As(err, &cerr) && cerr.Stderr == "" { // -q: detached, and git says nothing
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// RemoteURL returns the URL of the remote "origin" (else of the first remote) without any
+// credentials it holds; "" when the repository has no remote.
+func RemoteURL(ctx context.Context, dir string) (string, error) {
+	out, err := git(ctx, dir, "remote")
+	if err != nil {
+		return "", err
+	}
+	remotes := strings.Fields(string(out))
+	if len(remotes) == 0 {
+		return "", nil
+	}
+	name := remotes[0]
+	if slices.Contains(remotes, "origin") {
+		name = "origin"
+	}
+	out, err = git(ctx, dir, "remote", "get-url", name)
+	if err != nil {
+		return "", err
+	}
+	return StripCredentials(strings.TrimSpace(string(out))), nil
+}
+
+// StripCredentials removes a user name and password from a URL
+// ("https://user:token@github.com/o/r" → "https://github.com/o/r"); scp-like addresses
+// ("git@github.com:o/r") keep their user, which is not a secret.
+func StripCredentials(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

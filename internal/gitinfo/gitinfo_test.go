@@ -3,6 +3,7 @@ package gitinfo
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,4 +58,44 @@ func TestFileListsAreRelativeAndKeepNonASCIINames(t *testing.T) {
 	if err != nil || strings.Join(changed, ",") != "top.txt" {
 		t.Fatalf("changed: %q, %v", changed, err)
 	}
+}
+
+func TestTopLevelBranchAndRemote(t *testing.T) {
+	ctx := context.Background()
+	dir := gittest.Init(t, t.TempDir(), map[string]string{"sub/a.txt": "a"})
+	top, err := TopLevel(ctx, dir+"/sub")
+	if err != nil || top != resolved(t, dir) {
+		t.Fatalf("TopLevel(sub) = %q, %v; want %q", top, err, dir)
+	}
+	if b, err := Branch(ctx, dir); b != "main" || err != nil {
+		t.Fatalf("Branch = %q, %v", b, err)
+	}
+	if u, err := RemoteURL(ctx, dir); u != "" || err != nil {
+		t.Fatalf("no remote: %q, %v", u, err)
+	}
+	gittest.Git(t, dir, "remote", "add", "upstream", "https://x:secret@example.com/o/u.git")
+	gittest.Git(t, dir, "remote", "add", "origin", "https://user:ghp_token@github.com/o/r.git")
+	if u, err := RemoteURL(ctx, dir); u != "https://github.com/o/r.git" || err != nil {
+		t.Fatalf("RemoteURL = %q, %v", u, err)
+	}
+	gittest.Git(t, dir, "checkout", "-q", "--detach")
+	if b, err := Branch(ctx, dir); b != "" || err != nil {
+		t.Fatalf("detached: Branch = %q, %v", b, err)
+	}
+	t.Setenv("GIT_CEILING_DIRECTORIES", t.TempDir())
+	if _, err := TopLevel(ctx, t.TempDir()); !errors.Is(err, ErrNotRepository) {
+		t.Fatalf("outside git: %v", err)
+	}
+	if got := StripCredentials("git@github.com:o/r.git"); got != "git@github.com:o/r.git" {
+		t.Fatalf("scp-like: %q", got)
+	}
+}
+
+func resolved(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -107,7 +107,7 @@ func TestContextWritesArchiveAndResultNamedAfterTheCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(out, "agent-server-"+sha[:7]+"-py312.tar.gz")
+	want := filepath.Join(out, "agent-server-"+sha[:7]+"-py312-source.tar.gz")
 	if p.Archive.Path != want {
 		t.Fatalf("archive %s, want %s", p.Archive.Path, want)
 	}
@@ -118,11 +118,16 @@ func TestContextWritesArchiveAndResultNamedAfterTheCommit(t *testing.T) {
 	if !strings.Contains(members["Dockerfile"], "AS source\n") || !strings.Contains(members["Dockerfile"], sha) {
 		t.Fatal("the Dockerfile does not end with the source stage or lacks the SHA")
 	}
+	if img := readImage(t, members["Dockerfile"]); img.stage != "source" || !slices.Equal(img.args["OPENHANDS_BUILD_GIT_SHA"], []string{sha}) ||
+		!slices.Equal(img.args["OPENHANDS_BUILD_GIT_REF"], []string{"main"}) || !slices.Equal(img.args["BASE_IMAGE"], []string{"nikolaik/python-nodejs:python3.12-nodejs22"}) {
+		t.Fatalf("the template's Dockerfile builds %s with args %v", img.stage, img.args)
+	}
 	r, err := result.Read(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.SHA != sha || r.ShortSHA != sha[:7] || r.Target != "source" || !slices.Equal(r.Tags, []string{"py312", "latest"}) ||
+	if r.SHA != sha || r.ShortSHA != sha[:7] || r.Target != "source" || r.Ref != "main" || r.Dockerfile != "Dockerfile (generated)" ||
+		!slices.Equal(r.Tags[:2], []string{sha[:7] + "-py312-source", sha + "-py312-source"}) ||
 		r.SHA256 != p.Archive.SHA256 || r.Files != p.Archive.Files || r.BytesOut == 0 || r.BytesIn == 0 {
 		t.Fatalf("result %+v", r)
 	}
@@ -136,17 +141,17 @@ func TestDirtyFilesAreCountedAndTheDockerfileReplacementSaid(t *testing.T) {
 	files["Dockerfile"] = "FROM scratch\n"
 	src := gittest.Init(t, t.TempDir(), files)
 	gittest.Write(t, src, map[string]string{"README.md": "changed\n", "scripts/run.sh": "#!/bin/sh\necho changed\n", "new.txt": "untracked"})
-	_, logs, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir()})
+	_, logs, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "DOCKERFILE": "generated"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs, "2 packed file(s) differ from HEAD") {
 		t.Errorf("no dirty warning for two files:\n%s", logs)
 	}
-	if !strings.Contains(logs, "own Dockerfile is replaced") {
+	if !strings.Contains(logs, "root Dockerfile is replaced in the archive by the standalone one made from Dockerfile (generated)") {
 		t.Errorf("the replacement is not said:\n%s", logs)
 	}
-	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "INCLUDE_UNTRACKED": "true"})
+	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "INCLUDE_UNTRACKED": "true", "DOCKERFILE": "generated"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,16 +160,28 @@ func TestDirtyFilesAreCountedAndTheDockerfileReplacementSaid(t *testing.T) {
 	}
 }
 
-func TestDockerfileFromTheSourceIsUsedVerbatim(t *testing.T) {
+func TestADockerfileOfTheSourceStaysAtItsPathAndItsStandaloneOneIsAtTheRoot(t *testing.T) {
 	files := gittest.Project()
 	files["docker/prod.Dockerfile"] = "FROM scratch\nCOPY README.md /\n"
 	src := gittest.Init(t, t.TempDir(), files)
-	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "DOCKERFILE": "docker/prod.Dockerfile"})
+	p, logs, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "DOCKERFILE": "docker/prod.Dockerfile"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := listArchive(t, p.Archive.Path)["Dockerfile"]; got != files["docker/prod.Dockerfile"] {
-		t.Fatalf("Dockerfile %q", got)
+	members := listArchive(t, p.Archive.Path)
+	if got := members["docker/prod.Dockerfile"]; got != files["docker/prod.Dockerfile"] {
+		t.Fatalf("the chosen Dockerfile at its path: %q", got)
+	}
+	if got := members["Dockerfile"]; !strings.HasPrefix(got, files["docker/prod.Dockerfile"]+"LABEL ") ||
+		!strings.Contains(got, "dev.runtimebuild.dockerfile='docker/prod.Dockerfile@sha256:") {
+		t.Fatalf("root Dockerfile %q", got)
+	}
+	if !strings.Contains(logs, "Dockerfile: docker/prod.Dockerfile (DOCKERFILE=docker/prod.Dockerfile)") || strings.Contains(logs, "replaced") {
+		t.Fatalf("the choice is said once, and no root Dockerfile was replaced:\n%s", logs)
+	}
+	// TARGET unset and no binary stage: the Dockerfile's own last stage, named as the default target.
+	if p.Plan.Target != "stage-0" || filepath.Base(p.Archive.Path) != "agent-server-"+p.Plan.Commit.Short()+"-python.tar.gz" {
+		t.Fatalf("target %q, archive %s", p.Plan.Target, p.Archive.Path)
 	}
 }
 

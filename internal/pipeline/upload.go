@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/imagename"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
@@ -48,17 +50,54 @@ func NewClient(cfg config.Config, log *progress.Log) (*runtimeapi.Client, error)
 	})
 }
 
-// Upload sends the archive that Context wrote for this configuration to the Runtime API and
-// follows the build to its end, within BUILD_TIMEOUT.
+// HandOver returns a context in which Context leaves what it packed for Upload to take, so that
+// a target running context as a dependency and then upload sends exactly what was planned and
+// packed in the same run (mage hands the context given to mg.CtxDeps to the dependency).
+func HandOver(ctx context.Context) context.Context {
+	return context.WithValue(ctx, handOverKey{}, &handOver{})
+}
+
+type handOverKey struct{}
+
+type handOver struct {
+	mu     sync.Mutex
+	packed *Packed
+}
+
+func (h *handOver) set(p Packed) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.packed = &p
+}
+
+func handedOver(ctx context.Context) (Packed, bool) {
+	h, ok := ctx.Value(handOverKey{}).(*handOver)
+	if !ok {
+		return Packed{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.packed == nil {
+		return Packed{}, false
+	}
+	return *h.packed, true
+}
+
+// Upload sends the archive Context packed in this run (see HandOver) to the Runtime API and
+// follows the build to its end, within BUILD_TIMEOUT. Without one handed over, it plans again
+// and sends the archive of that plan found on disk, checked against its own listing.
 func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, error) {
 	client, err := NewClient(cfg, log)
 	if err != nil {
 		return Built{}, err
 	}
-	plan, err := NewPlan(ctx, cfg, log)
-	if err != nil {
-		return Built{}, err
+	packed, ok := handedOver(ctx)
+	if !ok {
+		if packed, err = packedOnDisk(ctx, cfg, log); err != nil {
+			return Built{}, err
+		}
 	}
+	plan := packed.Plan
 	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the archive while it is sent
 	if err == nil {
 		defer run.Close()
@@ -67,21 +106,10 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	if err != nil {
 		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
 	}
-	res, err := result.Read(plan.Archive)
-	if err != nil {
-		return Built{}, fmt.Errorf("no packed archive at %s (run the context target first): %w", plan.Archive, unwrapPath(err))
-	}
-	rep, err := validateArchive(ctx, cfg, plan.Archive)
-	if err != nil {
-		return Built{}, err
-	}
-	if !rep.OK() {
-		return Built{}, ProblemsError(log, rep)
-	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
 
-	target, tags, err := targetImage(ctx, client, cfg, plan)
+	target, tags, err := targetImage(ctx, client, plan)
 	if err != nil {
 		return Built{}, err
 	}
@@ -95,9 +123,31 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
+	res := packed.Result
 	return Submit(ctx, client, cfg, log, Submission{
 		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
+}
+
+// packedOnDisk finds the archive and result file that Context wrote for this configuration
+// and checks the archive's Dockerfile against its own listing.
+func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
+	plan, err := NewPlan(ctx, cfg, log)
+	if err != nil {
+		return Packed{}, err
+	}
+	res, err := result.Read(plan.Archive)
+	if err != nil {
+		return Packed{}, fmt.Errorf("no packed archive at %s (run the context target first): %w", plan.Archive, unwrapPath(err))
+	}
+	rep, err := checkArchive(ctx, plan.Archive, plan.Dockerfile.Name())
+	if err != nil {
+		return Packed{}, err
+	}
+	if !rep.OK() {
+		return Packed{}, ProblemsError(log, rep)
+	}
+	return Packed{Plan: plan, Result: res}, nil
 }
 
 // Submission is one archive to build.
@@ -195,24 +245,32 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	return Built{BuildID: id, Image: image}, nil
 }
 
-// targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{SHORT_SHA}-{PRIMARY_TAG};
-// the other CUSTOM_TAGS are tags of the same repository.
-func targetImage(ctx context.Context, client *runtimeapi.Client, cfg config.Config, plan Plan) (string, []string, error) {
-	target := cfg.TargetImage
-	if target == "" {
+// targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{the plan's first tag}; the
+// plan's other tags become full references in the same repository.
+func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan) (string, []string, error) {
+	cfg := plan.Config
+	var repo, target string
+	if cfg.TargetImage != "" {
+		r, err := imagename.Repository(cfg.TargetImage)
+		if err != nil {
+			return "", nil, exitcode.Usagef("TARGET_IMAGE=%q is not a valid image reference: %v", cfg.TargetImage, err)
+		}
+		repo, target = r, cfg.TargetImage
+	} else {
 		prefix, err := client.RegistryPrefix(ctx)
 		if err != nil {
 			return "", nil, err
 		}
-		target = fmt.Sprintf("%s/%s:%s-%s", prefix, cfg.ImageName, plan.Commit.Short(), cfg.PrimaryTag())
+		repo = strings.TrimRight(prefix, "/") + "/" + cfg.ImageName
+		refs, err := imagename.References(repo, plan.Tags[:1])
+		if err != nil {
+			return "", nil, fmt.Errorf("the Runtime API's registry prefix %q: %w", prefix, err)
+		}
+		target = refs[0]
 	}
-	repo := target
-	if i := strings.LastIndex(target, ":"); i > strings.LastIndex(target, "/") {
-		repo = target[:i]
-	}
-	var tags []string
-	for _, t := range cfg.Tags[1:] {
-		tags = append(tags, repo+":"+t)
+	tags, err := imagename.References(repo, plan.Tags[1:])
+	if err != nil {
+		return "", nil, err
 	}
 	return target, tags, nil
 }

@@ -69,8 +69,11 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 	if first.Image != want || first.Skipped || len(reg.builds) != 1 {
 		t.Fatalf("first upload: %+v after %d builds, want %s built", first, len(reg.builds), want)
 	}
-	if tags := reg.builds[0]; !slices.Equal(tags, []string{want, "registry.test/rt/agent-server:latest"}) {
-		t.Fatalf("built %q: the other CUSTOM_TAGS go as tags of the same repository", tags)
+	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
+	repo := "registry.test/rt/agent-server:"
+	if tags := reg.builds[0]; !slices.Equal(tags, []string{want, repo + sha + "-py312", repo + "main-py312", repo + short + "-latest", repo + sha + "-latest", repo + "main-latest",
+		repo + short + "-nikolaik_s_python-nodejs_tag_python3.12-nodejs22"}) {
+		t.Fatalf("built %q: the tag set of every CUSTOM_TAGS entry, in the same repository", tags)
 	}
 	r, err := result.Read(filepath.Join(env["OUTPUT_DIR"], "agent-server-"+short+"-py312.tar.gz"))
 	if err != nil || r.BuildID != first.BuildID || r.Status != "SUCCESS" || r.Image != want || r.UploadSeconds <= 0 {
@@ -88,8 +91,8 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 		t.Fatalf("FORCE=true: %+v after %d builds, want a second build", third, len(reg.builds))
 	}
 
-	env["TARGET_IMAGE"] = "registry.test/other/app:v1"
-	if got := upload(env); got.Image != "registry.test/other/app:v1" || reg.builds[2][1] != "registry.test/other/app:latest" {
+	env["TARGET_IMAGE"] = "registry.test:5000/other/app:v1"
+	if got := upload(env); got.Image != "registry.test:5000/other/app:v1" || reg.builds[2][1] != "registry.test:5000/other/app:"+short+"-py312" {
 		t.Fatalf("TARGET_IMAGE: %+v, tags %q", got, reg.builds[2])
 	}
 }

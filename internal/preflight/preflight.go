@@ -21,14 +21,25 @@ import (
 
 // Problem is one thing wrong with the Dockerfile, at a line of it.
 type Problem struct {
+	File string // the Dockerfile's name in messages (Context.File)
 	Line int
 	Msg  string
 }
 
-func (p Problem) String() string { return fmt.Sprintf("Dockerfile:%d: %s", p.Line, p.Msg) }
+// String is "<file>:<line>: <message>", as compilers print.
+func (p Problem) String() string {
+	file := p.File
+	if file == "" {
+		file = "Dockerfile"
+	}
+	return fmt.Sprintf("%s:%d: %s", file, p.Line, p.Msg)
+}
 
 // Context is what the Dockerfile is checked against.
 type Context struct {
+	// File names the Dockerfile in problems: the source Dockerfile a standalone one was made
+	// from (their lines are the same). Empty: "Dockerfile".
+	File   string
 	Files  []string // every path in the context (files, links and directories), slash-separated
 	Target string   // the stage to build; empty: the last one
 	// Excluded explains why a path missing from the context is missing ("excluded by
@@ -51,9 +62,19 @@ var builtinArgs = map[string]bool{
 	"BUILDPLATFORM": true, "BUILDOS": true, "BUILDARCH": true, "BUILDVARIANT": true,
 }
 
-// Check parses dockerfile and checks it against ctx. A Dockerfile that does not parse is a
-// single problem at the line BuildKit names.
+// Check parses dockerfile and checks it against ctx as BuildKit would build it: COPY and ADD
+// sources and RUN --mount=type=bind sources must be in the context (after expanding ${ARG}
+// and ${ENV} with the values the Dockerfile gives them), --from must name an earlier stage or
+// an image. A Dockerfile that does not parse is a single problem at the line BuildKit names.
 func Check(dockerfile []byte, ctx Context) Report {
+	rep := check(dockerfile, ctx)
+	for i := range rep.Problems {
+		rep.Problems[i].File = ctx.File
+	}
+	return rep
+}
+
+func check(dockerfile []byte, ctx Context) Report {
 	var rep Report
 	res, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
@@ -66,19 +87,19 @@ func Check(dockerfile []byte, ctx Context) Report {
 	if len(stages) == 0 {
 		return Report{Problems: []Problem{{Line: 1, Msg: "no FROM instruction: nothing to build"}}}
 	}
-	declared := argEnv{}
+	lex := shell.NewLex(res.EscapeToken)
+	global := argEnv{}
 	for _, a := range metaArgs {
 		for _, kv := range a.Args {
 			v := ""
 			if kv.Value != nil {
-				v = *kv.Value
+				v = expand(lex, *kv.Value, global)
 			}
-			declared[kv.Key] = v
+			global[kv.Key] = v
 		}
 	}
 	files := newFileSet(ctx.Files)
 	names := map[string]int{}
-	lex := shell.NewLex(res.EscapeToken)
 	for i, st := range stages {
 		stageName := st.Name
 		if stageName == "" {
@@ -86,21 +107,73 @@ func Check(dockerfile []byte, ctx Context) Report {
 		}
 		rep.Stages = append(rep.Stages, stageName)
 		line := lineOf(st.Location)
-		for _, v := range undeclaredVars(lex, st.BaseName, declared) {
+		for _, v := range undeclaredVars(lex, st.BaseName, global) {
 			rep.add(line, fmt.Sprintf("FROM uses $%s, which no ARG before the first FROM declares", v))
+		}
+		env := argEnv{}
+		from := func(verb, from string, line int) {
+			from, known := expandKnown(lex, from, env)
+			if !known {
+				return
+			}
+			if _, isStage := names[strings.ToLower(from)]; !isStage && !isStageIndex(from, i) && (isNumber(from) || !isImage(from)) {
+				rep.add(line, fmt.Sprintf("%s --from=%s names neither an earlier stage nor an image", verb, from))
+			}
 		}
 		for _, cmd := range st.Commands {
 			switch c := cmd.(type) {
+			case *instructions.ArgCommand:
+				for _, kv := range c.Args {
+					switch v, ok := global[kv.Key]; {
+					case kv.Value != nil:
+						env[kv.Key] = expand(lex, *kv.Value, env)
+					case ok:
+						env[kv.Key] = v
+					default:
+						env[kv.Key] = ""
+					}
+				}
+			case *instructions.EnvCommand:
+				for _, kv := range c.Env {
+					env[kv.Key] = expand(lex, kv.Value, env)
+				}
 			case *instructions.CopyCommand:
 				if c.From != "" {
-					if _, isStage := names[strings.ToLower(c.From)]; !isStage && !isStageIndex(c.From, i) && (isNumber(c.From) || !isImage(c.From)) {
-						rep.add(lineOf(c.Location()), fmt.Sprintf("COPY --from=%s names neither an earlier stage nor an image", c.From))
-					}
+					from("COPY", c.From, lineOf(c.Location()))
 					continue
 				}
-				rep.checkSources(lineOf(c.Location()), "COPY", c.SourcePaths, files, ctx.Excluded)
+				rep.checkSources(lineOf(c.Location()), "COPY source", c.SourcePaths, files, lex, env, ctx.Excluded)
 			case *instructions.AddCommand:
-				rep.checkSources(lineOf(c.Location()), "ADD", c.SourcePaths, files, ctx.Excluded)
+				rep.checkSources(lineOf(c.Location()), "ADD source", c.SourcePaths, files, lex, env, ctx.Excluded)
+			case *instructions.RunCommand:
+				unknown := false
+				err := c.Expand(func(w string) (string, error) { // as dispatch does, with the values known here
+					r, err := lex.ProcessWordWithMatches(w, env)
+					if err != nil {
+						return "", err
+					}
+					unknown = unknown || len(r.Unmatched) > 0
+					return r.Result, nil
+				})
+				if err != nil {
+					rep.add(lineOf(c.Location()), "RUN --mount: "+err.Error())
+					continue
+				}
+				if unknown {
+					continue // a value known only at build time
+				}
+				for _, m := range instructions.GetMounts(c) {
+					if m.Type != instructions.MountTypeBind {
+						continue // cache, tmpfs, secret and ssh mounts take nothing from the context
+					}
+					if m.From != "" {
+						from("RUN --mount", m.From, lineOf(c.Location()))
+						continue
+					}
+					if m.Source != "" {
+						rep.checkSources(lineOf(c.Location()), "RUN --mount=type=bind source", []string{m.Source}, files, lex, env, ctx.Excluded)
+					}
+				}
 			}
 		}
 		names[strings.ToLower(st.Name)] = i
@@ -114,24 +187,59 @@ func Check(dockerfile []byte, ctx Context) Report {
 	return rep
 }
 
+// expand is word with the variables of env expanded ("" for unknown ones), as BuildKit does.
+func expand(lex *shell.Lex, word string, env argEnv) string {
+	r, _, err := lex.ProcessWord(word, env)
+	if err != nil {
+		return word
+	}
+	return r
+}
+
+// expandKnown expands word; false when it uses a variable env does not hold (known only at build time).
+func expandKnown(lex *shell.Lex, word string, env argEnv) (string, bool) {
+	if !strings.Contains(word, "$") {
+		return word, true
+	}
+	r, err := lex.ProcessWordWithMatches(word, env)
+	if err != nil || len(r.Unmatched) > 0 {
+		return "", false
+	}
+	return r.Result, true
+}
+
 func (r *Report) add(line int, msg string) {
 	r.Problems = append(r.Problems, Problem{Line: line, Msg: msg})
 }
 
-func (r *Report) checkSources(line int, verb string, sources []string, files fileSet, excluded func(string) string) {
-	for _, src := range sources {
-		if isRemote(src) || strings.Contains(src, "$") {
-			continue // a URL, a git repository, or a value known only at build time
+func (r *Report) checkSources(line int, what string, sources []string, files fileSet, lex *shell.Lex, env argEnv, excluded func(string) string) {
+	for _, raw := range sources {
+		if isRemote(raw) {
+			continue // a URL or a git repository
+		}
+		src, known := expandKnown(lex, raw, env)
+		if !known {
+			continue // a value known only at build time
+		}
+		shown := src
+		if src != raw {
+			shown = fmt.Sprintf("%s (%s)", src, raw)
 		}
 		p := strings.TrimPrefix(path.Clean("/"+src), "/")
-		if p == "" || files.has(p) {
+		if p == "" {
 			continue
 		}
-		msg := fmt.Sprintf("%s source %s is not in the build context", verb, src)
-		if why := explain(excluded, p); why != "" {
-			msg += " (" + why + ")"
+		if !files.has(p) {
+			msg := fmt.Sprintf("%s %s is not in the build context", what, shown)
+			if why := explain(excluded, p); why != "" {
+				msg += " (" + why + ")"
+			}
+			r.add(line, msg)
+			continue
 		}
-		r.add(line, msg)
+		if strings.HasSuffix(src, "/") && !strings.ContainsAny(p, "*?[") && !files.dirs[p] {
+			r.add(line, fmt.Sprintf("%s %s names a directory, but %s is a file", what, shown, p))
+		}
 	}
 }
 
@@ -220,14 +328,16 @@ func problemFrom(err error) Problem {
 // fileSet answers whether a COPY source exists: a path, a directory holding paths, or a glob.
 type fileSet struct {
 	paths map[string]bool
-	list  []string
+	dirs  map[string]bool // the paths holding others
 }
 
 func newFileSet(files []string) fileSet {
-	s := fileSet{paths: map[string]bool{}, list: files}
+	s := fileSet{paths: map[string]bool{}, dirs: map[string]bool{}}
 	for _, f := range files {
-		for p := f; p != "." && p != "/" && !s.paths[p]; p = path.Dir(p) {
-			s.paths[p] = true // the file and every directory above it
+		f = strings.TrimSuffix(f, "/")
+		s.paths[f] = true
+		for p := path.Dir(f); p != "." && p != "/" && !s.dirs[p]; p = path.Dir(p) {
+			s.paths[p], s.dirs[p] = true, true // every directory above the file
 		}
 	}
 	return s

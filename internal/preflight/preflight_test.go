@@ -80,3 +80,39 @@ func FuzzCheckNeverPanics(f *testing.F) {
 		Check([]byte(df), Context{Files: files, Target: "z"})
 	})
 }
+
+func TestCheckSpeaksBuildKit(t *testing.T) {
+	df := `ARG USERNAME=openhands
+ARG UV=ghcr.io/astral-sh/uv:0.11.6
+ARG PKG=app
+FROM python:3.13 AS builder
+ARG USERNAME UV PKG
+ENV SCRIPTS=scripts
+COPY --from=${UV} /uv /uvx /bin/
+COPY --chown=${USERNAME}:${USERNAME} ${PKG} ./${PKG}
+COPY ${SCRIPTS}/run.sh /run.sh
+RUN --mount=type=cache,target=/home/${USERNAME}/.cache,uid=1 --mount=type=bind,source=${SCRIPTS}/run.sh,target=/r sh /r
+RUN --mount=type=bind,source=scripts/missing.sh,target=/m sh /m
+RUN --mount=type=bind,from=builder,source=/nowhere,target=/n true
+RUN --mount=type=bind,target=/ctx ls /ctx
+COPY ${PKG}/ /app/
+COPY README.md/ /r/
+COPY ${UNKNOWN}/x /x
+`
+	rep := Check([]byte(df), Context{File: "server/docker/Dockerfile", Files: files})
+	var got []string
+	for _, p := range rep.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"server/docker/Dockerfile:11: RUN --mount=type=bind source scripts/missing.sh is not in the build context",
+		"server/docker/Dockerfile:15: COPY source README.md/ names a directory, but README.md is a file",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	rep = Check([]byte("ARG PKG=gone\nFROM scratch\nARG PKG\nCOPY ${PKG} /\n"), Context{Files: files})
+	if len(rep.Problems) != 1 || rep.Problems[0].String() != "Dockerfile:4: COPY source gone (${PKG}) is not in the build context" {
+		t.Fatalf("an expanded source: %v", rep.Problems)
+	}
+}

@@ -67,6 +67,9 @@ func (l *Log) Infof(format string, args ...any) {
 // Warnf prints a warning; never silenced.
 func (l *Log) Warnf(format string, args ...any) { l.line(true, "warning: ", format, args...) }
 
+// Errorf prints one of several problems that together fail the run; never silenced.
+func (l *Log) Errorf(format string, args ...any) { l.line(true, "error: ", format, args...) }
+
 // Resultf prints the line naming the artifact; never silenced, never timestamped, so that
 // scripts can read the last line as it is.
 func (l *Log) Resultf(format string, args ...any) { l.line(false, "", format, args...) }

@@ -17,17 +17,19 @@ const Generator = "runtimebuild"
 
 // Result is the content of <archive>.json.
 type Result struct {
-	Generator string   `json:"generator"`
-	Archive   string   `json:"archive"` // base name of the archive beside this file
-	SHA       string   `json:"sha"`
-	ShortSHA  string   `json:"short_sha"`
-	Target    string   `json:"target,omitempty"`
-	BaseImage string   `json:"base_image,omitempty"`
-	Tags      []string `json:"tags"`
-	Files     int      `json:"files,omitempty"`
-	BytesIn   int64    `json:"bytes_in,omitempty"`
-	BytesOut  int64    `json:"bytes_out"`
-	SHA256    string   `json:"sha256"`
+	Generator  string   `json:"generator"`
+	Archive    string   `json:"archive"` // base name of the archive beside this file
+	SHA        string   `json:"sha"`
+	ShortSHA   string   `json:"short_sha"`
+	Ref        string   `json:"ref,omitempty"` // the git ref baked into OPENHANDS_BUILD_GIT_REF
+	Target     string   `json:"target,omitempty"`
+	BaseImage  string   `json:"base_image,omitempty"`
+	Dockerfile string   `json:"dockerfile,omitempty"` // the source Dockerfile the archive's one was made from
+	Tags       []string `json:"tags"`                 // every tag of the image, the target image's first
+	Files      int      `json:"files,omitempty"`
+	BytesIn    int64    `json:"bytes_in,omitempty"`
+	BytesOut   int64    `json:"bytes_out"`
+	SHA256     string   `json:"sha256"`
 
 	BuildID       string  `json:"build_id,omitempty"`
 	Status        string  `json:"status,omitempty"`

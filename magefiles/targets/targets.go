@@ -20,11 +20,11 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
-// Context packs SOURCE_DIR into a reproducible build-context tar.gz with a generated Dockerfile; prints its path and sha256.
+// Context packs SOURCE_DIR into a reproducible build-context tar.gz whose root Dockerfile builds TARGET as it is; prints its path and sha256.
 //
-// Reads SOURCE_DIR, OUTPUT_DIR, OUTPUT_NAME, IMAGE_NAME, BASE_IMAGE, TARGET, CUSTOM_TAGS, CLEAN_OUTPUT,
-// SDK_SHA, GITHUB_SHA, SOURCE_DATE_EPOCH, INCLUDE, INCLUDE_UNTRACKED, ALLOW_SECRETS, DOCKERFILE,
-// DOCKERFILE_TEMPLATE, PROGRESS and GITHUB_OUTPUT.
+// Reads SOURCE_DIR, OUTPUT_DIR, OUTPUT_NAME, IMAGE_NAME, DOCKERFILE, DOCKERFILE_TEMPLATE, TARGET,
+// BASE_IMAGE, BUILD_ARGS, GITHUB_REF, SDK_REF, CUSTOM_TAGS, TARGET_IMAGE, CLEAN_OUTPUT, SDK_SHA,
+// GITHUB_SHA, SOURCE_DATE_EPOCH, INCLUDE, INCLUDE_UNTRACKED, ALLOW_SECRETS, PROGRESS and GITHUB_OUTPUT.
 func Context(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		packed, err := pipeline.Context(ctx, cfg, log)
@@ -59,6 +59,7 @@ func Upload(ctx context.Context) error {
 		if _, err := pipeline.NewClient(cfg, log); err != nil {
 			return err // before packing: the call is wrong
 		}
+		ctx := pipeline.HandOver(ctx) // context leaves its plan and archive here for upload
 		mg.CtxDeps(ctx, Context)
 		built, err := pipeline.Upload(ctx, cfg, log)
 		if err != nil {

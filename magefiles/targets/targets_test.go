@@ -206,14 +206,14 @@ func TestUnderGitHubActionsAFailureIsAlsoAnAnnotation(t *testing.T) {
 	for _, tt := range []struct {
 		name, ghActions, want string
 	}{
-		{"GITHUB_ACTIONS=true", "true", "::error title=runtimebuild::TARGET=\"fat\" is not valid: want one of binary, binary-minimal, source, source-minimal\n"},
+		{"GITHUB_ACTIONS=true", "true", "::error title=runtimebuild::TARGET=\"fat one\" is not valid: want a stage name of the Dockerfile (the template's: binary, binary-minimal, source, source-minimal)\n"},
 		{"outside GitHub Actions", "", ""},
 		{"a value the runner never sets", "yes", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "context")
 			cmd.Dir = t.TempDir()
-			cmd.Env = append(os.Environ(), "TARGET=fat", "GITHUB_ACTIONS="+tt.ghActions)
+			cmd.Env = append(os.Environ(), "TARGET=fat one", "GITHUB_ACTIONS="+tt.ghActions)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

@@ -15,10 +15,13 @@ RUN uv sync --frozen --no-dev --no-editable
 RUN uv run --frozen --no-dev --with pyinstaller pyinstaller --onefile --name agent-server \
       --collect-submodules openhands --distpath /app/dist openhands/agent_server/__main__.py
 
-# base-image-minimal: the runtime user and an init, nothing for desktops or IDEs.
+# base-image-minimal: the runtime user and an init, nothing for desktops or IDEs; the build's
+# commit and ref (runtimebuild bakes them in) as the agent server's own Dockerfile has them.
 FROM ${BASE_IMAGE} AS base-image-minimal
+ARG OPENHANDS_BUILD_GIT_SHA=unknown
+ARG OPENHANDS_BUILD_GIT_REF=unknown
+ENV OPENHANDS_BUILD_GIT_SHA=${OPENHANDS_BUILD_GIT_SHA} OPENHANDS_BUILD_GIT_REF=${OPENHANDS_BUILD_GIT_REF}
 LABEL org.opencontainers.image.revision="0123456789abcdef0123456789abcdef01234567" \
-      org.opencontainers.image.version="python" \
       org.opencontainers.image.title="agent-server" \
       dev.runtimebuild.tags="python,latest"
 RUN apt-get update && apt-get install -y --no-install-recommends tini ca-certificates \

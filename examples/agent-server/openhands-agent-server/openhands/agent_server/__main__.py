@@ -5,11 +5,17 @@ import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from openhands.sdk import describe
+from openhands.tools import hello
+from openhands.workspace import ROOT
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        routes = {"/alive": {"status": "ok"}, "/version": describe()}
+        routes = {
+            "/alive": {"status": "ok"},
+            "/version": describe(),
+            "/hello": {"message": hello("agent"), "workspace": ROOT},
+        }
         body = routes.get(self.path)
         self.send_response(200 if body else 404)
         self.send_header("Content-Type", "application/json")

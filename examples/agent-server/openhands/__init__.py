@@ -1,1 +1,0 @@
-"""OpenHands example packages: the SDK and the agent server."""

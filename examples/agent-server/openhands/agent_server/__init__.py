@@ -1,1 +1,0 @@
-"""The agent server: a small HTTP service."""

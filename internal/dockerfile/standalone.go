@@ -1,0 +1,294 @@
+package dockerfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+)
+
+// Options say how Standalone makes a Dockerfile build one stage with no --target or --build-arg.
+type Options struct {
+	Target string // the stage to build (case-insensitive); empty: the last one
+	// Args are baked into every declaration of each name; a name the Dockerfile does not
+	// declare is an *UndeclaredArgsError (what --build-arg would only warn about).
+	Args map[string]string
+	// IfDeclared are baked like Args where the Dockerfile declares them, and ignored elsewhere.
+	IfDeclared map[string]string
+	Labels     [][2]string // put on the final stage, in this order
+}
+
+// Rendered is a standalone Dockerfile and what was learnt making it.
+type Rendered struct {
+	Dockerfile []byte
+	Stages     []string // stage names in order ("stage-N" for unnamed ones)
+	Target     string   // the stage the Dockerfile now builds
+	Appended   bool     // "FROM <target>" was appended because Target was not the last stage
+	Declared   []string // every ARG name the Dockerfile declares, sorted
+	Baked      []string // the names whose declarations got a value, sorted
+	// BaseImage is the image Target's chain of stages starts from, with the baked values
+	// expanded ("scratch" included); empty when it cannot be known without a build.
+	BaseImage string
+}
+
+// UnknownTargetError says that no stage has the requested name.
+type UnknownTargetError struct {
+	Target string
+	Stages []string
+}
+
+// Error lists the stages there are.
+func (e *UnknownTargetError) Error() string {
+	return fmt.Sprintf("no stage named %q; the stages are %s", e.Target, strings.Join(e.Stages, ", "))
+}
+
+// UndeclaredArgsError says that build args were given for names no ARG declares.
+type UndeclaredArgsError struct {
+	Names    []string
+	Declared []string
+}
+
+// Error lists the names no ARG declares and those declared.
+func (e *UndeclaredArgsError) Error() string {
+	declared := "none"
+	if len(e.Declared) > 0 {
+		declared = strings.Join(e.Declared, ", ")
+	}
+	return fmt.Sprintf("no ARG declares %s (declared: %s)", strings.Join(e.Names, ", "), declared)
+}
+
+// ParseError is a Dockerfile BuildKit's parser refuses, at the line it names.
+type ParseError struct {
+	Line int
+	Err  error
+}
+
+// Error is BuildKit's message without its own "dockerfile parse error on line N:" prefix.
+func (e *ParseError) Error() string { return parsePrefix.ReplaceAllString(e.Err.Error(), "") }
+
+// Unwrap is BuildKit's error.
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Standalone rewrites src, a Dockerfile, so that a plain `docker build` of it makes opt.Target
+// with the build args baked in, as `--target` and `--build-arg` would. Every line of src keeps
+// its number (an ARG spread over several lines becomes one line and blank ones), so that a
+// problem found in the result is at the same line of src; parser directives stay first.
+func Standalone(src []byte, opt Options) (Rendered, error) {
+	res, err := parser.Parse(bytes.NewReader(src))
+	if err != nil {
+		return Rendered{}, parseError(err)
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return Rendered{}, parseError(err)
+	}
+	if len(stages) == 0 {
+		return Rendered{}, &ParseError{Line: 1, Err: errors.New("no FROM instruction: nothing to build")}
+	}
+	var out Rendered
+	for i, st := range stages {
+		out.Stages = append(out.Stages, stageName(st, i))
+	}
+	target := len(stages) - 1
+	if opt.Target != "" {
+		target = slices.IndexFunc(out.Stages, func(s string) bool { return strings.EqualFold(s, opt.Target) })
+		if target < 0 {
+			return Rendered{}, &UnknownTargetError{Target: opt.Target, Stages: out.Stages}
+		}
+	}
+	out.Target = out.Stages[target]
+
+	declared := map[string]bool{}
+	for _, a := range metaArgs {
+		for _, kv := range a.Args {
+			declared[kv.Key] = true
+		}
+	}
+	for _, st := range stages {
+		for _, c := range st.Commands {
+			if a, ok := c.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					declared[kv.Key] = true
+				}
+			}
+		}
+	}
+	for k := range declared {
+		out.Declared = append(out.Declared, k)
+	}
+	sort.Strings(out.Declared)
+	var undeclared []string
+	bake := map[string]string{}
+	for k, v := range opt.IfDeclared {
+		if declared[k] {
+			bake[k] = v
+		}
+	}
+	for k, v := range opt.Args {
+		if !declared[k] {
+			undeclared = append(undeclared, k)
+		}
+		bake[k] = v
+	}
+	if len(undeclared) > 0 {
+		sort.Strings(undeclared)
+		return Rendered{}, &UndeclaredArgsError{Names: undeclared, Declared: out.Declared}
+	}
+	for k, v := range bake {
+		if strings.ContainsAny(v, "\r\n") {
+			return Rendered{}, fmt.Errorf("the value of build arg %s spans lines: a Dockerfile ARG cannot hold it", k)
+		}
+		out.Baked = append(out.Baked, k)
+	}
+	sort.Strings(out.Baked)
+
+	lines := splitLines(src)
+	for _, n := range res.AST.Children {
+		if !strings.EqualFold(n.Value, "arg") {
+			continue
+		}
+		var words []string
+		changed := false
+		for w := n.Next; w != nil; w = w.Next {
+			key, _, _ := strings.Cut(w.Value, "=")
+			if v, ok := bake[key]; ok {
+				words = append(words, key+"="+Quote(v, res.EscapeToken))
+				changed = true
+				continue
+			}
+			words = append(words, w.Value)
+		}
+		if !changed {
+			continue
+		}
+		lines[n.StartLine-1] = "ARG " + strings.Join(words, " ") + lineEnd(lines[n.StartLine-1])
+		for l := n.StartLine; l < n.EndLine; l++ {
+			lines[l] = lineEnd(lines[l])
+		}
+	}
+
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+	}
+	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+	if target != len(stages)-1 {
+		fmt.Fprintf(&b, "\n# runtimebuild: the image is the %s stage (TARGET)\nFROM %s\n", out.Target, out.Target)
+		out.Appended = true
+	}
+	if len(opt.Labels) > 0 {
+		b.WriteString("LABEL")
+		for i, l := range opt.Labels {
+			if i > 0 {
+				b.WriteString(" " + string(res.EscapeToken) + "\n     ")
+			}
+			fmt.Fprintf(&b, " %s=%s", l[0], Quote(l[1], res.EscapeToken))
+		}
+		b.WriteString("\n")
+	}
+	out.Dockerfile = []byte(b.String())
+	out.BaseImage = baseImage(stages, metaArgs, target, bake, shell.NewLex(res.EscapeToken))
+	return out, nil
+}
+
+// Quote writes v as one Dockerfile word that the shell-like expansion of ARG defaults and
+// LABEL values turns back into exactly v: single quotes, with each quote written as '\”
+// (escape being the Dockerfile's escape character).
+func Quote(v string, escape rune) string {
+	return "'" + strings.ReplaceAll(v, "'", "'"+string(escape)+"''") + "'"
+}
+
+// StageName is the name BuildKit gives stage i: its own, else "stage-i".
+func stageName(st instructions.Stage, i int) string {
+	if st.Name != "" {
+		return st.Name
+	}
+	return "stage-" + strconv.Itoa(i)
+}
+
+// baseImage follows FROM <stage> from the target stage to the image its chain starts from.
+func baseImage(stages []instructions.Stage, metaArgs []instructions.ArgCommand, target int, bake map[string]string, lex *shell.Lex) string {
+	env := envList{}
+	for _, a := range metaArgs {
+		for _, kv := range a.Args {
+			switch v, ok := bake[kv.Key]; {
+			case ok:
+				env.set(kv.Key, v)
+			case kv.Value != nil:
+				if r, _, err := lex.ProcessWord(*kv.Value, env); err == nil {
+					env.set(kv.Key, r)
+				}
+			}
+		}
+	}
+	for seen := 0; seen <= len(stages); seen++ {
+		base := strings.ToLower(stages[target].BaseName)
+		earlier := -1
+		for i := 0; i < target; i++ {
+			if stages[i].Name != "" && stages[i].Name == base {
+				earlier = i
+			}
+		}
+		if earlier < 0 {
+			r, err := lex.ProcessWordWithMatches(stages[target].BaseName, env)
+			if err != nil || len(r.Unmatched) > 0 {
+				return ""
+			}
+			return r.Result
+		}
+		target = earlier
+	}
+	return ""
+}
+
+// envList is the shell.EnvGetter of ARG values in scope.
+type envList map[string]string
+
+func (e envList) set(k, v string)             { e[k] = v }
+func (e envList) Get(k string) (string, bool) { v, ok := e[k]; return v, ok }
+func (e envList) Keys() []string              { return slices.Sorted(maps.Keys(e)) }
+
+func splitLines(src []byte) []string {
+	if len(src) == 0 {
+		return nil
+	}
+	return strings.SplitAfter(string(src), "\n")
+}
+
+// lineEnd is the line ending of l ("\r\n", "\n" or none).
+func lineEnd(l string) string {
+	switch {
+	case strings.HasSuffix(l, "\r\n"):
+		return "\r\n"
+	case strings.HasSuffix(l, "\n"):
+		return "\n"
+	}
+	return ""
+}
+
+var (
+	lineInError = regexp.MustCompile(`line (\d+)`)
+	parsePrefix = regexp.MustCompile(`^.*line \d+: `)
+)
+
+func parseError(err error) error {
+	line := 1
+	var le *parser.LocationError
+	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+		line = le.Locations[0][0].Start.Line
+	} else if m := lineInError.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return &ParseError{Line: line, Err: err}
+}

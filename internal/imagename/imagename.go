@@ -1,0 +1,216 @@
+// Package imagename names the images of a build the way the agent server's own build does:
+// the target image and its extra tags, per target, each checked with go-containerregistry.
+package imagename
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// DefaultTarget is the target whose names carry no target suffix (what the original script sends).
+const DefaultTarget = "binary"
+
+// Input is what the names are made of.
+type Input struct {
+	SHA       string   // the full commit SHA ("unknown" outside git)
+	Target    string   // the stage built
+	Tags      []string // CUSTOM_TAGS; the first is the primary tag
+	Ref       string   // the git ref: refs/heads/x, refs/tags/vX.Y.Z, a bare branch name, or "" / "unknown"
+	BaseImage string   // the effective base image; "" when unknown
+}
+
+// TagError says that a tag made from the input is not a valid tag.
+type TagError struct {
+	Tag    string
+	Reason string
+}
+
+// Error names the tag and what is wrong with it.
+func (e *TagError) Error() string { return fmt.Sprintf("tag %q %s", e.Tag, e.Reason) }
+
+// Suffix is "-{target}", or "" for the default target.
+func Suffix(target string) string {
+	if target == "" || target == DefaultTarget {
+		return ""
+	}
+	return "-" + target
+}
+
+// Short is the first seven characters of sha.
+func Short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// Primary is the target image's tag: {sha7}-{primary tag}[-{target}].
+func Primary(in Input) string { return Short(in.SHA) + "-" + in.Tags[0] + Suffix(in.Target) }
+
+// Tags returns every tag of the image, the primary one first, without duplicates: for each
+// CUSTOM_TAGS entry {sha7}-{tag}, {sha40}-{tag} and {branch}-{tag}; then {sha7}-{base slug};
+// on a release ref refs/tags/vX.Y.Z also X.Y.Z-{tag}, X.Y-{tag} and X-{tag}; each with the
+// target suffix. A tag that is not valid by the registry grammar is a *TagError.
+func Tags(in Input) ([]string, error) {
+	suffix := Suffix(in.Target)
+	var out []string
+	seen := map[string]bool{}
+	add := func(tag string) {
+		if !seen[tag] {
+			seen[tag] = true
+			out = append(out, tag)
+		}
+	}
+	short := Short(in.SHA)
+	add(Primary(in))
+	branch, hasBranch := BranchSlug(in.Ref)
+	for _, t := range in.Tags {
+		add(short + "-" + t + suffix)
+		add(in.SHA + "-" + t + suffix)
+		if hasBranch {
+			rest := "-" + t + suffix
+			add(strings.TrimRight(truncate(branch, maxTag-len(rest)), ".-") + rest)
+		}
+	}
+	if in.BaseImage != "" {
+		add(short + "-" + BaseSlug(in.BaseImage) + suffix)
+	}
+	if x, y, z, ok := Release(in.Ref); ok {
+		for _, t := range in.Tags {
+			add(x + "." + y + "." + z + "-" + t + suffix)
+			add(x + "." + y + "-" + t + suffix)
+			add(x + "-" + t + suffix)
+		}
+	}
+	for _, t := range out {
+		if err := CheckTag(t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+const maxTag = 128
+
+var tagGrammar = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// CheckTag checks tag against the registry grammar, with go-containerregistry's name package.
+func CheckTag(tag string) error {
+	if !tagGrammar.MatchString(tag) {
+		if len(tag) > maxTag {
+			return &TagError{tag, fmt.Sprintf("is %d characters long; a tag has at most %d", len(tag), maxTag)}
+		}
+		return &TagError{tag, "is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"}
+	}
+	if _, err := name.NewTag("example.test/check:"+tag, name.StrictValidation); err != nil {
+		return &TagError{tag, "is not a valid tag: " + err.Error()}
+	}
+	return nil
+}
+
+var nonSlug = regexp.MustCompile(`[^a-zA-Z0-9.-]+`)
+
+// BranchSlug is the branch of ref as a tag (refs/heads/ stripped, each run of characters
+// outside [a-zA-Z0-9.-] made one "-", lower-cased); false for no branch: an empty or unknown
+// ref, a detached HEAD, a tag or any other refs/ ref.
+func BranchSlug(ref string) (string, bool) {
+	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+		ref = b
+	} else if strings.HasPrefix(ref, "refs/") || ref == "" || ref == "unknown" || ref == "HEAD" {
+		return "", false
+	}
+	slug := strings.Trim(strings.ToLower(nonSlug.ReplaceAllString(ref, "-")), ".-")
+	return slug, slug != ""
+}
+
+var release = regexp.MustCompile(`^refs/tags/v(\d+)\.(\d+)\.(\d+)$`)
+
+// Release splits a release ref refs/tags/vX.Y.Z into X, Y and Z.
+func Release(ref string) (x, y, z string, ok bool) {
+	m := release.FindStringSubmatch(ref)
+	if m == nil {
+		return "", "", "", false
+	}
+	return m[1], m[2], m[3], true
+}
+
+// MaxBaseSlug is the longest base slug.
+const MaxBaseSlug = 64
+
+// BaseSlug is image as a tag: "/" → "_s_", ":" → "_tag_" ("@" → "_at_"). Over 64 characters it
+// keeps the last path segment and the tag, cut to fit, then "-" and the first 12 hex digits of
+// the full slug's sha256.
+func BaseSlug(image string) string {
+	slug := slugOf(image)
+	if len(slug) <= MaxBaseSlug {
+		return slug
+	}
+	sum := sha256.Sum256([]byte(slug))
+	suffix := "-" + hex.EncodeToString(sum[:])[:12]
+	ident := image
+	if r, err := name.ParseReference(image); err == nil {
+		repo := r.Context().RepositoryStr()
+		ident = repo[strings.LastIndex(repo, "/")+1:]
+		switch v := r.(type) {
+		case name.Tag:
+			if strings.HasSuffix(image, ":"+v.TagStr()) { // not the implied "latest"
+				ident += "_tag_" + v.TagStr()
+			}
+		case name.Digest:
+			ident += "_at_" + v.DigestStr()
+		}
+	}
+	return truncate(slugOf(ident), MaxBaseSlug-len(suffix)) + suffix
+}
+
+func slugOf(s string) string {
+	return strings.NewReplacer("/", "_s_", ":", "_tag_", "@", "_at_").Replace(s)
+}
+
+func truncate(s string, n int) string {
+	if n < 0 {
+		n = 0
+	}
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Repository returns the repository of an image reference ("registry:5000/team/app" of
+// "registry:5000/team/app:1.0" or of "...@sha256:..."), parsed with go-containerregistry.
+func Repository(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.Context().Name(), nil
+}
+
+// Tag returns the tag of an image reference ("latest" when it has none); a digest reference
+// has no tag to build into and is an error.
+func Tag(ref string) (string, error) {
+	t, err := name.NewTag(ref)
+	if err != nil {
+		return "", err
+	}
+	return t.TagStr(), nil
+}
+
+// References joins the repository and each tag into a full reference, checked.
+func References(repository string, tags []string) ([]string, error) {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		ref, err := name.NewTag(repository + ":" + t)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%s is not a valid image reference: %w", repository, t, err)
+		}
+		out = append(out, ref.String())
+	}
+	return out, nil
+}
