@@ -51,9 +51,10 @@ type Finding struct {
 	Rule string // "file-name", "private-key", "aws-access-key-id", ...
 }
 
+// String is "file:line (rule)", or the file alone when its name gave it away.
 func (f Finding) String() string {
 	if f.Line == 0 {
-		return fmt.Sprintf("%s (%s)", f.File, f.Rule)
+		return f.File
 	}
 	return fmt.Sprintf("%s:%d (%s)", f.File, f.Line, f.Rule)
 }
