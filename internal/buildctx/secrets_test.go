@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"io/fs"
 	"math/big"
 	mrand "math/rand/v2"
@@ -178,7 +179,7 @@ func TestAllowSecretsTakesDockerignorePatterns(t *testing.T) {
 
 func TestContentScanFindsSecretsAcrossReadsWithTheirLines(t *testing.T) {
 	token := "gh" + "p_" + strings.Repeat("Zy9", 12)
-	for _, at := range []int{1, 2, 32<<10 - 20, 32<<10 - 3, 32 << 10, 64<<10 + 5, 200 << 10} {
+	for _, at := range []int{1, 2, 32<<10 - 3, readChunk - 20, readChunk - 3, readChunk + 1, readChunk + lookahead - 2, 2*readChunk - lookbehind} {
 		lines := at / 40
 		content := strings.Repeat(strings.Repeat("x", 39)+"\n", lines) + strings.Repeat("y", max(0, at-lines*40-1)) + " " + token + "\nend\n"
 		findings, _, _ := guard(t, map[string]string{"big.txt": content}, nil)
@@ -319,4 +320,39 @@ func TestGoSourceCertificatesPassAndItsKeysFlag(t *testing.T) {
 		}
 	}
 	t.Logf("%d certificates and keys, %d flagged", len(paths), len(flagged))
+}
+
+// FuzzContentScanAgreesAcrossReads: what the scan finds in some text does not depend on where
+// the reads of the file cut it. Seeds run in go test; go test -fuzz ContentScan explores.
+func FuzzContentScanAgreesAcrossReads(f *testing.F) {
+	key := "-----BEGIN EC " + "PRIVATE KEY-----\n" + wrap(randomBase64(120)) + "-----END EC PRIVATE KEY-----\n"
+	for _, seed := range []string{
+		key, "x = 'AK" + "IAQ3EGRIMSYQZ7WXV2'\n", "t: gh" + "p_" + strings.Repeat("a1", 18) + "\n",
+		"{\"private_key\": \"-----BEGIN " + "PRIVATE KEY-----\\n" + randomBase64(80) + "\"}", "no secret here\n",
+	} {
+		f.Add(seed, uint16(0))
+		f.Add(seed, uint16(lookahead-7))
+		f.Add(seed, uint16(lookahead+lookbehind+3))
+	}
+	f.Fuzz(func(t *testing.T, text string, shift uint16) {
+		alone := &contentScanner{}
+		if _, err := alone.copyFile("f", io.Discard, strings.NewReader(text), int64(len(text))); err != nil {
+			t.Fatal(err)
+		}
+		// The same text starting near the end of the first read, after whole lines of filler.
+		lines := (readChunk - lookahead + int(shift)) / 32
+		padded := strings.Repeat(strings.Repeat(".", 31)+"\n", lines) + text
+		cut := &contentScanner{}
+		if _, err := cut.copyFile("f", io.Discard, strings.NewReader(padded), int64(len(padded))); err != nil {
+			t.Fatal(err)
+		}
+		if len(alone.findings) != len(cut.findings) {
+			t.Fatalf("alone %v, cut %v", alone.findings, cut.findings)
+		}
+		for i, a := range alone.findings {
+			if c := cut.findings[i]; c.Rule != a.Rule || c.Line != a.Line+lines {
+				t.Fatalf("alone %v, cut %v (after %d lines)", alone.findings, cut.findings, lines)
+			}
+		}
+	})
 }
