@@ -279,7 +279,7 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	if err != nil {
 		return Packed{}, fmt.Errorf("OUTPUT_DIR: %w", err)
 	}
-	defer run.Close()
+	defer func() { run.Close() }() // unless handed over to upload, below
 	if err := run.Hold(filepath.Base(plan.Archive)); err != nil {
 		return Packed{}, err
 	}
@@ -318,7 +318,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	}
 	packed := Packed{Plan: plan, Archive: archive, Result: res}
 	if h, ok := ctx.Value(handOverKey{}).(*handOver); ok {
-		h.set(packed)
+		h.set(packed, run)
+		run = nil
 	}
 	return packed, nil
 }

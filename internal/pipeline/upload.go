@@ -62,25 +62,30 @@ type handOverKey struct{}
 type handOver struct {
 	mu     sync.Mutex
 	packed *Packed
+	run    *outputdir.Run // context's hold on the archive, kept until upload is done with it
 }
 
-func (h *handOver) set(p Packed) {
+func (h *handOver) set(p Packed, run *outputdir.Run) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.packed = &p
+	h.packed, h.run = &p, run
 }
 
-func handedOver(ctx context.Context) (Packed, bool) {
+// handedOver returns what Context packed in this run, and its hold on the archive for the
+// caller to close.
+func handedOver(ctx context.Context) (Packed, *outputdir.Run, bool) {
 	h, ok := ctx.Value(handOverKey{}).(*handOver)
 	if !ok {
-		return Packed{}, false
+		return Packed{}, nil, false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.packed == nil {
-		return Packed{}, false
+		return Packed{}, nil, false
 	}
-	return *h.packed, true
+	run := h.run
+	h.run = nil
+	return *h.packed, run, true
 }
 
 // Upload sends the archive Context packed in this run (see HandOver) to the Runtime API and
@@ -91,20 +96,21 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	if err != nil {
 		return Built{}, err
 	}
-	packed, ok := handedOver(ctx)
+	packed, run, ok := handedOver(ctx)
+	defer func() { run.Close() }()
 	if !ok {
 		if packed, err = packedOnDisk(ctx, cfg, log); err != nil {
 			return Built{}, err
 		}
 	}
 	plan := packed.Plan
-	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the archive while it is sent
-	if err == nil {
-		defer run.Close()
-		err = run.Hold(filepath.Base(plan.Archive))
-	}
-	if err != nil {
-		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+	if run == nil { // another run's CLEAN_OUTPUT keeps the archive while it is sent
+		if run, err = outputdir.Open(cfg.OutputDir); err == nil {
+			err = run.Hold(filepath.Base(plan.Archive))
+		}
+		if err != nil {
+			return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
