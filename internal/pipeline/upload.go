@@ -108,8 +108,8 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 		if run, err = outputdir.Open(cfg.OutputDir); err == nil {
 			err = run.Hold(filepath.Base(plan.Archive))
 		}
-		if err != nil {
-			return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+		if err != nil { // a read-only OUTPUT_DIR can still be uploaded from
+			log.Warnf("OUTPUT_DIR: %v; another run's CLEAN_OUTPUT could remove the archive while it is sent", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
