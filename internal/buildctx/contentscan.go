@@ -8,8 +8,10 @@ import (
 
 // The content scan of the secrets guard looks at every byte Pack streams, in the same pass:
 // a few bytes and prefixes are searched (bytes.IndexByte and bytes.Index: vectorised, about
-// memory speed), and only where a token's prefix occurs does a rule look closely. Rules are the field's usual ones (gitleaks' own
-// for these tokens), kept to what is specific enough never to flag ordinary source.
+// memory speed), and only where a token's prefix occurs does a rule look closely. The rules
+// are the field's usual ones (gitleaks' for these tokens), kept to what is specific enough
+// never to flag ordinary source. gitleaks itself, as a library, scanned 3.6 MB/s: 30 times
+// slower than packing.
 
 // contentRule confirms a trigger: b starts where the token would (at least lookahead bytes
 // after it unless the file ends sooner), back holds up to lookbehind bytes before it.
