@@ -1,6 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +12,9 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
 // A secret found in the content while packing stops the run with nothing written, the
@@ -37,5 +44,51 @@ func TestASecretInTheContentStopsPackingAndLeavesNothing(t *testing.T) {
 	}
 	if listArchive(t, p.Archive.Path)["app/settings.py"] != files["app/settings.py"] {
 		t.Error("the allowed file is not packed")
+	}
+}
+
+// echoBuilder is a builder of a server that echoes the key in the image it reports.
+type echoBuilder struct{ key string }
+
+func (e echoBuilder) Build(ctx context.Context, job *server.Job, _ io.Writer) (string, error) {
+	return "registry.test/echo:" + e.key, nil
+}
+
+func (echoBuilder) ImageExists(context.Context, string) (bool, error) { return false, nil }
+
+// A server that echoes the key gets it neither printed nor stored (issue 11).
+func TestAnEchoedKeyReachesNeitherLogsNorResultFileNorGitHubOutput(t *testing.T) {
+	const key = "echo-me-5f0c2b9a7d"
+	srv, err := server.New(server.Options{Key: key, Builder: echoBuilder{key}, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	api := httptest.NewServer(srv.Handler())
+	defer api.Close()
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	out := t.TempDir()
+	ghOutput := filepath.Join(t.TempDir(), "github-output")
+	cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": key,
+		"POLL_INTERVAL": "20ms", "GITHUB_OUTPUT": ghOutput})
+	var logs bytes.Buffer
+	log := progress.New(&logs, "plain")
+	p, err := Context(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := Upload(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := os.ReadFile(result.PathFor(p.Archive.Path))
+	gh, _ := os.ReadFile(ghOutput)
+	for what, text := range map[string]string{"the logs": logs.String(), "the result file": string(stored), "GITHUB_OUTPUT": string(gh), "the image": built.Image} {
+		if strings.Contains(text, key) {
+			t.Errorf("%s hold the key:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(string(gh), "image=registry.test/echo:[REDACTED]") {
+		t.Errorf("GITHUB_OUTPUT:\n%s", gh)
 	}
 }
