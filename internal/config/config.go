@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -176,6 +177,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if strings.ContainsAny(c.BaseImage, " \t\r\n") {
 		r.fail("BASE_IMAGE", c.BaseImage, "an image reference without spaces")
+	}
+	if strings.ContainsFunc(c.RuntimeAPIKey, unicode.IsControl) && r.err == nil { // never echoed, not even here
+		r.err = exitcode.Usagef("RUNTIME_API_KEY holds a line break or another control character: set it to the key alone")
 	}
 	if c.PollInterval <= 0 {
 		r.fail("POLL_INTERVAL", c.PollInterval.String(), "a positive duration")

@@ -22,6 +22,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
 	"github.com/runtimebuild/runtimebuild/internal/imagename"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
@@ -279,8 +280,13 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	if !plan.Check.OK() {
 		return Packed{}, problemsError(log, plan.Check, "nothing was sent or written")
 	}
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return Packed{}, fmt.Errorf("creating OUTPUT_DIR: %w", err)
+	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps what this one writes
+	if err != nil {
+		return Packed{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+	}
+	defer func() { run.Close() }() // unless handed over to upload, below
+	if err := run.Hold(filepath.Base(plan.Archive)); err != nil {
+		return Packed{}, err
 	}
 	if cfg.CleanOutput {
 		removed, err := result.Clean(cfg.OutputDir)
@@ -299,6 +305,9 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	if err != nil {
 		return Packed{}, err
 	}
+	for _, w := range archive.Warnings {
+		log.Warnf("%s", w)
+	}
 	res := result.Result{
 		SHA: plan.Commit.SHA, ShortSHA: plan.Commit.Short(), Ref: plan.Ref, Target: plan.Target, BaseImage: plan.BaseImage,
 		Dockerfile: plan.Dockerfile.Name(), Tags: plan.Tags, Files: archive.Files, BytesIn: archive.BytesIn, BytesOut: archive.BytesOut,
@@ -314,7 +323,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	}
 	packed := Packed{Plan: plan, Archive: archive, Result: res}
 	if h, ok := ctx.Value(handOverKey{}).(*handOver); ok {
-		h.set(packed)
+		h.set(packed, run)
+		run = nil
 	}
 	return packed, nil
 }
@@ -344,12 +354,12 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if len(entries) == 0 {
 		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
 	}
-	secrets, err := buildctx.FindSecrets(entries, cfg.AllowSecrets)
+	entries, warnings, err = buildctx.GuardSecrets(entries, cfg.AllowSecrets)
+	for _, w := range warnings {
+		log.Warnf("%s", w)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(secrets) > 0 {
-		return nil, buildctx.SecretsError(secrets)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, plan, entries); err != nil {
