@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -45,7 +46,7 @@ type Config struct {
 	Target           string
 	TargetSet        bool     // TARGET was given (else a Dockerfile without a binary stage builds its last one)
 	Tags             []string // CUSTOM_TAGS; Tags[0] is the primary tag
-	GitRef           string   // GITHUB_REF, else SDK_REF; empty: the current branch
+	GitRef           string   // SDK_REF, else GITHUB_REF (as SDK_SHA before GITHUB_SHA); empty: the current branch
 	CleanOutput      bool
 	SHAOverride      string // SDK_SHA, else GITHUB_SHA
 	SourceDateEpoch  *int64 // nil: HEAD's commit time
@@ -75,6 +76,7 @@ type Config struct {
 	ServeAddr         string
 	ServeBuilder      string
 	ServeNoAuth       bool
+	ServeRemoteNoAuth bool // SERVE_ALLOW_REMOTE_NO_AUTH: SERVE_NO_AUTH on an address beyond loopback
 	ServeRegistry     string
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
@@ -108,7 +110,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Target:           r.str("TARGET", DefaultTarget),
 		TargetSet:        r.str("TARGET", "") != "",
 		Tags:             r.list("CUSTOM_TAGS", "python"),
-		GitRef:           firstNonEmpty(r.str("GITHUB_REF", ""), r.str("SDK_REF", "")),
+		GitRef:           firstNonEmpty(r.str("SDK_REF", ""), r.str("GITHUB_REF", "")),
 		CleanOutput:      r.boolean("CLEAN_OUTPUT", true),
 		SHAOverride:      firstNonEmpty(r.str("SDK_SHA", ""), r.str("GITHUB_SHA", "")),
 		Include:          r.list("INCLUDE", ""),
@@ -137,6 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
 		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
 		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
+		ServeRemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
 		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
@@ -198,6 +201,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if strings.ContainsAny(c.BaseImage, " \t\r\n") {
 		r.fail("BASE_IMAGE", c.BaseImage, "an image reference without spaces")
+	}
+	if strings.ContainsFunc(c.RuntimeAPIKey, unicode.IsControl) && r.err == nil { // never echoed, not even here
+		r.err = exitcode.Usagef("RUNTIME_API_KEY holds a line break or another control character: set it to the key alone")
 	}
 	if c.PollInterval <= 0 {
 		r.fail("POLL_INTERVAL", c.PollInterval.String(), "a positive duration")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
@@ -75,6 +74,14 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	} else if cfg.RuntimeAPIKey == "" {
 		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
 	}
+	ln, err := net.Listen("tcp", cfg.ServeAddr)
+	if err != nil {
+		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
+	}
+	defer ln.Close()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.ServeNoAuth && !cfg.ServeRemoteNoAuth && (!ok || !tcp.IP.IsLoopback()) {
+		return exitcode.Usagef("SERVE_NO_AUTH=true on SERVE_ADDR=%s, which other machines reach, lets anyone build: set RUNTIME_API_KEY, listen on 127.0.0.1, or set SERVE_ALLOW_REMOTE_NO_AUTH=true as well", cfg.ServeAddr)
+	}
 	srv, err := server.New(server.Options{
 		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
 		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log,
@@ -83,13 +90,9 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", cfg.ServeAddr)
-	if err != nil {
-		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	hs := srv.HTTPServer() // header, idle and write timeouts
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	go func() { done <- hs.Serve(srv.Listener(ln)) }() // at most Limits.MaxConns connections
 	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C or SIGTERM stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
 	if ready != nil {
 		ready(ln.Addr().String())

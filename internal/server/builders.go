@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -57,7 +58,7 @@ func (CheckBuilder) ImageExists(context.Context, string) (bool, error) { return 
 func (CheckBuilder) Note() string { return "checked only: SERVE_BUILDER=check builds nothing" }
 
 func checkContext(dir, target string, log io.Writer) error {
-	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	df, err := readInside(dir, "Dockerfile", 16<<20)
 	if err != nil {
 		return fmt.Errorf("reading the Dockerfile: %w", err)
 	}
@@ -82,9 +83,10 @@ func checkContext(dir, target string, log io.Writer) error {
 // .dockerignore excludes.
 func contextFiles(dir string) ([]string, error) {
 	var patterns []string
-	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
-		patterns, err = ignorefile.ReadAll(f)
-		f.Close()
+	if b, err := readInside(dir, ".dockerignore", 16<<20); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			patterns, err = ignorefile.ReadAll(bytes.NewReader(b))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +113,7 @@ func contextFiles(dir string) ([]string, error) {
 
 // checkImage checks that manifest.json parses and names files the archive holds.
 func checkImage(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	b, err := readInside(dir, "manifest.json", maxManifest)
 	if err != nil {
 		return err
 	}
@@ -125,7 +127,7 @@ func checkImage(dir string) error {
 	}
 	for _, m := range manifest {
 		for _, f := range append([]string{m.Config}, m.Layers...) {
-			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f))); err != nil {
+			if _, err := statInside(dir, f); err != nil {
 				return fmt.Errorf("manifest.json names %s, which the archive does not hold", f)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 )
@@ -80,9 +83,13 @@ type Options struct {
 	QueueSize      int           // accepted builds waiting for a worker; default 8
 	BuildTimeout   time.Duration // a build past it ends as TIMEOUT; default 30 min
 	MaxUpload      int64         // bytes of an archive, compressed and unpacked; default 4 GiB
-	WorkDir        string        // this server's directory is made below it; default os.TempDir()/runtimebuild-serve
-	Builder        Builder
-	Logger         Logger
+	// WorkDir holds this server's private directory; default os.TempDir()/runtimebuild-serve-<uid>.
+	// It must be this user's alone (not a link, mode 0700): else a new private directory
+	// beside it is used, and nothing is cleaned up in it.
+	WorkDir string
+	Limits  Limits // what clients can hold: connections, time, uploads at once
+	Builder Builder
+	Logger  Logger
 
 	// A finished build's logs are dropped after LogRetention (default 1 h), and the build is
 	// forgotten after StatusRetention (default 24 h): /build_status answers until then.
@@ -98,6 +105,11 @@ type Server struct {
 	cancel context.CancelFunc
 	queue  chan *build
 	wg     sync.WaitGroup
+
+	hold     io.Closer // the lock on WorkDir: orphan cleanup of later servers skips it
+	holdOnce sync.Once
+	conns    *connTracker
+	uploads  chan struct{} // one token per upload being received
 
 	mu     sync.Mutex
 	builds map[string]*build
@@ -151,7 +163,7 @@ func New(opts Options) (*Server, error) {
 		opts.RegistryPrefix = "localhost/runtime"
 	}
 	if opts.WorkDir == "" {
-		opts.WorkDir = filepath.Join(os.TempDir(), "runtimebuild-serve")
+		opts.WorkDir = defaultWorkDir()
 	}
 	if opts.Logger == nil {
 		opts.Logger = quiet{}
@@ -165,17 +177,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
-		return nil, err
-	}
-	removeOrphans(opts.WorkDir, opts.Logger)
-	dir, err := os.MkdirTemp(opts.WorkDir, strconv.Itoa(os.Getpid())+"-")
+	opts.Limits = opts.Limits.withDefaults()
+	dir, hold, err := makeWorkDir(opts.WorkDir, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
 	opts.WorkDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize), builds: map[string]*build{}, statusRead: make(chan struct{}, 1)}
+	s := &Server{
+		opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize), builds: map[string]*build{},
+		hold: hold, conns: newConnTracker(opts.Limits.MaxConns), uploads: make(chan struct{}, opts.Limits.MaxUploads),
+		statusRead: make(chan struct{}, 1),
+	}
 	for i := 0; i < opts.Workers; i++ {
 		s.wg.Add(1)
 		go s.work()
@@ -183,20 +196,108 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// makeWorkDir makes this server's directory below base, private and locked for the server's
+// life. base must be this user's alone: then what dead servers left in it is removed first.
+// Anything else (a link, another user's directory, one open to others: planted, perhaps) is
+// left alone, and a fresh private directory beside it is used instead.
+func makeWorkDir(base string, log Logger) (string, io.Closer, error) {
+	root, problem, err := openPrivate(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("preparing the work directory %s: %w", base, err)
+	}
+	var dir string
+	if problem != "" {
+		log.Warnf("the work directory %s is %s: using a new private directory beside it, and cleaning up nothing", base, problem)
+		if dir, err = os.MkdirTemp(filepath.Dir(base), filepath.Base(base)+"-"); err != nil {
+			return "", nil, fmt.Errorf("making a private work directory: %w", err)
+		}
+	} else {
+		defer root.Close()
+		removeOrphans(root, base, log)
+		suffix := make([]byte, 6)
+		rand.Read(suffix)
+		name := strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(suffix)
+		if err := root.Mkdir(name, 0o700); err != nil {
+			return "", nil, fmt.Errorf("making the work directory: %w", err)
+		}
+		dir = filepath.Join(base, name)
+	}
+	hold, err := holdDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	return dir, hold, nil
+}
+
+// openPrivate makes base if it is missing and opens it, unless it is not this user's private
+// directory: problem then says why.
+func openPrivate(base string) (root *os.Root, problem string, err error) {
+	if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+		return nil, "", err
+	}
+	if err := os.Mkdir(base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, "", err
+	}
+	before, err := os.Lstat(base)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case before.Mode()&fs.ModeSymlink != 0:
+		return nil, "a symbolic link", nil
+	case !before.IsDir():
+		return nil, "not a directory", nil
+	}
+	if problem := notPrivate(before); problem != "" {
+		return nil, problem, nil
+	}
+	root, err = os.OpenRoot(base)
+	if err != nil {
+		return nil, "", err
+	}
+	if after, err := root.Stat("."); err != nil || !os.SameFile(before, after) {
+		root.Close()
+		return nil, "replaced while it was opened", nil
+	}
+	return root, "", nil
+}
+
 // removeOrphans deletes the directories of servers that died without cleaning up: named
-// after their process ID, they belong to no running process.
-func removeOrphans(base string, log Logger) {
-	entries, _ := os.ReadDir(base)
-	for _, e := range entries {
-		pidText, _, _ := strings.Cut(e.Name(), "-")
+// after their process ID, locked by no running server, their process gone. Only directories
+// of this user in base, through root: nothing outside base is ever touched.
+func removeOrphans(root *os.Root, base string, log Logger) {
+	d, err := root.Open(".")
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, name := range names {
+		pidText, _, _ := strings.Cut(name, "-")
 		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 || processAlive(pid) {
+		if err != nil || pid <= 0 {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(base, e.Name())); err == nil {
+		release, ok := claimOrphan(root, base, name)
+		if !ok {
+			continue
+		}
+		if processAlive(pid) { // a server that does not lock (an older version) may still run
+			release()
+			continue
+		}
+		err = root.RemoveAll(name)
+		release()
+		if err == nil {
 			log.Infof("removed the build files of an earlier server (process %d)", pid)
 		}
 	}
+}
+
+// removeWorkDir releases the lock on the work directory and removes it.
+func (s *Server) removeWorkDir() error {
+	s.holdOnce.Do(func() { s.hold.Close() }) // first: Windows removes nothing still open
+	return os.RemoveAll(s.opts.WorkDir)
 }
 
 type quiet struct{}
@@ -215,7 +316,7 @@ func (s *Server) Close() error {
 		case b := <-s.queue:
 			s.finish(b, "CANCELLED", "", "the server stopped before the build started")
 		default:
-			return os.RemoveAll(s.opts.WorkDir)
+			return s.removeWorkDir()
 		}
 	}
 }
@@ -273,8 +374,11 @@ func (s *Server) refuseWhenStopped(next http.Handler) http.Handler {
 	})
 }
 
+// authenticate answers 401 to a request without the key, and gives every request a write
+// deadline: a client that does not read its answer holds nothing for long.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.Limits.WriteTimeout))
 		if !s.opts.NoAuth && subtle.ConstantTimeCompare([]byte(r.Header.Get("X-API-Key")), []byte(s.opts.Key)) != 1 {
 			writeError(w, http.StatusUnauthorized, "missing or wrong X-API-Key")
 			return
@@ -289,12 +393,21 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "the build queue is full; try again later")
 		return
 	}
+	select { // before the body is read: a client over the cap costs nothing
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("%d uploads are under way, as many as this server receives at once; try again later", cap(s.uploads)))
+		return
+	}
 	dir, err := os.MkdirTemp(s.opts.WorkDir, "build-")
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "creating a build directory: "+err.Error())
 		return
 	}
-	job, status, err := s.accept(r, dir)
+	job, status, err := s.accept(w, r, dir)
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.Limits.WriteTimeout)) // the upload took its time
 	if err != nil {
 		os.RemoveAll(dir)
 		writeError(w, status, err.Error())
@@ -317,23 +430,34 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 }
 
 // accept receives the upload into dir and checks it; on error it returns the HTTP status.
-func (s *Server) accept(r *http.Request, dir string) (*Job, int, error) {
+// The body must keep up with Limits.MinBodyRate; once received, the archive is checked
+// whether the client waits or not.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Job, int, error) {
 	limit := s.opts.MaxUpload
-	// base64 text is 4/3 of the archive; the rest of the form is small.
-	r.Body = http.MaxBytesReader(nil, r.Body, limit/3*4+4+1<<20)
+	// base64 text is 4/3 of the archive; the rest of the form is bounded by maxFormBytes.
+	lim := s.opts.Limits
+	// r.Body itself stays: the http.Server decides from it whether what is left is discarded.
+	body := &pacedBody{
+		ReadCloser: http.MaxBytesReader(w, r.Body, limit/3*4+4+2*maxFormBytes),
+		rc:         http.NewResponseController(w), start: time.Now(), grace: lim.BodyGrace, rate: lim.MinBodyRate,
+	}
 	archive := filepath.Join(dir, "upload.tar.gz")
 	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	u, err := receive(r, f, limit)
+	u, err := receive(r.Header.Get("Content-Type"), body, f, limit)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return nil, http.StatusInternalServerError, cerr
 	}
 	if err != nil {
 		return nil, statusOf(err), err
 	}
-	kind, err := inspect(r.Context(), archive, limit)
+	tags, err := fullTags(u.TargetImage, u.Tags)
+	if err != nil {
+		return nil, statusOf(err), err
+	}
+	kind, err := inspect(s.ctx, archive, limit)
 	if err != nil {
 		return nil, statusOf(err), err
 	}
@@ -341,35 +465,50 @@ func (s *Server) accept(r *http.Request, dir string) (*Job, int, error) {
 	rand.Read(id)
 	return &Job{
 		ID: hex.EncodeToString(id), Kind: kind, Archive: archive, Dir: dir, Target: u.Target,
-		TargetImage: u.TargetImage, Tags: fullTags(u.TargetImage, u.Tags), MaxUnpacked: limit,
+		TargetImage: u.TargetImage, Tags: tags, MaxUnpacked: limit,
 	}, 0, nil
 }
 
-// fullTags turns bare tags ("latest") into references in the target's repository.
-func fullTags(target string, tags []string) []string {
-	repo := target
-	if i := strings.LastIndex(target, ":"); i > strings.LastIndex(target, "/") {
-		repo = target[:i]
+// fullTags turns bare tags ("latest") into references in the target's repository and checks
+// every reference: target and tags must parse as image references.
+func fullTags(target string, tags []string) ([]string, error) {
+	ref, err := name.ParseReference(target)
+	if err != nil {
+		return nil, badRequest{fmt.Sprintf("target_image %s is not an image reference: %v", quoteName(target), err)}
+	}
+	repo := ref.Context().Name()
+	if tag, ok := ref.(name.Tag); ok && !strings.Contains(target, "@") {
+		repo = strings.TrimSuffix(target, ":"+tag.TagStr()) // as the client spelled it
 	}
 	var out []string
 	for _, t := range tags {
 		if t = strings.TrimSpace(t); t == "" {
 			continue
 		}
-		if !strings.ContainsAny(t, ":/") {
-			t = repo + ":" + t
+		full := t
+		if !strings.ContainsAny(t, ":/@") {
+			full = repo + ":" + t
 		}
-		out = append(out, t)
+		ref, err := name.ParseReference(full)
+		if err != nil {
+			return nil, badRequest{fmt.Sprintf("the tag %s is neither a tag nor an image reference: %v", quoteName(t), err)}
+		}
+		if _, digest := ref.(name.Digest); digest {
+			return nil, badRequest{fmt.Sprintf("the tag %s is a digest, which cannot be given to an image: send a tag", quoteName(t))}
+		}
+		out = append(out, full)
 	}
-	return out
+	return out, nil
 }
 
 func statusOf(err error) int {
 	var br badRequest
 	var ua unsafeArchive
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, errTooLarge), errors.Is(err, errFormTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errTooSlow):
+		return http.StatusRequestTimeout
 	case errors.As(err, &br), errors.As(err, &ua):
 		return http.StatusUnprocessableEntity
 	}

@@ -118,9 +118,10 @@ func reportImage(log *progress.Log, b pipeline.Built) {
 
 // Serve runs a local Runtime API on SERVE_ADDR that builds with BuildKit: the Docker engine's own, or a buildkitd (SERVE_BUILDER=buildkit).
 //
-// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH,
-// SERVE_REGISTRY_PREFIX, SERVE_WORKERS, SERVE_BUILD_TIMEOUT, SERVE_MAX_UPLOAD, DOCKER_HOST, and
-// BUILDKIT_HOST with BUILDKIT_TLS_*. Ctrl-C or SIGTERM stops it.
+// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH
+// (beyond loopback also SERVE_ALLOW_REMOTE_NO_AUTH), SERVE_REGISTRY_PREFIX, SERVE_WORKERS,
+// SERVE_BUILD_TIMEOUT, SERVE_MAX_UPLOAD, DOCKER_HOST, and BUILDKIT_HOST with BUILDKIT_TLS_*.
+// Ctrl-C or SIGTERM stops it.
 func Serve(ctx context.Context) error {
 	return run(func(cfg config.Config, log *progress.Log) error {
 		return pipeline.Serve(ctx, cfg, log, nil)
