@@ -19,7 +19,9 @@ type Entry struct {
 	Size     int64
 	Linkname string // symlink target, stored as it is and never followed
 	Source   string // file to read the content from; empty when Data is used
-	Data     []byte // generated content (the Dockerfile)
+	Data     []byte // generated content (the Dockerfile): never scanned for secrets
+	// AllowSecrets marks a file ALLOW_SECRETS allows: Pack does not scan its content.
+	AllowSecrets bool
 }
 
 // Scan turns selected paths (relative to root) into entries with the modes, sizes and link

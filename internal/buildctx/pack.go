@@ -8,13 +8,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/klauspost/pgzip"
 
-	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 )
 
 // Archive describes a written archive.
@@ -24,42 +26,28 @@ type Archive struct {
 	BytesIn  int64 // content bytes packed
 	BytesOut int64 // size of the tar.gz
 	SHA256   string
+	Warnings []string // files that changed while they were packed
 }
 
 // Write packs entries into dir/name atomically: the archive is written to a temporary file
-// in dir and renamed at the end, so a failure or cancellation leaves nothing behind.
+// in dir and renamed at the end, so a failure, a cancellation or a secret found in the content
+// leaves nothing behind.
 func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
-	tmp, err := os.CreateTemp(dir, result.TempPattern)
+	tmp, err := outputdir.CreateTemp(dir)
 	if err != nil {
 		return Archive{}, fmt.Errorf("creating the archive in %s: %w", dir, err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Discard()
 	hash := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, hash)}
 	a, err := Pack(ctx, counted, entries, mtime, progress)
 	if err != nil {
 		return Archive{}, err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Commit(name); err != nil {
 		return Archive{}, err
 	}
-	if err := tmp.Sync(); err != nil {
-		return Archive{}, fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Archive{}, fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
 	a.Path = filepath.Join(dir, name)
-	if err := os.Rename(tmp.Name(), a.Path); err != nil {
-		return Archive{}, fmt.Errorf("renaming the archive to %s: %w", a.Path, err)
-	}
-	done = true
 	a.BytesOut = counted.n
 	a.SHA256 = hex.EncodeToString(hash.Sum(nil))
 	return a, nil
@@ -93,7 +81,9 @@ const compressionLevel = 7
 
 // Pack writes entries as a gzip-compressed PAX tar to w. Every header is normalised (owner 0,
 // no owner names, mtime fixed, modes from the entry) and the gzip header carries no name or
-// time, so the same entries always give the same bytes. Content is streamed file by file.
+// time, so the same entries always give the same bytes. Content is streamed file by file and
+// scanned for secrets on the way (unless the entry allows them): a finding makes a
+// *SecretsError once every file has been seen, so that it names them all.
 func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
 	gz, err := pgzip.NewWriterLevel(w, compressionLevel)
 	if err != nil {
@@ -103,9 +93,18 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, pr
 	gz.Header.ModTime = time.Unix(0, 0)
 	tw := tar.NewWriter(gz)
 	var a Archive
+	scan := &contentScanner{}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return Archive{}, err
+		}
+		if len(scan.findings) > 0 { // the archive is lost: only look on, to name every secret at once
+			if e.Type == tar.TypeReg && e.Data == nil && !e.AllowSecrets {
+				if _, _, err := copyContent(ctx, io.Discard, e, e.Size, nil, scan); err != nil {
+					return Archive{}, fmt.Errorf("packing %s: %w", e.Name, err)
+				}
+			}
+			continue
 		}
 		hdr := &tar.Header{
 			Typeflag: e.Type,
@@ -131,15 +130,21 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, pr
 			a.Files++
 		}
 		if e.Type == tar.TypeReg {
-			n, err := copyContent(ctx, tw, e, hdr.Size, progress)
+			n, grew, err := copyContent(ctx, tw, e, hdr.Size, progress, scan)
 			if err != nil {
 				return Archive{}, fmt.Errorf("packing %s: %w", e.Name, err)
+			}
+			if grew {
+				a.Warnings = append(a.Warnings, fmt.Sprintf("%s grew while it was packed: only its first %d bytes, its size when the files were listed, are in the archive", e.Name, hdr.Size))
 			}
 			a.BytesIn += n
 		}
 		if progress != nil && e.Type != tar.TypeDir {
 			progress.Item()
 		}
+	}
+	if len(scan.findings) > 0 {
+		return Archive{}, exitcode.AsUsage(&SecretsError{Findings: scan.findings})
 	}
 	if err := tw.Close(); err != nil {
 		return Archive{}, err
@@ -150,23 +155,84 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, pr
 	return a, nil
 }
 
-func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, progress Progress) (int64, error) {
+// copyContent streams the content of a regular entry, exactly size bytes, through the secrets
+// scan to w. It reports whether the file grew past size since it was listed.
+func copyContent(ctx context.Context, w io.Writer, e Entry, size int64, progress Progress, scan *contentScanner) (n int64, grew bool, err error) {
 	var r io.Reader
+	var f *os.File
 	if e.Data != nil {
 		r = bytes.NewReader(e.Data)
 	} else {
-		f, err := os.Open(e.Source)
-		if err != nil {
-			return 0, err
+		if f, err = openRegular(e.Source); err != nil {
+			return 0, false, err
 		}
 		defer f.Close()
 		r = f
 	}
-	n, err := io.CopyN(w, &ctxReader{ctx: ctx, r: r, progress: progress}, size)
-	if err == io.EOF {
-		return n, fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
+	cr := &ctxReader{ctx: ctx, r: r, progress: progress}
+	if e.Data == nil && !e.AllowSecrets {
+		n, err = scan.copyFile(e.Name, w, cr, size)
+	} else if n, err = io.CopyN(w, cr, size); err == io.EOF {
+		err = fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
 	}
-	return n, err
+	if err != nil || f == nil {
+		return n, false, err
+	}
+	var one [1]byte
+	m, _ := f.Read(one[:])
+	return n, m > 0, nil
+}
+
+// openRegular opens a file to pack, refusing anything that is no longer a regular file (a FIFO,
+// a device, a link or a directory put in its place since the files were listed) without
+// blocking on it.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() { // O_NOFOLLOW met a link
+			return nil, &NotRegularError{Path: path, Mode: fi.Mode()}
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &NotRegularError{Path: path, Mode: fi.Mode()}
+	}
+	return f, nil
+}
+
+// NotRegularError is a file that became something else (a FIFO, a device, a directory) after
+// the files were listed; packing refuses it rather than read or wait on it.
+type NotRegularError struct {
+	Path string
+	Mode fs.FileMode
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("it became %s after the files were listed: refusing to read it (make it a regular file again, or exclude it)", describeMode(e.Mode))
+}
+
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return m.Type().String()
 }
 
 // ctxReader stops a long copy when the context ends and reports progress.

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/result"
 )
 
 var epoch = time.Unix(gittest.CommitTime, 0).UTC()
@@ -156,28 +158,6 @@ func TestScanSkipsDeletedFilesAndWarnsOnDirectories(t *testing.T) {
 	}
 }
 
-func TestFindSecretsByNameAndByContent(t *testing.T) {
-	root := t.TempDir()
-	gittest.Write(t, root, map[string]string{
-		".env":             "TOKEN=x",
-		"app.py":           "print()",
-		"deploy/key.txt":   "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...\n",
-		"certs/public.crt": "-----BEGIN CERTIFICATE-----\nMIIB\n",
-		"allowed/dev.pem":  "test fixture",
-	})
-	entries, _, err := Scan(root, []string{".env", "allowed/dev.pem", "app.py", "certs/public.crt", "deploy/key.txt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	found, err := FindSecrets(entries, []string{"allowed/*"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{".env", "deploy/key.txt"}; !slices.Equal(found, want) {
-		t.Fatalf("found %q, want %q", found, want)
-	}
-}
-
 func TestWriteLeavesNothingWhenCancelled(t *testing.T) {
 	root, out := t.TempDir(), t.TempDir()
 	gittest.Write(t, root, map[string]string{"big.bin": strings.Repeat("x", 1<<20)})
@@ -210,3 +190,52 @@ type cancelOnFirstByte func()
 
 func (c cancelOnFirstByte) Add(int64) { c() }
 func (c cancelOnFirstByte) Item()     {}
+
+func TestWriteWarnsWhenAFileGrows(t *testing.T) {
+	root, out := t.TempDir(), t.TempDir()
+	gittest.Write(t, root, map[string]string{"log.txt": "0123456789", "same.txt": "s"})
+	entries, _, _ := Scan(root, []string{"log.txt", "same.txt"})
+	os.WriteFile(filepath.Join(root, "log.txt"), []byte("0123456789 and more"), 0o644)
+	a, err := Write(context.Background(), out, "a.tar.gz", entries, epoch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], "log.txt") || !strings.Contains(a.Warnings[0], "10 bytes") {
+		t.Fatalf("warnings %q, want one naming log.txt", a.Warnings)
+	}
+	data, _ := os.ReadFile(a.Path)
+	if _, members := readArchive(t, data); members[0].content != "0123456789" {
+		t.Fatalf("packed %q", members[0].content)
+	}
+}
+
+// CLEAN_OUTPUT of a second run into the same OUTPUT_DIR while this one packs (issue 11, 9).
+func TestCleaningByAnotherRunLeavesTheArchiveBeingWritten(t *testing.T) {
+	root, out := t.TempDir(), t.TempDir()
+	gittest.Write(t, root, map[string]string{"big.bin": strings.Repeat("x", 1<<20)})
+	entries, _, _ := Scan(root, []string{"big.bin"})
+	var removed []string
+	var cleanErr error
+	var once sync.Once
+	clean := onFirstByte(func() { once.Do(func() { removed, cleanErr = result.Clean(out) }) })
+	a, err := Write(context.Background(), out, "a.tar.gz", entries, epoch, clean)
+	if err != nil || cleanErr != nil {
+		t.Fatalf("write: %v; clean: %v (removed %q)", err, cleanErr, removed)
+	}
+	if len(removed) != 0 {
+		t.Fatalf("the other run removed %q", removed)
+	}
+	if _, err := os.Stat(a.Path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// onFirstByte is a Progress that calls its function as content flows.
+type onFirstByte func()
+
+func (o onFirstByte) Add(int64) {
+	if o != nil {
+		o()
+	}
+}
+func (onFirstByte) Item() {}

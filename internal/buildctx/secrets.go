@@ -2,28 +2,35 @@ package buildctx
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"strings"
+
+	"github.com/moby/patternmatcher"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
-// secretNames are base names of files that usually hold credentials.
+// secretNames are base names of files that usually hold credentials, matched without regard
+// to case. *.pem, *.crt and *.key are not here: they flag only when their content holds a
+// private key (the content scan of Pack), since most of them are public certificates.
 var secretNames = []string{
-	".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*",
-	".npmrc", ".netrc", ".pypirc", "*.p12", "*.pfx",
+	".env", ".env.*", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+	".npmrc", ".netrc", "_netrc", ".pypirc", ".pgpass", ".htpasswd", ".dockercfg", ".git-credentials",
+	"*.tfstate", "*.tfstate.backup", "*.p12", "*.pfx", "*.ppk", "*.jks", "*.keystore", "*.kdbx",
 }
 
-// secretPaths are path endings that usually hold credentials.
-var secretPaths = []string{".aws/credentials", ".docker/config.json"}
+// secretPaths are path endings that usually hold credentials, matched without regard to case.
+var secretPaths = []string{".aws/credentials", ".docker/config.json", ".kube/config"}
 
-// LooksSecret reports whether the name of a packed path suggests credentials.
+// LooksSecret reports whether the name of a packed path suggests credentials. Public keys
+// (*.pub) never do.
 func LooksSecret(name string) bool {
+	name = strings.ToLower(name)
 	base := path.Base(name)
+	if strings.HasSuffix(base, ".pub") {
+		return false
+	}
 	for _, p := range secretNames {
 		if ok, _ := path.Match(p, base); ok {
 			return true
@@ -37,62 +44,93 @@ func LooksSecret(name string) bool {
 	return false
 }
 
-// pemPrivateKey is how every PEM private key block begins ("-----BEGIN RSA PRIVATE KEY-----",
-// "-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----", ...).
-var pemBegin = []byte("-----BEGIN ")
-
-func beginsWithPrivateKey(file string) (bool, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	head := make([]byte, 64)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return false, err
-	}
-	head = bytes.TrimLeft(head[:n], " \t\r\n\ufeff")
-	if !bytes.HasPrefix(head, pemBegin) {
-		return false, nil
-	}
-	line, _, _ := bytes.Cut(head, []byte("\n"))
-	return bytes.Contains(line, []byte("PRIVATE KEY-----")), nil
+// Finding is a packed file that looks like it holds a secret. It never carries the secret.
+type Finding struct {
+	File string
+	Line int    // 1-based; 0 when the name alone gave it away
+	Rule string // "file-name", "private-key", "aws-access-key-id", ...
 }
 
-// FindSecrets returns the entries that look like secrets, by name or by content, leaving out
-// the paths in allow (ALLOW_SECRETS: exact paths or path.Match globs).
-func FindSecrets(entries []Entry, allow []string) ([]string, error) {
-	var found []string
-	for _, e := range entries {
-		if e.Type != tar.TypeReg || e.Source == "" || allowed(e.Name, allow) {
-			continue
+// String is "file:line (rule)", or the file alone when its name gave it away.
+func (f Finding) String() string {
+	if f.Line == 0 {
+		return f.File
+	}
+	return fmt.Sprintf("%s:%d (%s)", f.File, f.Line, f.Rule)
+}
+
+// SecretsError is a selection holding likely secrets.
+type SecretsError struct {
+	Findings []Finding
+}
+
+func (e *SecretsError) Error() string {
+	var where []string
+	var files []string
+	seen := map[string]bool{}
+	for _, f := range e.Findings {
+		where = append(where, f.String())
+		if !seen[f.File] {
+			seen[f.File] = true
+			files = append(files, f.File)
 		}
-		secret := LooksSecret(e.Name)
-		if !secret {
-			var err error
-			if secret, err = beginsWithPrivateKey(e.Source); err != nil {
-				return nil, fmt.Errorf("reading %s: %w", e.Name, err)
+	}
+	return fmt.Sprintf("refusing to pack %d file(s) that look like secrets: %s; exclude them in .dockerignore, or allow them with ALLOW_SECRETS=%s",
+		len(files), strings.Join(where, ", "), strings.Join(files, ","))
+}
+
+// GuardSecrets applies the secrets guard to the names of the entries and prepares their content
+// scan: it returns the entries with those ALLOW_SECRETS allows marked (Pack then leaves their
+// content alone), and a warning for each allow pattern that matches no entry. Names that look
+// like secrets make a *SecretsError (a usage error); so does a malformed pattern. allow holds
+// .dockerignore patterns (`**`, directories, `!` exceptions).
+func GuardSecrets(entries []Entry, allow []string) (out []Entry, warnings []string, err error) {
+	out = append([]Entry(nil), entries...)
+	var all *patternmatcher.PatternMatcher
+	singles := make([]*patternmatcher.PatternMatcher, len(allow))
+	used := make([]bool, len(allow))
+	if len(allow) > 0 {
+		if all, err = patternmatcher.New(allow); err != nil {
+			return nil, nil, exitcode.Usagef("ALLOW_SECRETS: %v", err)
+		}
+		for i, p := range allow {
+			if strings.HasPrefix(p, "!") {
+				used[i] = true // an exception narrows the others; it need not match on its own
+				continue
+			}
+			if singles[i], err = patternmatcher.New([]string{p}); err != nil {
+				return nil, nil, exitcode.Usagef("ALLOW_SECRETS pattern %q: %v", p, err)
 			}
 		}
-		if secret {
-			found = append(found, e.Name)
+	}
+	var found []Finding
+	for i := range out {
+		e := &out[i]
+		if e.Type != tar.TypeReg && e.Type != tar.TypeSymlink {
+			continue
+		}
+		for j, m := range singles {
+			if m != nil && !used[j] {
+				used[j], _ = m.MatchesOrParentMatches(e.Name)
+			}
+		}
+		if all != nil {
+			if ok, _ := all.MatchesOrParentMatches(e.Name); ok {
+				e.AllowSecrets = true
+				continue
+			}
+		}
+		if e.Type == tar.TypeReg && LooksSecret(e.Name) {
+			found = append(found, Finding{File: e.Name, Rule: "file-name"})
 		}
 	}
-	return found, nil
-}
-
-func allowed(name string, allow []string) bool {
-	for _, a := range allow {
-		if ok, _ := path.Match(a, name); ok || a == name {
-			return true
+	for i, p := range allow {
+		if !used[i] {
+			warnings = append(warnings, fmt.Sprintf("ALLOW_SECRETS pattern %q matches no packed file", p))
 		}
 	}
-	return false
-}
-
-// SecretsError is the usage error for a selection holding likely secrets.
-func SecretsError(found []string) error {
-	return exitcode.Usagef("refusing to pack %d file(s) that look like secrets: %s; exclude them in .dockerignore, or allow them with ALLOW_SECRETS=%s",
-		len(found), strings.Join(found, ", "), strings.Join(found, ","))
+	if len(found) > 0 {
+		return nil, warnings, exitcode.AsUsage(&SecretsError{Findings: found})
+	}
+	return out, warnings, nil
 }

@@ -1,7 +1,6 @@
 package buildctx
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -153,31 +152,4 @@ func FuzzNormalizePath(f *testing.F) {
 			t.Fatalf("%q escapes the root", got)
 		}
 	})
-}
-
-func TestLooksSecret(t *testing.T) {
-	for _, name := range []string{".env", "sub/.env.production", "certs/server.pem", "tls.key", "home/id_rsa", "id_ed25519.pub",
-		".npmrc", "x/.netrc", ".pypirc", "a.p12", "b.pfx", ".aws/credentials", "home/u/.docker/config.json"} {
-		if !LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = false", name)
-		}
-	}
-	for _, name := range []string{"environment.py", "keys.py", "docs/.envrc.md", "config.json", "aws/credentials.md", "monkey.txt"} {
-		if LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = true", name)
-		}
-	}
-}
-
-func TestSecretsErrorIsAUsageError(t *testing.T) {
-	err := SecretsError([]string{".env", "k.pem"})
-	var e *exitcode.Error
-	if !errors.As(err, &e) || e.Code != exitcode.Usage {
-		t.Fatalf("got %#v", err)
-	}
-	for _, want := range []string{".env, k.pem", ".dockerignore", "ALLOW_SECRETS=.env,k.pem"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%q lacks %q", err, want)
-		}
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -45,7 +46,7 @@ type Config struct {
 	Target           string
 	TargetSet        bool     // TARGET was given (else a Dockerfile without a binary stage builds its last one)
 	Tags             []string // CUSTOM_TAGS; Tags[0] is the primary tag
-	GitRef           string   // GITHUB_REF, else SDK_REF; empty: the current branch
+	GitRef           string   // SDK_REF, else GITHUB_REF (as SDK_SHA before GITHUB_SHA); empty: the current branch
 	CleanOutput      bool
 	SHAOverride      string // SDK_SHA, else GITHUB_SHA
 	SourceDateEpoch  *int64 // nil: HEAD's commit time
@@ -75,10 +76,21 @@ type Config struct {
 	ServeAddr         string
 	ServeBuilder      string
 	ServeNoAuth       bool
+	ServeRemoteNoAuth bool // SERVE_ALLOW_REMOTE_NO_AUTH: SERVE_NO_AUTH on an address beyond loopback
 	ServeRegistry     string
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
 	ServeMaxUpload    int64
+
+	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
+	BuildkitHost      string // BUILDKIT_HOST
+	BuildkitTLSCACert string // BUILDKIT_TLS_CA_CERT
+	BuildkitTLSCert   string // BUILDKIT_TLS_CERT
+	BuildkitTLSKey    string // BUILDKIT_TLS_KEY
+	BuildkitTLSName   string // BUILDKIT_TLS_SERVER_NAME
+	DockerHost        string // DOCKER_HOST
+	DockerTLSVerify   bool   // DOCKER_TLS_VERIFY
+	DockerCertPath    string // DOCKER_CERT_PATH
 }
 
 // PrimaryTag is the first of CUSTOM_TAGS.
@@ -103,7 +115,7 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		Target:           r.str("TARGET", DefaultTarget),
 		TargetSet:        r.str("TARGET", "") != "",
 		Tags:             r.list("CUSTOM_TAGS", "python"),
-		GitRef:           firstNonEmpty(r.str("GITHUB_REF", ""), r.str("SDK_REF", "")),
+		GitRef:           firstNonEmpty(r.str("SDK_REF", ""), r.str("GITHUB_REF", "")),
 		CleanOutput:      r.boolean("CLEAN_OUTPUT", true),
 		SHAOverride:      firstNonEmpty(r.str("SDK_SHA", ""), r.str("GITHUB_SHA", "")),
 		Include:          r.list("INCLUDE", ""),
@@ -130,12 +142,27 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
 
 		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
-		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "check"),
+		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
 		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
+		ServeRemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
 		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
 		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+	}
+	c.BuildkitHost = r.str("BUILDKIT_HOST", "")
+	c.BuildkitTLSCACert = r.str("BUILDKIT_TLS_CA_CERT", "")
+	c.BuildkitTLSCert = r.str("BUILDKIT_TLS_CERT", "")
+	c.BuildkitTLSKey = r.str("BUILDKIT_TLS_KEY", "")
+	c.BuildkitTLSName = r.str("BUILDKIT_TLS_SERVER_NAME", "")
+	c.DockerHost = r.str("DOCKER_HOST", "")
+	c.DockerTLSVerify = r.str("DOCKER_TLS_VERIFY", "") != "" // the docker CLI: any value turns it on
+	c.DockerCertPath = r.str("DOCKER_CERT_PATH", "")
+	if c.ServeBuilder == "buildkit" && c.BuildkitHost == "" {
+		r.fail("BUILDKIT_HOST", "", "the buildkitd address SERVE_BUILDER=buildkit builds on (unix://, tcp://, docker-container://, kube-pod://)")
+	}
+	if (c.BuildkitTLSCert == "") != (c.BuildkitTLSKey == "") {
+		r.fail("BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY", c.BuildkitTLSCert+c.BuildkitTLSKey, "both set (a client certificate and its key) or neither")
 	}
 	if v := r.str("SOURCE_DATE_EPOCH", ""); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -179,6 +206,9 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 	}
 	if strings.ContainsAny(c.BaseImage, " \t\r\n") {
 		r.fail("BASE_IMAGE", c.BaseImage, "an image reference without spaces")
+	}
+	if strings.ContainsFunc(c.RuntimeAPIKey, unicode.IsControl) && r.err == nil { // never echoed, not even here
+		r.err = exitcode.Usagef("RUNTIME_API_KEY holds a line break or another control character: set it to the key alone")
 	}
 	if c.PollInterval <= 0 {
 		r.fail("POLL_INTERVAL", c.PollInterval.String(), "a positive duration")

@@ -64,13 +64,16 @@ func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 }
 
 func TestBuildArgsKeepTheirValuesAndTheLastOneWins(t *testing.T) {
-	c, err := Load(env(map[string]string{"BUILD_ARGS": "A=two words, B=it's \"$x\"\nC=\n A=again=1", "TARGET": "base-image", "GITHUB_REF": "refs/tags/v1.2.3", "SDK_REF": "x"}))
+	c, err := Load(env(map[string]string{"BUILD_ARGS": "A=two words, B=it's \"$x\"\nC=\n A=again=1", "TARGET": "base-image", "GITHUB_REF": "refs/heads/ci", "SDK_REF": "refs/tags/v1.2.3"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []BuildArg{{"A", "again=1"}, {"B", `it's "$x"`}, {"C", ""}}
 	if !slices.Equal(c.BuildArgs, want) || c.Target != "base-image" || !c.TargetSet || c.GitRef != "refs/tags/v1.2.3" {
-		t.Fatalf("build args %q, target %q (%v), ref %q", c.BuildArgs, c.Target, c.TargetSet, c.GitRef)
+		t.Fatalf("build args %q, target %q (%v), ref %q (SDK_REF wins over GITHUB_REF)", c.BuildArgs, c.Target, c.TargetSet, c.GitRef)
+	}
+	if c, _ := Load(env(map[string]string{"GITHUB_REF": "refs/heads/ci"})); c.GitRef != "refs/heads/ci" {
+		t.Fatalf("GITHUB_REF: %q", c.GitRef)
 	}
 	if c, _ := Load(env(map[string]string{"SDK_REF": "main"})); c.GitRef != "main" {
 		t.Fatalf("SDK_REF: %q", c.GitRef)

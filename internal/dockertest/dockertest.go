@@ -1,12 +1,22 @@
-// Package dockertest gates tests on a Docker engine: they run for real where `docker info`
-// answers, skip loudly where it does not, and fail instead of skipping when
-// RUNTIMEBUILD_REQUIRE_DOCKER=1 (set by .ci/run where an engine answers).
+// Package dockertest gates tests on a Docker engine and a buildkitd: they run for real where
+// `docker info` answers (and RUNTIMEBUILD_TEST_BUILDKIT_HOST names a buildkitd), skip loudly
+// where not, and fail instead of skipping when RUNTIMEBUILD_REQUIRE_DOCKER=1 (set by .ci/run
+// where an engine answers). It also holds the helpers those tests share.
 package dockertest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,4 +39,169 @@ func Require(t testing.TB) {
 		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
 	}
 	t.Skip(msg)
+}
+
+// BuildkitHost returns the address of the buildkitd the tests build on
+// (RUNTIMEBUILD_TEST_BUILDKIT_HOST, set by .ci/run, which starts one); without it the test
+// skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitHost(t testing.TB) string {
+	t.Helper()
+	if host := os.Getenv("RUNTIMEBUILD_TEST_BUILDKIT_HOST"); host != "" {
+		return host
+	}
+	msg := "NO BUILDKITD: RUNTIMEBUILD_TEST_BUILDKIT_HOST is not set (.ci/run starts a buildkitd and sets it); this test of a real buildkitd did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Busybox returns Debian's static busybox (package busybox-static), which test images COPY
+// into FROM scratch stages so that RUN works with no registry; without it the test skips
+// loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func Busybox(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/bin/busybox")
+	if err == nil {
+		return b
+	}
+	msg := "NO STATIC BUSYBOX: " + err.Error() + " (apt-get install busybox-static); this build test did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return nil
+}
+
+// Processes lists the command lines of this machine's processes that contain marker (a build
+// step's RUN runs on this machine, under the engine's or buildkitd's runc).
+func Processes(marker string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var found []string
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, marker) {
+			found = append(found, strings.TrimSpace(cmd))
+		}
+	}
+	return found
+}
+
+// WaitFor polls cond every 50 ms until it holds or the deadline passes; it reports whether it held.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TagImage gives image another name in the engine (a test's fixture).
+func TagImage(t testing.TB, image, ref string) {
+	t.Helper()
+	if out, err := exec.Command("docker", "tag", "--", image, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag %s %s: %v: %s", image, ref, err, out)
+	}
+}
+
+// RemoveImages removes images from the engine (a test's cleanup).
+func RemoveImages(images ...string) {
+	exec.Command("docker", append([]string{"rmi", "--force", "--"}, images...)...).Run()
+}
+
+// BuildImage builds the gzip tar context with the engine's legacy builder (a test's fixture
+// image, made apart from the code under test) and names it ref.
+func BuildImage(t testing.TB, contextTarGz io.Reader, ref string) {
+	t.Helper()
+	cmd := exec.Command("docker", "build", "--quiet", "--tag", ref, "-")
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = contextTarGz
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker build of the fixture %s: %v: %s", ref, err, out)
+	}
+}
+
+// ContextArchive writes a build context upload (tar.gz) holding the Dockerfile, Debian's
+// static busybox as "busybox" and files, and returns its path. NONCE in the Dockerfile becomes
+// a new random word, so that the steps after it run instead of coming from the builder's cache.
+func ContextArchive(t testing.TB, dockerfile string, files map[string]string) string {
+	t.Helper()
+	bb := Busybox(t)
+	dockerfile = strings.ReplaceAll(dockerfile, "NONCE", randomWord())
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, mode int64, body []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("Dockerfile", 0o644, []byte(dockerfile))
+	add("busybox", 0o755, bb)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		add(n, 0o644, []byte(files[n]))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "context.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// busyboxStage is the first stage of every test image: busybox installed FROM scratch.
+const busyboxStage = "FROM scratch AS busybox\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
+
+// SleepingContext is a context whose step sleeps for over two hours: marker ("sleep 7NNN"), unique
+// to the call, finds its process (Processes) while it runs and proves it gone after.
+func SleepingContext(t testing.TB) (archive, marker string) {
+	t.Helper()
+	var n [2]byte
+	rand.Read(n[:])
+	marker = fmt.Sprintf("sleep 7%03d", (int(n[0])<<8|int(n[1]))%1000)
+	return ContextArchive(t, busyboxStage+"FROM busybox\nRUN echo NONCE && "+marker+"\n", nil), marker
+}
+
+func randomWord() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}
+
+// BuildkitdBinary returns the buildkitd binary tests may start a daemon of their own with
+// (RUNTIMEBUILD_TEST_BUILDKITD, set by .ci/run); without it the test skips loudly, or fails
+// under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitdBinary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("RUNTIMEBUILD_TEST_BUILDKITD"); bin != "" {
+		return bin
+	}
+	msg := "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run"
+	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
+	}
+	t.Skip(msg)
+	return ""
 }

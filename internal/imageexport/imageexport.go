@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -20,8 +19,8 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
-	"github.com/runtimebuild/runtimebuild/internal/result"
 )
 
 // Source writes an image in the format `docker load` reads (uncompressed tar) to w.
@@ -122,15 +121,14 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // streams; the file is removed on failure. It returns the file's path; the caller removes it.
 // progress, when not nil, hears the uncompressed bytes as they come.
 func WriteArchive(ctx context.Context, src Source, ref, dir string, progress func(int64)) (string, error) {
-	f, err := os.CreateTemp(dir, result.TempPattern)
+	f, err := outputdir.CreateTemp(dir)
 	if err != nil {
 		return "", err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
-			os.Remove(f.Name())
+			f.Discard()
 		}
 	}()
 	gz := pgzip.NewWriter(f)

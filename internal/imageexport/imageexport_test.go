@@ -135,10 +135,8 @@ func TestDockerExportOfALocallyBuiltImage(t *testing.T) {
 	}
 	tw.Close()
 	zw.Close()
-	if err := docker.Build(ctx, &ctxTar, "", []string{ref}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
+	dockertest.BuildImage(t, &ctxTar, ref)
+	t.Cleanup(func() { dockertest.RemoveImages(ref) })
 	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +155,7 @@ func TestDockerExportOfALocallyBuiltImage(t *testing.T) {
 func TestDockerPullsFromARegistry(t *testing.T) {
 	dockertest.Require(t)
 	ref, img := pushRandom(t, 2)
-	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
+	t.Cleanup(func() { dockertest.RemoveImages(ref) })
 	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -168,17 +166,15 @@ func TestDockerPullsFromARegistry(t *testing.T) {
 func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	dockertest.Require(t)
 	ref, img := pushRandom(t, 1)
-	t.Cleanup(func() { docker.Remove(context.Background(), ref) })
+	t.Cleanup(func() { dockertest.RemoveImages(ref) })
 	if _, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Same name, but now in a registry that does not have it: the pull fails, the local image serves.
 	other, _ := pushRandom(t, 1)
 	tagged := other[:strings.LastIndex(other, "/")] + "/team/app:missing-" + randomTag()
-	if err := docker.Tag(context.Background(), ref, tagged); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { docker.Remove(context.Background(), tagged) })
+	dockertest.TagImage(t, ref, tagged)
+	t.Cleanup(func() { dockertest.RemoveImages(tagged) })
 	warn := &warnings{}
 	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged, t.TempDir(), nil)
 	if err != nil {

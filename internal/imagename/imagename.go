@@ -52,10 +52,11 @@ func Short(sha string) string {
 // Primary is the target image's tag: {sha7}-{primary tag}[-{target}].
 func Primary(in Input) string { return Short(in.SHA) + "-" + in.Tags[0] + Suffix(in.Target) }
 
-// Tags returns every tag of the image, the primary one first, without duplicates: for each
-// CUSTOM_TAGS entry {sha7}-{tag}, {sha40}-{tag} and {branch}-{tag}; then {sha7}-{base slug};
-// on a release ref refs/tags/vX.Y.Z also X.Y.Z-{tag}, X.Y-{tag} and X-{tag}; each with the
-// target suffix. A tag that is not valid by the registry grammar is a *TagError.
+// Tags returns every tag of the image, the primary one first, without duplicates, in the
+// order of the project's build.py: for each CUSTOM_TAGS entry {sha7}-{tag}, {sha40}-{tag} and
+// {branch}-{tag}; then {sha7}-{base slug}; on a tag ref the release tags of each entry
+// (ReleaseTags); each with the target suffix. A tag that is not valid by the registry grammar
+// is a *TagError.
 func Tags(in Input) ([]string, error) {
 	suffix := Suffix(in.Target)
 	var out []string
@@ -77,14 +78,13 @@ func Tags(in Input) ([]string, error) {
 			add(strings.TrimRight(truncate(branch, maxTag-len(rest)), ".-") + rest)
 		}
 	}
-	if in.BaseImage != "" {
-		add(short + "-" + BaseSlug(in.BaseImage) + suffix)
+	if tag, ok := BaseTag(in); ok {
+		add(tag)
 	}
-	if x, y, z, ok := Release(in.Ref); ok {
-		for _, t := range in.Tags {
-			add(x + "." + y + "." + z + "-" + t + suffix)
-			add(x + "." + y + "-" + t + suffix)
-			add(x + "-" + t + suffix)
+	releases := ReleaseTags(in.Ref)
+	for _, t := range in.Tags {
+		for _, r := range releases {
+			add(r + "-" + t + suffix)
 		}
 	}
 	for _, t := range out {
@@ -93,6 +93,15 @@ func Tags(in Input) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// BaseTag is the tag that says which base the image was built on: {sha7}-{base slug}[-{target}];
+// false when the base image is not known.
+func BaseTag(in Input) (string, bool) {
+	if in.BaseImage == "" {
+		return "", false
+	}
+	return Short(in.SHA) + "-" + BaseSlug(in.BaseImage) + Suffix(in.Target), true
 }
 
 const maxTag = 128
@@ -128,23 +137,41 @@ func BranchSlug(ref string) (string, bool) {
 	return slug, slug != ""
 }
 
-var release = regexp.MustCompile(`^refs/tags/v(\d+)\.(\d+)\.(\d+)$`)
+var (
+	semver   = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	nonRefOK = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+)
 
-// Release splits a release ref refs/tags/vX.Y.Z into X, Y and Z.
-func Release(ref string) (x, y, z string, ok bool) {
-	m := release.FindStringSubmatch(ref)
-	if m == nil {
-		return "", "", "", false
+// ReleaseTags are the version tags of a tag ref, as the project's build.py makes them (before
+// "-{tag}"): refs/tags/vX.Y.Z and refs/tags/X.Y.Z give X, X.Y and X.Y.Z (the v dropped); any
+// other tag name gives itself with each run of characters outside [A-Za-z0-9_.-] made one "-",
+// trimmed of "." and "-" ("unknown" when nothing is left). Nil for a ref that is not a tag.
+func ReleaseTags(ref string) []string {
+	name, ok := strings.CutPrefix(ref, "refs/tags/")
+	if !ok {
+		return nil
 	}
-	return m[1], m[2], m[3], true
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil
+	}
+	if m := semver.FindStringSubmatch(name); m != nil {
+		return []string{m[1], m[1] + "." + m[2], m[1] + "." + m[2] + "." + m[3]}
+	}
+	if s := strings.Trim(nonRefOK.ReplaceAllString(name, "-"), ".-"); s != "" {
+		return []string{s}
+	}
+	return []string{"unknown"}
 }
 
 // MaxBaseSlug is the longest base slug.
 const MaxBaseSlug = 64
 
-// BaseSlug is image as a tag: "/" → "_s_", ":" → "_tag_" ("@" → "_at_"). Over 64 characters it
-// keeps the last path segment and the tag, cut to fit, then "-" and the first 12 hex digits of
-// the full slug's sha256.
+// BaseSlug is image as a tag, as the project's build.py makes it: "/" → "_s_", ":" → "_tag_",
+// and (ours: build.py would leave an "@", which no tag may hold) "@" → "_at_". Over 64
+// characters it keeps the whole tag part (after the last "_tag_") and the last path segment of
+// the repository, shortening the segment first, then "-" and the first 12 hex digits of the
+// full slug's sha256.
 func BaseSlug(image string) string {
 	slug := slugOf(image)
 	if len(slug) <= MaxBaseSlug {
@@ -152,20 +179,33 @@ func BaseSlug(image string) string {
 	}
 	sum := sha256.Sum256([]byte(slug))
 	suffix := "-" + hex.EncodeToString(sum[:])[:12]
-	ident := image
-	if r, err := name.ParseReference(image); err == nil {
-		repo := r.Context().RepositoryStr()
-		ident = repo[strings.LastIndex(repo, "/")+1:]
-		switch v := r.(type) {
-		case name.Tag:
-			if strings.HasSuffix(image, ":"+v.TagStr()) { // not the implied "latest"
-				ident += "_tag_" + v.TagStr()
-			}
-		case name.Digest:
-			ident += "_at_" + v.DigestStr()
-		}
+	repo, tag := slug, ""
+	if i := strings.LastIndex(slug, "_tag_"); i >= 0 {
+		repo, tag = slug[:i], slug[i+len("_tag_"):]
 	}
-	return truncate(slugOf(ident), MaxBaseSlug-len(suffix)) + suffix
+	if i := strings.LastIndex(repo, "_s_"); i >= 0 {
+		repo = repo[i+len("_s_"):]
+	}
+	return shortenIdent(repo, tag, MaxBaseSlug-len(suffix)) + suffix
+}
+
+// shortenIdent is build.py's _truncate_ident: repo and "_tag_"+tag in budget characters,
+// cutting the repository segment before the tag part.
+func shortenIdent(repo, tag string, budget int) string {
+	tagPart := ""
+	if tag != "" {
+		tagPart = "_tag_" + tag
+	}
+	switch full := repo + tagPart; {
+	case len(full) <= budget:
+		return full
+	case tagPart == "":
+		return truncate(repo, budget)
+	case len(tagPart) <= budget:
+		return truncate(repo, budget-len(tagPart)) + tagPart
+	default:
+		return truncate(tagPart, budget)
+	}
 }
 
 func slugOf(s string) string {

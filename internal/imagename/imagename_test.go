@@ -38,27 +38,63 @@ func TestTheFullTagSetOnABranch(t *testing.T) {
 	}
 }
 
-func TestTheFullTagSetOnAReleaseAndWithoutABranch(t *testing.T) {
-	in := Input{SHA: sha, Target: "source", Tags: []string{"python"}, Ref: "refs/tags/v1.12.3", BaseImage: "python:3.13"}
-	got, err := Tags(in)
-	if err != nil {
-		t.Fatal(err)
+// The expected tag sets below were computed with the project's build.py tag logic
+// (BuildOptions.all_tags with include_versioned=True), run with python3.
+func TestTagSetsMatchTheProjectsBuild(t *testing.T) {
+	const django = "docker.io/swebench/sweb.eval.x86_64.django_1776_django-15819:latest"
+	for _, tt := range []struct {
+		name, ref, base, target string
+		tags                    []string
+		want                    []string
+	}{
+		{"a semver release ref with its v", "refs/tags/v1.12.3", "python:3.13", "source", []string{"python"},
+			[]string{"0123456-python-source", sha + "-python-source", "0123456-python_tag_3.13-source", "1-python-source", "1.12-python-source", "1.12.3-python-source"}},
+		{"a semver release ref without a v, two custom tags", "refs/tags/1.2.3", "python:3.13", "binary", []string{"python", "latest"},
+			[]string{"0123456-python", sha + "-python", "0123456-latest", sha + "-latest", "0123456-python_tag_3.13",
+				"1-python", "1.2-python", "1.2.3-python", "1-latest", "1.2-latest", "1.2.3-latest"}},
+		{"a pre-release tag is one tag, its v kept", "refs/tags/v1.2.3-rc1", "python:3.13", "source-minimal", []string{"python"},
+			[]string{"0123456-python-source-minimal", sha + "-python-source-minimal", "0123456-python_tag_3.13-source-minimal", "v1.2.3-rc1-python-source-minimal"}},
+		{"any other tag name is one tag", "refs/tags/build-docker", django, "binary", []string{"python"},
+			[]string{"0123456-python", sha + "-python", "0123456-sweb.eval.x86_64.django_1776_django-1581_tag_latest-202958a61ee7", "build-docker-python"}},
+		{"two numbers are not semver", "refs/tags/v1.2", "python:3.13", "binary", []string{"python"},
+			[]string{"0123456-python", sha + "-python", "0123456-python_tag_3.13", "v1.2-python"}},
+		{"a tag name is sanitized and trimmed", "refs/tags/.release/2026 Nov!-", "python:3.13", "binary", []string{"python"},
+			[]string{"0123456-python", sha + "-python", "0123456-python_tag_3.13", "release-2026-Nov-python"}},
+		{"a bare branch name", "main", "python:3.13", "binary-minimal", []string{"python"},
+			[]string{"0123456-python-binary-minimal", sha + "-python-binary-minimal", "main-python-binary-minimal", "0123456-python_tag_3.13-binary-minimal"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Tags(Input{SHA: sha, Target: tt.target, Tags: tt.tags, Ref: tt.ref, BaseImage: tt.base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("tags\n%q\nwant\n%q", got, tt.want)
+			}
+			for _, tag := range got {
+				if _, err := name.NewTag("registry.test/rt/agent-server:"+tag, name.StrictValidation); err != nil {
+					t.Errorf("tag %q: %v", tag, err)
+				}
+			}
+		})
 	}
-	want := []string{"0123456-python-source", sha + "-python-source", "0123456-python_tag_3.13-source",
-		"1.12.3-python-source", "1.12-python-source", "1-python-source"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("tags\n%q\nwant\n%q", got, want)
-	}
-	for _, ref := range []string{"", "unknown", "HEAD", "refs/tags/v1.2", "refs/pull/3/merge"} {
-		in.Ref = ref
-		got, _ := Tags(in)
+	for _, ref := range []string{"", "unknown", "HEAD", "refs/pull/3/merge", "refs/tags/"} {
+		got, _ := Tags(Input{SHA: sha, Target: "source", Tags: []string{"python"}, Ref: ref, BaseImage: "python:3.13"})
 		if len(got) != 3 {
 			t.Errorf("ref %q: %q, want no branch and no release tags", ref, got)
 		}
 	}
-	in.Ref = "main"
-	if got, _ := Tags(in); !slices.Contains(got, "main-python-source") {
-		t.Errorf("a bare branch name: %q", got)
+}
+
+func TestTheBaseTagIsTheOneOfTheSet(t *testing.T) {
+	in := Input{SHA: sha, Target: "source", Tags: []string{"python"}, BaseImage: "python:3.13"}
+	tag, ok := BaseTag(in)
+	all, _ := Tags(in)
+	if !ok || tag != "0123456-python_tag_3.13-source" || !slices.Contains(all, tag) {
+		t.Fatalf("base tag %q (%v) in %q", tag, ok, all)
+	}
+	if _, ok := BaseTag(Input{SHA: sha, Tags: []string{"python"}}); ok {
+		t.Fatal("a base tag without a known base image")
 	}
 }
 
@@ -69,6 +105,7 @@ func TestEveryTagIsValidForTheRegistry(t *testing.T) {
 			BaseImage: "registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm"},
 		{SHA: "unknown", Target: "binary", Tags: []string{"python"}, Ref: "refs/heads/_weird__"},
 		{SHA: sha, Target: "binary", Tags: []string{"py"}, BaseImage: "python@sha256:" + strings.Repeat("a", 64)},
+		{SHA: sha, Target: "source", Tags: []string{"py"}, Ref: "refs/tags/_a tag/with spaces:and:colons@x", BaseImage: "localhost:5000/x"},
 	} {
 		tags, err := Tags(in)
 		if err != nil {
@@ -87,16 +124,26 @@ func TestEveryTagIsValidForTheRegistry(t *testing.T) {
 	}
 }
 
-func TestBaseSlugKeepsToSixtyFourCharacters(t *testing.T) {
-	if got := BaseSlug("nikolaik/python-nodejs:python3.12-nodejs22"); got != "nikolaik_s_python-nodejs_tag_python3.12-nodejs22" {
-		t.Fatalf("short slug %q", got)
+// The expected slugs were computed with build.py's _base_slug, run with python3 (on the
+// image with "@" already made "_at_", our addition for digests).
+func TestBaseSlugMatchesTheProjectsBuild(t *testing.T) {
+	for image, want := range map[string]string{
+		"nikolaik/python-nodejs:python3.13-nodejs22-slim":                                                           "nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim",
+		"docker.io/swebench/sweb.eval.x86_64.django_1776_django-15819:latest":                                       "sweb.eval.x86_64.django_1776_django-1581_tag_latest-202958a61ee7",
+		"registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm": "python-nodejs_tag_python3.13-nodejs22-slim-bookworm-a4595676c424",
+		"registry.example.com/deep/path/python-nodejs:python3.13-nodejs22-slim-bookworm-x":                          "python-node_tag_python3.13-nodejs22-slim-bookworm-x-ffd8ac55f075",
+		"ghcr.io/openhands/very-long-organisation-name/and-a-very-long-repository-name-too":                         "and-a-very-long-repository-name-too-d947bc4a4618",
+		"ghcr.io/o/r:" + strings.Repeat("t", 60):                                                                    "_tag_tttttttttttttttttttttttttttttttttttttttttttttt-fb2ef20711fd",
+		"localhost:5000/team/a-rather-long-repository-name-for-testing-slugs-here":                                  "_tag_5000_s_team_s_a-rather-long-repository-name-fo-e6f95f16cbb7",
+		"python@sha256:" + strings.Repeat("a", 64):                                                                  "_tag_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-f304221fd37d",
+		"python@sha256:abc": "python_at_sha256_tag_abc",
+	} {
+		if got := BaseSlug(image); got != want {
+			t.Errorf("BaseSlug(%s)\n= %s\nwant %s", image, got, want)
+		}
 	}
 	long := "registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm"
-	got := BaseSlug(long)
-	if len(got) != 64 || !strings.HasPrefix(got, "python-nodejs_tag_python3.13-nodejs22-slim-bookworm"[:51]) {
-		t.Fatalf("long slug %q (%d)", got, len(got))
-	}
-	if other := BaseSlug(strings.Replace(long, "nested", "other", 1)); other == got {
+	if BaseSlug(strings.Replace(long, "nested", "other", 1)) == BaseSlug(long) {
 		t.Fatal("two long bases share a slug: the digest of the full slug must tell them apart")
 	}
 }

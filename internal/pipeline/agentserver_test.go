@@ -242,6 +242,33 @@ func TestWrongCallsExitTwoAndWriteNothing(t *testing.T) {
 	}
 }
 
+func TestAFileOnlyAStageNotBuiltNeedsIsAWarningForThatTarget(t *testing.T) {
+	src := agentServer(t, nil)
+	os.Remove(filepath.Join(src, "openhands-agent-server/openhands/agent_server/docker/install-extras.sh")) // only base-image mounts it
+	gittest.Git(t, src, "commit", "-qam", "drop the script only base-image mounts")
+	const problem = agentDockerfile + ":75: RUN --mount=type=bind source openhands-agent-server/openhands/agent_server/docker/install-extras.sh is not in the build context"
+	p, logs, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "TARGET": "source-minimal"})
+	if err != nil || exitcode.Of(err) != 0 {
+		t.Fatalf("TARGET=source-minimal does not build base-image: %v\n%s", err, logs)
+	}
+	if want := "warning: " + problem + "; stage base-image is not built for TARGET=source-minimal\n"; strings.Count(logs, want) != 1 || strings.Contains(logs, "error:") {
+		t.Fatalf("want one warning line %q:\n%s", want, logs)
+	}
+	if _, ok := listArchive(t, p.Archive.Path)["Dockerfile"]; !ok {
+		t.Fatal("no archive")
+	}
+	for _, target := range []string{"binary", "source", "base-image"} {
+		_, logs, err = pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "TARGET": target})
+		if exitcode.Of(err) != 1 || !strings.Contains(logs, "error: "+problem+"\n") {
+			t.Fatalf("TARGET=%s builds base-image: exit %d, %v\n%s", target, exitcode.Of(err), err, logs)
+		}
+	}
+	rep, err := Validate(context.Background(), load(t, map[string]string{"SOURCE_DIR": src, "TARGET": "source-minimal"}), progress.New(io.Discard, "quiet"))
+	if err != nil || !rep.OK() || len(rep.Warnings) != 1 || rep.Warnings[0].Stage != "base-image" || rep.Target != "source-minimal" {
+		t.Fatalf("validate TARGET=source-minimal: %+v, %v", rep, err)
+	}
+}
+
 func TestOutputDirHoldingTrackedFilesIsSaid(t *testing.T) {
 	files := gittest.Project()
 	files["runtime-build/keep.txt"] = "tracked"
@@ -264,16 +291,16 @@ func TestOutputDirHoldingTrackedFilesIsSaid(t *testing.T) {
 	}
 }
 
-func TestReleaseTagsAndGitHubOutput(t *testing.T) {
+func TestReleaseTagsOfSDKRefAndGitHubOutput(t *testing.T) {
 	src := agentServer(t, nil)
 	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
 	gh := filepath.Join(t.TempDir(), "github-output")
-	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "GITHUB_REF": "refs/tags/v1.4.2", "TARGET": "Source", "GITHUB_OUTPUT": gh})
+	p, _, err := pack(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "SDK_REF": "refs/tags/v1.4.2", "GITHUB_REF": "refs/heads/ci", "TARGET": "Source", "GITHUB_OUTPUT": gh})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{sha[:7] + "-python-source", sha + "-python-source", sha[:7] + "-nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim-source",
-		"1.4.2-python-source", "1.4-python-source", "1-python-source"}
+		"1-python-source", "1.4-python-source", "1.4.2-python-source"} // SDK_REF wins over GITHUB_REF: no branch tag
 	if !slices.Equal(p.Plan.Tags, want) {
 		t.Fatalf("tags\n%q\nwant\n%q", p.Plan.Tags, want)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
 	"github.com/runtimebuild/runtimebuild/internal/imagename"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
@@ -35,7 +36,7 @@ type Plan struct {
 	SourceDir string // SOURCE_DIR, or the top of the git work tree holding the current directory
 	Commit    gitinfo.Commit
 	InGit     bool
-	Ref       string    // the git ref: GITHUB_REF, else SDK_REF, else the current branch, else "unknown"
+	Ref       string    // the git ref: SDK_REF, else GITHUB_REF, else the current branch, else "unknown"
 	MTime     time.Time // stored in every archive entry
 	Archive   string    // OUTPUT_DIR/OUTPUT_NAME
 
@@ -49,6 +50,7 @@ type Plan struct {
 	Entries    []buildctx.Entry    // what the archive holds, complete and sorted
 	Check      preflight.Report    // the standalone Dockerfile against Entries
 	Tags       []string            // every tag of the image, the target image's first
+	BaseTag    string              // the tag of Tags that names the base image ({sha7}-{base slug}[-{target}]); "" when the base is unknown
 }
 
 // NewPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
@@ -138,7 +140,10 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
 		File: p.Dockerfile.Name(), Files: files, Excluded: buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules).Why,
 	})
-	p.Check.Stages = p.Rendered.Stages // those of the Dockerfile chosen, not the FROM appended for TARGET
+	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
+	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
+		log.Warnf("%s", w)
+	}
 
 	primary := imagename.Primary(p.nameInput())
 	if cfg.TargetImage != "" {
@@ -148,9 +153,10 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	}
 	tags, err := imagename.Tags(p.nameInput())
 	if err != nil {
-		return Plan{}, exitcode.Usagef("naming the image: %v; shorten CUSTOM_TAGS", err)
+		return Plan{}, exitcode.Usagef("naming the image: %v; shorten CUSTOM_TAGS (or the tag name of SDK_REF/GITHUB_REF)", err)
 	}
 	p.Tags = append([]string{primary}, slices.DeleteFunc(tags, func(t string) bool { return t == primary })...)
+	p.BaseTag, _ = imagename.BaseTag(p.nameInput())
 	name := cfg.OutputName
 	if name == "" {
 		name = fmt.Sprintf("%s-%s-%s%s.tar.gz", strings.ReplaceAll(cfg.ImageName, "/", "-"), p.Commit.Short(), cfg.PrimaryTag(), imagename.Suffix(p.nameTarget))
@@ -278,8 +284,13 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	if !plan.Check.OK() {
 		return Packed{}, problemsError(log, plan.Check, "nothing was sent or written")
 	}
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return Packed{}, fmt.Errorf("creating OUTPUT_DIR: %w", err)
+	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps what this one writes
+	if err != nil {
+		return Packed{}, fmt.Errorf("OUTPUT_DIR: %w", err)
+	}
+	defer func() { run.Close() }() // unless handed over to upload, below
+	if err := run.Hold(filepath.Base(plan.Archive)); err != nil {
+		return Packed{}, err
 	}
 	if cfg.CleanOutput {
 		removed, err := result.Clean(cfg.OutputDir)
@@ -298,6 +309,9 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	if err != nil {
 		return Packed{}, err
 	}
+	for _, w := range archive.Warnings {
+		log.Warnf("%s", w)
+	}
 	res := result.Result{
 		SHA: plan.Commit.SHA, ShortSHA: plan.Commit.Short(), Ref: plan.Ref, Target: plan.Target, BaseImage: plan.BaseImage,
 		Dockerfile: plan.Dockerfile.Name(), Tags: plan.Tags, Files: archive.Files, BytesIn: archive.BytesIn, BytesOut: archive.BytesOut,
@@ -313,7 +327,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	}
 	packed := Packed{Plan: plan, Archive: archive, Result: res}
 	if h, ok := ctx.Value(handOverKey{}).(*handOver); ok {
-		h.set(packed)
+		h.set(packed, run)
+		run = nil
 	}
 	return packed, nil
 }
@@ -343,12 +358,12 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if len(entries) == 0 {
 		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
 	}
-	secrets, err := buildctx.FindSecrets(entries, cfg.AllowSecrets)
+	entries, warnings, err = buildctx.GuardSecrets(entries, cfg.AllowSecrets)
+	for _, w := range warnings {
+		log.Warnf("%s", w)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(secrets) > 0 {
-		return nil, buildctx.SecretsError(secrets)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, plan, entries); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/imageexport"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -34,9 +35,11 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
 	src, how := imageSource(ctx, cfg, log)
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return Built{}, fmt.Errorf("creating OUTPUT_DIR: %w", err)
+	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the exported image
+	if err != nil {
+		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
 	}
+	defer run.Close()
 	log.Infof("exporting %s (%s)", ref, how)
 	start := time.Now()
 	meter := log.Meter("exporting", -1, 0)
@@ -52,6 +55,9 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 		return Built{}, err
 	}
 	defer os.Remove(archive) // on every path: the image is on the server or the run failed
+	if err := run.Hold(filepath.Base(archive)); err != nil {
+		return Built{}, err
+	}
 	fi, err := os.Stat(archive)
 	if err != nil {
 		return Built{}, err

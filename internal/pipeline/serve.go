@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
@@ -15,28 +17,55 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
-// Serve runs the local Runtime API on SERVE_ADDR until ctx ends, then drains: queued and
-// running builds end CANCELLED and the port is released. ready, when not nil, receives the
-// address once the server listens.
+// drainLimit is how long a stopping serve keeps answering /build_status so that clients polling
+// the builds it cancelled are told CANCELLED; within mage's 5 s grace after Ctrl-C.
+const drainLimit = 3 * time.Second
+
+// Serve runs the local Runtime API on SERVE_ADDR until ctx ends (Ctrl-C) or SIGTERM arrives,
+// then drains: queued and running builds end CANCELLED, their files go, clients polling them
+// are told, and the port is released. After SIGTERM it returns an error with exit code 143.
+// ready, when not nil, receives the address once the server listens.
 func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func(addr string)) error {
-	builder, err := serveBuilder(ctx, cfg, log)
+	termCtx, stopTerm := signal.NotifyContext(ctx, syscall.SIGTERM) // mage's main catches only SIGINT
+	defer stopTerm()
+	builder, err := serveBuilder(termCtx, cfg, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, log, builder, ready)
+	err = serve(termCtx, cfg, log, builder, ready)
+	if err == nil && ctx.Err() == nil && termCtx.Err() != nil {
+		return &exitcode.Error{Code: 143, Err: errors.New("serve stopped by SIGTERM: its builds were cancelled and their files removed")}
+	}
+	return err
 }
 
-// serveBuilder is SERVE_BUILDER's builder; docker needs an engine that answers.
+// serveBuilder is SERVE_BUILDER's builder; docker needs an engine that answers, buildkit a
+// buildkitd at BUILDKIT_HOST.
 func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (server.Builder, error) {
 	switch cfg.ServeBuilder {
 	case "check":
 		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
 		return server.CheckBuilder{}, nil
+	case "buildkit":
+		d := buildkit.Daemon{Host: cfg.BuildkitHost, CACert: cfg.BuildkitTLSCACert, Cert: cfg.BuildkitTLSCert, Key: cfg.BuildkitTLSKey, ServerName: cfg.BuildkitTLSName}
+		c, err := d.Connect(ctx)
+		if err != nil {
+			return nil, exitcode.AsUsage(err)
+		}
+		defer c.Close()
+		if err := buildkit.Ping(ctx, c); err != nil {
+			return nil, fmt.Errorf("serve builds on the buildkitd at BUILDKIT_HOST=%s: %w; start it, or correct BUILDKIT_HOST and the BUILDKIT_TLS_* files", cfg.BuildkitHost, err)
+		}
+		return &server.BuildkitBuilder{Daemon: d}, nil
 	}
-	if err := docker.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("serve builds with the local Docker engine: %w; start it, or set SERVE_BUILDER=check to check uploads without building", err)
+	engine, err := docker.NewEngine(docker.EngineConfig{Host: cfg.DockerHost, TLSVerify: cfg.DockerTLSVerify, CertPath: cfg.DockerCertPath})
+	if err != nil {
+		return nil, exitcode.AsUsage(err)
 	}
-	return server.DockerBuilder{}, nil
+	if err := engine.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
+	}
+	return &server.DockerBuilder{Engine: engine}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder server.Builder, ready func(addr string)) error {
@@ -44,6 +73,14 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
 	} else if cfg.RuntimeAPIKey == "" {
 		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
+	}
+	ln, err := net.Listen("tcp", cfg.ServeAddr)
+	if err != nil {
+		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
+	}
+	defer ln.Close()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.ServeNoAuth && !cfg.ServeRemoteNoAuth && (!ok || !tcp.IP.IsLoopback()) {
+		return exitcode.Usagef("SERVE_NO_AUTH=true on SERVE_ADDR=%s, which other machines reach, lets anyone build: set RUNTIME_API_KEY, listen on 127.0.0.1, or set SERVE_ALLOW_REMOTE_NO_AUTH=true as well", cfg.ServeAddr)
 	}
 	srv, err := server.New(server.Options{
 		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
@@ -53,14 +90,10 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", cfg.ServeAddr)
-	if err != nil {
-		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	hs := srv.HTTPServer() // header, idle and write timeouts
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
+	go func() { done <- hs.Serve(srv.Listener(ln)) }() // at most Limits.MaxConns connections
+	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C or SIGTERM stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -69,10 +102,15 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		return err
 	case <-ctx.Done():
 	}
-	// Builds first: they end CANCELLED (and their files go) while the port still answers, so
-	// that a client polling now is told; then the requests under way get a second to finish.
+	// Builds first: they end CANCELLED (and their files go) while the port still answers; a
+	// client polling is told (for up to drainLimit); then the requests under way get a second.
 	log.Infof("stopping: accepted builds are cancelled")
 	srv.Close()
+	drain, stopDrain := context.WithTimeout(context.Background(), drainLimit)
+	if !srv.AwaitReported(drain) {
+		log.Infof("stopped without telling every client: a cancelled build's status was not polled within %s", drainLimit)
+	}
+	stopDrain()
 	shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {

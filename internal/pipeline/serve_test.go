@@ -6,11 +6,14 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -83,11 +86,15 @@ func TestServeWithoutAKeyOrAnEngineSaysWhatToSet(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "RUNTIME_API_KEY") {
 		t.Fatalf("no key: %v", err)
 	}
-	t.Setenv("PATH", t.TempDir())
-	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k"})
+	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")})
 	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
 	if err == nil || !strings.Contains(err.Error(), "no Docker engine answers") || !strings.Contains(err.Error(), "SERVE_BUILDER=check") {
 		t.Fatalf("no engine: %v", err)
+	}
+	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "unix://" + filepath.Join(t.TempDir(), "no-buildkitd.sock")})
+	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	if err == nil || !strings.Contains(err.Error(), "BUILDKIT_HOST=unix://") || !strings.Contains(err.Error(), "BuildKit does not answer") {
+		t.Fatalf("no buildkitd: %v", err)
 	}
 }
 
@@ -101,4 +108,25 @@ func makeContextArchive(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return a.Path, a.SHA256
+}
+
+func TestSERVE_BUILDERBuildkitNeedsBUILDKIT_HOSTAndWholeTLSPairs(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SERVE_BUILDER": "buildkit"}, "BUILDKIT_HOST"},
+		{map[string]string{"SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "tcp://bk:1234", "BUILDKIT_TLS_CERT": "c.pem"}, "BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY"},
+		{map[string]string{"SERVE_BUILDER": "kaniko"}, "SERVE_BUILDER"},
+	}
+	for _, tt := range tests {
+		_, err := config.Load(func(k string) string { return tt.env[k] })
+		if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want a usage error naming %s", tt.env, err, tt.want)
+		}
+	}
+	cfg := load(t, map[string]string{"SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "tcp://bk:1234", "BUILDKIT_TLS_CA_CERT": "ca.pem", "BUILDKIT_TLS_CERT": "c.pem", "BUILDKIT_TLS_KEY": "k.pem"})
+	if cfg.BuildkitHost != "tcp://bk:1234" || cfg.BuildkitTLSCACert != "ca.pem" || cfg.BuildkitTLSCert != "c.pem" || cfg.BuildkitTLSKey != "k.pem" {
+		t.Fatalf("%+v", cfg)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imagename"
 	"github.com/runtimebuild/runtimebuild/internal/invocation"
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -89,25 +91,30 @@ type handOverKey struct{}
 type handOver struct {
 	mu     sync.Mutex
 	packed *Packed
+	run    *outputdir.Run // context's hold on the archive, kept until upload is done with it
 }
 
-func (h *handOver) set(p Packed) {
+func (h *handOver) set(p Packed, run *outputdir.Run) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.packed = &p
+	h.packed, h.run = &p, run
 }
 
-func handedOver(ctx context.Context) (Packed, bool) {
+// handedOver returns what Context packed in this run, and its hold on the archive for the
+// caller to close.
+func handedOver(ctx context.Context) (Packed, *outputdir.Run, bool) {
 	h, ok := ctx.Value(handOverKey{}).(*handOver)
 	if !ok {
-		return Packed{}, false
+		return Packed{}, nil, false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.packed == nil {
-		return Packed{}, false
+		return Packed{}, nil, false
 	}
-	return *h.packed, true
+	run := h.run
+	h.run = nil
+	return *h.packed, run, true
 }
 
 // Upload sends the archive Context packed in this run (see HandOver) to the Runtime API and
@@ -118,13 +125,22 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	if err != nil {
 		return Built{}, err
 	}
-	packed, ok := handedOver(ctx)
+	packed, run, ok := handedOver(ctx)
+	defer func() { run.Close() }()
 	if !ok {
 		if packed, err = packedOnDisk(ctx, cfg, log); err != nil {
 			return Built{}, err
 		}
 	}
 	plan := packed.Plan
+	if run == nil { // another run's CLEAN_OUTPUT keeps the archive while it is sent
+		if run, err = outputdir.Open(cfg.OutputDir); err == nil {
+			err = run.Hold(filepath.Base(plan.Archive))
+		}
+		if err != nil { // a read-only OUTPUT_DIR can still be uploaded from
+			log.Warnf("OUTPUT_DIR: %v; another run's CLEAN_OUTPUT could remove the archive while it is sent", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
 
@@ -134,7 +150,7 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	}
 	res := packed.Result
 	if !cfg.Force {
-		exists, err := client.ImageExists(ctx, target)
+		exists, err := alreadyBuilt(ctx, client, log, plan, target, tags)
 		if err != nil {
 			return Built{}, err
 		}
@@ -153,6 +169,30 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	return submit(ctx, client, cfg, log, submission{
 		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
+}
+
+// alreadyBuilt asks /image_exists about the target image and, when the base image is known,
+// about its base tag too: the target image's name does not carry the base, so another
+// BASE_IMAGE for the same commit and TARGET must not find it built.
+func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.Log, plan Plan, target string, tags []string) (bool, error) {
+	exists, err := client.ImageExists(ctx, target)
+	if err != nil || !exists || plan.BaseTag == "" {
+		return exists, err
+	}
+	base := ""
+	for i, t := range plan.Tags[1:] { // tags are the references of plan.Tags[1:]
+		if t == plan.BaseTag {
+			base = tags[i]
+		}
+	}
+	if base == "" { // the base tag is the target image's own
+		return true, nil
+	}
+	if exists, err = client.ImageExists(ctx, base); err != nil || exists {
+		return exists, err
+	}
+	log.Infof("%s exists, but %s does not: that image was built on another base than %s; building", target, base, plan.BaseImage)
+	return false, nil
 }
 
 // packedOnDisk finds the archive and result file that Context wrote for this configuration

@@ -28,6 +28,9 @@ func (r *registryOf) Build(ctx context.Context, job *server.Job, _ io.Writer) (s
 	defer r.mu.Unlock()
 	r.builds = append(r.builds, append([]string{job.TargetImage}, job.Tags...))
 	r.images[job.TargetImage] = true
+	for _, t := range job.Tags {
+		r.images[t] = true
+	}
 	return job.TargetImage, nil
 }
 
@@ -94,5 +97,49 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 	env["TARGET_IMAGE"] = "registry.test:5000/other/app:v1"
 	if got := upload(env); got.Image != "registry.test:5000/other/app:v1" || reg.builds[2][1] != "registry.test:5000/other/app:"+short+"-py312" {
 		t.Fatalf("TARGET_IMAGE: %+v, tags %q", got, reg.builds[2])
+	}
+}
+
+func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
+	reg := &registryOf{images: map[string]bool{}}
+	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	api := httptest.NewServer(srv.Handler())
+	defer api.Close()
+	src := agentServer(t, nil)
+	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
+	out := t.TempDir()
+	for i, step := range []struct {
+		base, force string
+		built       bool
+		log         string
+	}{
+		{"registry.example/base:a", "", true, ""},
+		{"registry.example/base:b", "", true, "registry.test/rt/agent-server:" + short + "-registry.example_s_base_tag_b-source does not: that image was built on another base than registry.example/base:b; building"},
+		{"registry.example/base:b", "", false, "-python-source exists already: nothing to build (FORCE=true builds it again)"},
+		{"registry.example/base:b", "true", true, ""},
+	} {
+		var logs strings.Builder
+		cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k",
+			"POLL_INTERVAL": "20ms", "TARGET": "source", "BASE_IMAGE": step.base, "FORCE": step.force})
+		log := progress.New(&logs, "plain")
+		ctx := HandOver(context.Background())
+		if _, err := Context(ctx, cfg, log); err != nil {
+			t.Fatal(err)
+		}
+		before := len(reg.builds)
+		got, err := Upload(ctx, cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Image != "registry.test/rt/agent-server:"+short+"-python-source" || got.Skipped == step.built || (len(reg.builds) > before) != step.built {
+			t.Fatalf("step %d, BASE_IMAGE=%s FORCE=%q: %+v, want built %v\n%s", i, step.base, step.force, got, step.built, logs.String())
+		}
+		if !strings.Contains(logs.String(), step.log) {
+			t.Fatalf("step %d: the log does not say %q:\n%s", i, step.log, logs.String())
+		}
 	}
 }

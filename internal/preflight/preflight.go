@@ -21,9 +21,11 @@ import (
 
 // Problem is one thing wrong with the Dockerfile, at a line of it.
 type Problem struct {
-	File string // the Dockerfile's name in messages (Context.File)
-	Line int
-	Msg  string
+	File  string // the Dockerfile's name in messages (Context.File)
+	Line  int
+	Msg   string
+	Stage string // the stage it is in ("stage-N" for an unnamed one); empty for the whole file
+	stage int    // the index of that stage plus one; 0 for the whole file
 }
 
 // String is "<file>:<line>: <message>", as compilers print.
@@ -49,8 +51,16 @@ type Context struct {
 
 // Report is the outcome of Check.
 type Report struct {
-	Stages   []string // stage names in order ("stage-N" for unnamed ones)
-	Problems []Problem
+	Stages []string // stage names in order ("stage-N" for unnamed ones)
+	// Target is the stage the build makes: Context.Target, else the last stage, followed
+	// through unnamed "FROM <stage>" aliases.
+	Target   string
+	Problems []Problem // in the stages the build needs, or in the whole file: the build fails
+	// Warnings are problems in stages the build does not need: BuildKit builds only the stages
+	// the target needs, so these cannot fail it. Their messages say so.
+	Warnings []Problem
+
+	cur int // the stage being checked, plus one
 }
 
 // OK reports whether no problem was found.
@@ -65,11 +75,16 @@ var builtinArgs = map[string]bool{
 // Check parses dockerfile and checks it against ctx as BuildKit would build it: COPY and ADD
 // sources and RUN --mount=type=bind sources must be in the context (after expanding ${ARG}
 // and ${ENV} with the values the Dockerfile gives them), --from must name an earlier stage or
-// an image. A Dockerfile that does not parse is a single problem at the line BuildKit names.
+// an image. As BuildKit builds only the stages the target needs (through FROM <stage>,
+// COPY --from=<stage|index> and RUN --mount=from=<stage>), a problem in any other stage is a
+// warning. A Dockerfile that does not parse is a single problem at the line BuildKit names.
 func Check(dockerfile []byte, ctx Context) Report {
 	rep := check(dockerfile, ctx)
 	for i := range rep.Problems {
 		rep.Problems[i].File = ctx.File
+	}
+	for i := range rep.Warnings {
+		rep.Warnings[i].File = ctx.File
 	}
 	return rep
 }
@@ -99,8 +114,17 @@ func check(dockerfile []byte, ctx Context) Report {
 		}
 	}
 	files := newFileSet(ctx.Files)
-	names := map[string]int{}
+	names := map[string]int{} // the stages before the current one, as FROM sees them
+	byName := map[string]int{}
 	for i, st := range stages {
+		if st.Name != "" {
+			byName[strings.ToLower(st.Name)] = i
+		}
+	}
+	deps := make([][]int, len(stages))
+	baseOf := make([]int, len(stages))
+	for i, st := range stages {
+		rep.cur = i + 1
 		stageName := st.Name
 		if stageName == "" {
 			stageName = "stage-" + strconv.Itoa(i)
@@ -110,7 +134,23 @@ func check(dockerfile []byte, ctx Context) Report {
 		for _, v := range undeclaredVars(lex, st.BaseName, global) {
 			rep.add(line, fmt.Sprintf("FROM uses $%s, which no ARG before the first FROM declares", v))
 		}
+		baseOf[i] = -1
+		if j, ok := names[strings.ToLower(expand(lex, st.BaseName, global))]; ok {
+			baseOf[i] = j
+			deps[i] = append(deps[i], j)
+		}
 		env := argEnv{}
+		dependOn := func(from string, index bool) { // COPY --from takes a stage index too, RUN --mount=from only names
+			from, known := expandKnown(lex, from, env)
+			if !known {
+				return
+			}
+			if n, err := strconv.Atoi(from); err == nil && index && n >= 0 && n < len(stages) {
+				deps[i] = append(deps[i], n)
+			} else if j, ok := byName[strings.ToLower(from)]; ok {
+				deps[i] = append(deps[i], j)
+			}
+		}
 		from := func(verb, from string, line int) {
 			from, known := expandKnown(lex, from, env)
 			if !known {
@@ -139,6 +179,13 @@ func check(dockerfile []byte, ctx Context) Report {
 				}
 			case *instructions.CopyCommand:
 				if c.From != "" {
+					if r, err := lex.ProcessWordWithMatches(c.From, argEnv{}); err != nil || r.Result != c.From {
+						// BuildKit refuses it in every stage, built or not
+						rep.addFile(lineOf(c.Location()), fmt.Sprintf("COPY --from=%s: BuildKit does not expand variables in --from; "+
+							"declare the ARG before the first FROM, add a stage FROM %s AS <name> and copy --from=<name>", c.From, c.From))
+						continue
+					}
+					dependOn(c.From, true)
 					from("COPY", c.From, lineOf(c.Location()))
 					continue
 				}
@@ -146,6 +193,11 @@ func check(dockerfile []byte, ctx Context) Report {
 			case *instructions.AddCommand:
 				rep.checkSources(lineOf(c.Location()), "ADD source", c.SourcePaths, files, lex, env, ctx.Excluded)
 			case *instructions.RunCommand:
+				for _, m := range instructions.GetMounts(c) { // as parsed, before expansion: what BuildKit's dependencies see
+					if m.From != "" {
+						dependOn(m.From, false)
+					}
+				}
 				unknown := false
 				err := c.Expand(func(w string) (string, error) { // as dispatch does, with the values known here
 					r, err := lex.ProcessWordWithMatches(w, env)
@@ -178,13 +230,48 @@ func check(dockerfile []byte, ctx Context) Report {
 		}
 		names[strings.ToLower(st.Name)] = i
 	}
+	rep.cur = 0
+	root := len(stages) - 1
 	if ctx.Target != "" {
-		if _, ok := names[strings.ToLower(ctx.Target)]; !ok {
+		var ok bool
+		if root, ok = byName[strings.ToLower(ctx.Target)]; !ok {
 			rep.add(1, fmt.Sprintf("no stage named %q (TARGET); the stages are %s", ctx.Target, strings.Join(rep.Stages, ", ")))
+			sortByLine(rep.Problems)
+			return rep // which stages are built is not known: every problem stands
 		}
 	}
-	sort.SliceStable(rep.Problems, func(a, b int) bool { return rep.Problems[a].Line < rep.Problems[b].Line })
+	rep.Target = rep.Stages[root]
+	for r := root; stages[r].Name == "" && baseOf[r] >= 0; r = baseOf[r] {
+		rep.Target = rep.Stages[baseOf[r]]
+	}
+	needed := map[int]bool{}
+	var need func(int)
+	need = func(i int) {
+		if !needed[i] {
+			needed[i] = true
+			for _, d := range deps[i] {
+				need(d)
+			}
+		}
+	}
+	need(root)
+	var problems []Problem
+	for _, p := range rep.Problems {
+		if p.stage == 0 || needed[p.stage-1] {
+			problems = append(problems, p)
+			continue
+		}
+		p.Msg += fmt.Sprintf("; stage %s is not built for TARGET=%s", p.Stage, rep.Target)
+		rep.Warnings = append(rep.Warnings, p)
+	}
+	rep.Problems = problems
+	sortByLine(rep.Problems)
+	sortByLine(rep.Warnings)
 	return rep
+}
+
+func sortByLine(ps []Problem) {
+	sort.SliceStable(ps, func(a, b int) bool { return ps[a].Line < ps[b].Line })
 }
 
 // expand is word with the variables of env expanded ("" for unknown ones), as BuildKit does.
@@ -208,8 +295,17 @@ func expandKnown(lex *shell.Lex, word string, env argEnv) (string, bool) {
 	return r.Result, true
 }
 
-func (r *Report) add(line int, msg string) {
+// addFile adds a problem that fails the build whichever stages it builds.
+func (r *Report) addFile(line int, msg string) {
 	r.Problems = append(r.Problems, Problem{Line: line, Msg: msg})
+}
+
+func (r *Report) add(line int, msg string) {
+	p := Problem{Line: line, Msg: msg, stage: r.cur}
+	if r.cur > 0 {
+		p.Stage = r.Stages[r.cur-1]
+	}
+	r.Problems = append(r.Problems, p)
 }
 
 func (r *Report) checkSources(line int, what string, sources []string, files fileSet, lex *shell.Lex, env argEnv, excluded func(string) string) {

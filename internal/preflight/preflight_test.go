@@ -33,7 +33,7 @@ ADD https://example.com/x.tgz /tmp/
 		{"a glob matching nothing", "FROM scratch\n\nADD app/*.go /\n", "", []string{"Dockerfile:3: ADD source app/*.go is not in the build context"}},
 		{"an unknown TARGET", "FROM scratch AS one\nFROM one AS two\n", "three", []string{`Dockerfile:1: no stage named "three" (TARGET); the stages are one, two`}},
 		{"a --from naming nothing", "FROM scratch AS a\nCOPY --from=Not_An_Image! /x /x\n", "", []string{"Dockerfile:2: COPY --from=Not_An_Image! names neither an earlier stage nor an image"}},
-		{"a --from naming a later stage by index", "FROM scratch AS a\nCOPY --from=1 /x /x\nFROM scratch AS b\n", "", []string{"Dockerfile:2: COPY --from=1 names neither an earlier stage nor an image"}},
+		{"a --from naming a later stage by index", "FROM scratch AS a\nCOPY --from=1 /x /x\nFROM scratch AS b\n", "a", []string{"Dockerfile:2: COPY --from=1 names neither an earlier stage nor an image"}},
 		{"an ARG used in FROM but declared after it", "FROM python:${VERSION}\nARG VERSION=3.12\n", "", []string{"Dockerfile:1: FROM uses $VERSION, which no ARG before the first FROM declares"}},
 		{"built-in platform ARGs need no declaration", "FROM --platform=$BUILDPLATFORM golang:1.25 AS b\nFROM scratch\n", "", nil},
 		{"an unknown instruction", "FROM scratch\nCOPPY a b\n", "", []string{"Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)"}},
@@ -105,6 +105,7 @@ COPY ${UNKNOWN}/x /x
 		got = append(got, p.String())
 	}
 	want := []string{
+		"server/docker/Dockerfile:7: COPY --from=${UV}: BuildKit does not expand variables in --from; declare the ARG before the first FROM, add a stage FROM ${UV} AS <name> and copy --from=<name>",
 		"server/docker/Dockerfile:11: RUN --mount=type=bind source scripts/missing.sh is not in the build context",
 		"server/docker/Dockerfile:15: COPY source README.md/ names a directory, but README.md is a file",
 	}
@@ -114,5 +115,78 @@ COPY ${UNKNOWN}/x /x
 	rep = Check([]byte("ARG PKG=gone\nFROM scratch\nARG PKG\nCOPY ${PKG} /\n"), Context{Files: files})
 	if len(rep.Problems) != 1 || rep.Problems[0].String() != "Dockerfile:4: COPY source gone (${PKG}) is not in the build context" {
 		t.Fatalf("an expanded source: %v", rep.Problems)
+	}
+}
+
+func TestAVariableInCopyFromFailsEvenInAStageNotBuilt(t *testing.T) {
+	rep := Check([]byte("ARG UV=ghcr.io/astral-sh/uv:0.11.6\nFROM scratch AS unused\nARG UV\nCOPY --from=$UV /uv /uv\nFROM scratch AS final\n"), Context{Files: files})
+	if len(rep.Problems) != 1 || !strings.HasPrefix(rep.Problems[0].String(), "Dockerfile:4: COPY --from=$UV: BuildKit does not expand variables in --from") || len(rep.Warnings) != 0 {
+		t.Fatalf("problems %v, warnings %v", rep.Problems, rep.Warnings)
+	}
+}
+
+func TestOnlyTheStagesTheTargetNeedsFailTheCheck(t *testing.T) {
+	df := `FROM scratch AS base
+COPY gone-base /
+FROM base AS derived
+FROM scratch AS copied
+COPY gone-copied /
+FROM scratch AS by-index
+COPY gone-by-index /
+FROM scratch AS mounted
+COPY gone-mounted /
+FROM scratch AS unused
+COPY gone-unused /
+FROM scratch AS Other
+COPY gone-other /
+FROM derived AS final
+COPY --from=Copied /a /a
+COPY --from=3 /a /b
+RUN --mount=type=bind,from=mounted,target=/m true
+FROM final
+`
+	strs := func(ps []Problem) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.String())
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name, target, built string
+		problems, warnings  []string
+	}{
+		{"the last stage, an alias of final, needs base through FROM, and the stages it copies and mounts from", "", "final",
+			[]string{
+				"d/Dockerfile:2: COPY source gone-base is not in the build context",
+				"d/Dockerfile:5: COPY source gone-copied is not in the build context",
+				"d/Dockerfile:7: COPY source gone-by-index is not in the build context",
+				"d/Dockerfile:9: COPY source gone-mounted is not in the build context",
+			}, []string{
+				"d/Dockerfile:11: COPY source gone-unused is not in the build context; stage unused is not built for TARGET=final",
+				"d/Dockerfile:13: COPY source gone-other is not in the build context; stage other is not built for TARGET=final",
+			}},
+		{"a TARGET needing nothing else", "Other", "other",
+			[]string{"d/Dockerfile:13: COPY source gone-other is not in the build context"},
+			[]string{
+				"d/Dockerfile:2: COPY source gone-base is not in the build context; stage base is not built for TARGET=other",
+				"d/Dockerfile:5: COPY source gone-copied is not in the build context; stage copied is not built for TARGET=other",
+				"d/Dockerfile:7: COPY source gone-by-index is not in the build context; stage by-index is not built for TARGET=other",
+				"d/Dockerfile:9: COPY source gone-mounted is not in the build context; stage mounted is not built for TARGET=other",
+				"d/Dockerfile:11: COPY source gone-unused is not in the build context; stage unused is not built for TARGET=other",
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Check([]byte(df), Context{File: "d/Dockerfile", Files: files, Target: tt.target})
+			if got := strs(rep.Problems); !slices.Equal(got, tt.problems) {
+				t.Errorf("problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.problems, "\n"))
+			}
+			if got := strs(rep.Warnings); !slices.Equal(got, tt.warnings) {
+				t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.warnings, "\n"))
+			}
+			if rep.Target != tt.built {
+				t.Errorf("the build makes %q, want %q", rep.Target, tt.built)
+			}
+		})
 	}
 }

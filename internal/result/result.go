@@ -4,22 +4,14 @@ package result
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/version"
 )
-
-// TempPattern names the temporary files this tool writes before renaming them into place
-// (os.CreateTemp pattern); CLEAN_OUTPUT removes leftovers of interrupted runs.
-const TempPattern = tempPrefix + "*" + tempSuffix
-
-const tempPrefix, tempSuffix = ".runtimebuild-", ".tmp"
 
 // Generator marks the result files this tool wrote; CLEAN_OUTPUT removes only what they name.
 const Generator = "runtimebuild"
@@ -61,7 +53,7 @@ func Write(archive string, r Result) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(PathFor(archive), append(data, '\n'))
+	return outputdir.WriteFile(PathFor(archive), append(data, '\n'))
 }
 
 // Read loads the result file of an archive.
@@ -78,43 +70,22 @@ func Read(archive string) (Result, error) {
 }
 
 // Clean removes from dir what this tool wrote there earlier: the result files marked with
-// Generator, the archives they name, and temporary files of interrupted runs. Nothing else.
+// Generator, the archives they name, and temporary files of interrupted runs. Nothing else, and
+// nothing another run is still writing or using.
 func Clean(dir string) (removed []string, err error) {
-	names, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	return outputdir.Clean(dir, owned)
+}
+
+// owned is the result file name and its archive when name is a result file of ours.
+func owned(dir, name string) []string {
+	if !strings.HasSuffix(name, ".json") {
+		return nil
 	}
-	if err != nil {
-		return nil, err
+	r, err := Read(filepath.Join(dir, strings.TrimSuffix(name, ".json")))
+	if err != nil || r.Generator != Generator || r.Archive+".json" != name {
+		return nil // not ours
 	}
-	for _, d := range names {
-		name := d.Name()
-		if !d.Type().IsRegular() {
-			continue
-		}
-		var targets []string
-		switch {
-		case strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix):
-			targets = []string{name}
-		case strings.HasSuffix(name, ".json"):
-			r, err := Read(filepath.Join(dir, strings.TrimSuffix(name, ".json")))
-			if err != nil || r.Generator != Generator || r.Archive+".json" != name {
-				continue // not ours
-			}
-			targets = []string{r.Archive, name}
-		}
-		for _, t := range targets {
-			err := os.Remove(filepath.Join(dir, t))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return removed, fmt.Errorf("cleaning %s: %w", dir, err)
-			}
-			if err == nil {
-				removed = append(removed, t)
-			}
-		}
-	}
-	sort.Strings(removed)
-	return removed, nil
+	return []string{r.Archive, name}
 }
 
 // AppendGitHubOutput appends name=value lines to the file named by GITHUB_OUTPUT.
@@ -133,24 +104,4 @@ func AppendGitHubOutput(file string, pairs ...[2]string) error {
 		fmt.Fprintf(f, "%s=%s\n", p[0], p[1])
 	}
 	return f.Close()
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), TempPattern)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/avast/retry-go/v4"
 
@@ -46,10 +47,11 @@ type Options struct {
 
 // Client talks to one Runtime API with one key.
 type Client struct {
-	base *url.URL
-	key  string
-	http *http.Client
-	opts Options
+	base   *url.URL
+	key    string
+	http   *http.Client
+	opts   Options
+	redact *strings.Replacer // the key out of every string the server sends back
 }
 
 // New returns a client for baseURL. The key travels only in the X-API-Key header.
@@ -60,6 +62,9 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 	}
 	if u.User != nil {
 		return nil, exitcode.Usagef("RUNTIME_API_URL must not carry credentials; the key goes in RUNTIME_API_KEY")
+	}
+	if strings.ContainsFunc(key, unicode.IsControl) {
+		return nil, ErrKeyControlCharacter
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !opts.AllowInsecureHTTP {
 		return nil, exitcode.Usagef("RUNTIME_API_URL=%q is plain http to another host: the API key would cross the network unencrypted; use https, or set ALLOW_INSECURE_HTTP=true", baseURL)
@@ -81,6 +86,9 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 	hc := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+				return http.ErrUseLastResponse // an upload is never redirected: attempt makes the 3xx an error
+			}
 			if len(via) >= 5 {
 				return errors.New("too many redirects")
 			}
@@ -90,7 +98,7 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 			return nil
 		},
 	}
-	return &Client{base: u, key: key, http: hc, opts: opts}, nil
+	return &Client{base: u, key: key, http: hc, opts: opts, redact: newRedactor(key)}, nil
 }
 
 func isLoopback(host string) bool {
@@ -112,7 +120,7 @@ func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
 	if out.RegistryPrefix == nil || *out.RegistryPrefix == "" {
 		return "", errors.New("asking the registry prefix: GET /registry_prefix answered without registry_prefix")
 	}
-	return strings.TrimRight(*out.RegistryPrefix, "/"), nil
+	return c.redact.Replace(strings.TrimRight(*out.RegistryPrefix, "/")), nil
 }
 
 // ImageExists asks whether image is already in the registry.
@@ -143,6 +151,9 @@ func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error
 	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
 		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
+	for _, f := range []*string{(*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
+		*f = c.redact.Replace(*f)
+	}
 	return s, err
 }
 
@@ -193,6 +204,9 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 	}
 	if out.BuildID == "" {
 		return "", errors.New("POST /build: the server accepted the upload but returned no build_id")
+	}
+	if id := c.redact.Replace(out.BuildID); id != out.BuildID {
+		return "", errors.New("POST /build: the server answered with RUNTIME_API_KEY in the build_id: check RUNTIME_API_URL points at the Runtime API")
 	}
 	return out.BuildID, nil
 }
@@ -278,11 +292,14 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 		if ctx.Err() != nil {
 			return permanent{ctx.Err()}
 		}
-		return fmt.Errorf("%s: %w", op, scrub(err))
+		return fmt.Errorf("%s: %w", op, c.redactErr(scrub(err))) // a malformed answer is quoted in the error
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return permanent{&RedirectError{Op: op, StatusCode: resp.StatusCode, Location: c.redact.Replace(resp.Header.Get("Location"))}}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: detail(resp.Body),
+		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: c.redact.Replace(detail(resp.Body)),
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if !retryableStatus(resp.StatusCode) {
 			return permanent{herr}
@@ -314,6 +331,34 @@ func detail(r io.Reader) string {
 	}
 	return s
 }
+
+// newRedactor replaces the key, as it is and as a URL would carry it, with "[REDACTED]".
+func newRedactor(key string) *strings.Replacer {
+	if key == "" {
+		return strings.NewReplacer()
+	}
+	pairs := []string{key, "[REDACTED]"}
+	if q := url.QueryEscape(key); q != key {
+		pairs = append(pairs, q, "[REDACTED]")
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// redactErr keeps err's chain but not the key in its text.
+func (c *Client) redactErr(err error) error {
+	if msg := err.Error(); c.redact.Replace(msg) != msg {
+		return &redactedError{msg: c.redact.Replace(msg), err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // scrub drops the URL from transport errors: it is already in the message's op, and a query
 // could carry what should not be printed.

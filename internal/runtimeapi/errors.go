@@ -31,6 +31,28 @@ func (e *HTTPError) Error() string {
 	return msg
 }
 
+// RedirectError is a 3xx answer the client does not follow: any to an upload (the body would
+// go elsewhere, or be dropped for a GET that answers with a build_id), and any that remains
+// after the redirects of a GET were followed.
+type RedirectError struct {
+	Op         string
+	StatusCode int
+	Location   string // where the server pointed; empty when it named nothing
+}
+
+func (e *RedirectError) Error() string {
+	where := e.Location
+	if where == "" {
+		where = "nowhere"
+	}
+	return fmt.Sprintf("%s: the server answered %d %s, redirecting to %s; not followed: set RUNTIME_API_URL to the Runtime API itself",
+		e.Op, e.StatusCode, http.StatusText(e.StatusCode), where)
+}
+
+// ErrKeyControlCharacter is a key holding a line break or another control character: no
+// HTTP header can carry it, so every request would fail.
+var ErrKeyControlCharacter = errors.New("the API key holds a control character (a line break?)")
+
 // retryableStatus are the answers worth trying again: the server or a proxy may recover.
 func retryableStatus(code int) bool {
 	switch code {

@@ -170,7 +170,7 @@ func (c *Client) BuildLogs(ctx context.Context, buildID string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("GET /build_logs: %w", scrub(err))
 	}
-	return string(b), nil
+	return c.redact.Replace(string(b)), nil // a log may quote the key: it is printed
 }
 
 // logFollower turns successive looks at a growing log into new lines. The server may keep

@@ -1,21 +1,30 @@
 package server
 
 import (
-	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
+	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 )
@@ -49,7 +58,7 @@ func (CheckBuilder) ImageExists(context.Context, string) (bool, error) { return 
 func (CheckBuilder) Note() string { return "checked only: SERVE_BUILDER=check builds nothing" }
 
 func checkContext(dir, target string, log io.Writer) error {
-	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	df, err := readInside(dir, "Dockerfile", 16<<20)
 	if err != nil {
 		return fmt.Errorf("reading the Dockerfile: %w", err)
 	}
@@ -74,9 +83,10 @@ func checkContext(dir, target string, log io.Writer) error {
 // .dockerignore excludes.
 func contextFiles(dir string) ([]string, error) {
 	var patterns []string
-	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
-		patterns, err = ignorefile.ReadAll(f)
-		f.Close()
+	if b, err := readInside(dir, ".dockerignore", 16<<20); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			patterns, err = ignorefile.ReadAll(bytes.NewReader(b))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +113,7 @@ func contextFiles(dir string) ([]string, error) {
 
 // checkImage checks that manifest.json parses and names files the archive holds.
 func checkImage(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	b, err := readInside(dir, "manifest.json", maxManifest)
 	if err != nil {
 		return err
 	}
@@ -117,7 +127,7 @@ func checkImage(dir string) error {
 	}
 	for _, m := range manifest {
 		for _, f := range append([]string{m.Config}, m.Layers...) {
-			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f))); err != nil {
+			if _, err := statInside(dir, f); err != nil {
 				return fmt.Errorf("manifest.json names %s, which the archive does not hold", f)
 			}
 		}
@@ -125,78 +135,246 @@ func checkImage(dir string) error {
 	return nil
 }
 
-// DockerBuilder builds with the local Docker engine.
-type DockerBuilder struct{}
+// The builders at the seam.
+var (
+	_ Builder        = CheckBuilder{}
+	_ Builder        = (*DockerBuilder)(nil)
+	_ ImageDescriber = (*DockerBuilder)(nil)
+	_ Builder        = (*BuildkitBuilder)(nil)
+	_ ImageDescriber = (*BuildkitBuilder)(nil)
+)
 
-// Build builds a context (streamed from the upload, with --target when the Dockerfile has that
-// stage) or loads an image archive, and applies every tag.
-func (DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
-	tags := append([]string{job.TargetImage}, job.Tags...)
+// DockerBuilder builds with the BuildKit inside the Docker Engine (through the engine's API, as
+// buildx's docker driver does) and exports the image into the engine under the target name and
+// every tag. Image archives are loaded into the engine and tagged.
+type DockerBuilder struct {
+	Engine *docker.Engine
+}
+
+// Build builds the job's context (only the stages its target needs) or loads its image archive.
+func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
+	names := append([]string{job.TargetImage}, job.Tags...)
 	if job.Kind == KindImage {
-		images, err := docker.Load(ctx, job.Archive, log)
+		f, err := os.Open(job.Archive)
 		if err != nil {
 			return "", err
 		}
-		for _, t := range tags {
-			if err := docker.Tag(ctx, images[0], t); err != nil {
+		defer f.Close()
+		images, err := d.Engine.Load(ctx, f, log)
+		if err != nil {
+			return "", err
+		}
+		for _, n := range names {
+			if err := d.Engine.Tag(ctx, images[0], n); err != nil {
 				return "", err
 			}
 		}
 		return job.TargetImage, nil
 	}
-	target := ""
-	if job.Target != "" {
-		stages, err := stagesOf(ctx, job)
-		if err != nil {
-			return "", err
-		}
-		for _, s := range stages {
-			if strings.EqualFold(s, job.Target) {
-				target = job.Target
-			}
-		}
-		if target == "" {
-			fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", job.Target)
-		}
-	}
-	f, err := os.Open(job.Archive)
+	c, err := buildkit.Engine(ctx, d.Engine)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	if err := docker.Build(ctx, f, target, tags, log); err != nil {
-		return "", err
-	}
-	return job.TargetImage, nil
+	defer c.Close()
+	return job.TargetImage, solveJob(ctx, c, job, buildkit.MobyExport(names), log)
 }
 
-// ImageExists asks the engine.
-func (DockerBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
-	return docker.ImageExists(ctx, image)
+// ImageExists asks the engine; a name that is no image reference does not exist.
+func (d *DockerBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
+	_, err := d.Engine.Inspect(ctx, image)
+	if errors.Is(err, docker.ErrNoSuchImage) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // DescribeImage tells when the engine got image and its size.
-func (DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
-	img, err := docker.Inspect(ctx, image)
+func (d *DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
+	img, err := d.Engine.Inspect(ctx, image)
 	if err != nil {
 		return ImageInfo{}, err
 	}
 	return ImageInfo{UploadTime: img.Created.UTC().Format(time.RFC3339), SizeBytes: img.Size}, nil
 }
 
-// stagesOf reads the Dockerfile from the archive and lists its stages.
-func stagesOf(ctx context.Context, job *Job) ([]string, error) {
-	var df []byte
-	err := walkArchive(ctx, job.Archive, job.MaxUnpacked, func(name string, h *tar.Header, r io.Reader) error {
-		if name == "Dockerfile" && h.Typeflag == tar.TypeReg {
-			var err error
-			df, err = io.ReadAll(io.LimitReader(r, 1<<20))
-			return err
+// BuildkitBuilder builds on a buildkitd (BUILDKIT_HOST) and pushes the image to the target
+// image's registry under every name; /image_exists then asks that registry. Plain HTTP is used
+// only for registries on this machine's loopback.
+type BuildkitBuilder struct {
+	Daemon buildkit.Daemon
+}
+
+// Build builds the job's context on the daemon and pushes it, or pushes the job's image archive.
+func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
+	names := append([]string{job.TargetImage}, job.Tags...)
+	refs := make([]name.Reference, 0, len(names))
+	for _, n := range names {
+		ref, err := name.ParseReference(n)
+		if err != nil {
+			return "", fmt.Errorf("%q is not an image reference: %w", n, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		refs = append(refs, ref)
 	}
-	return preflight.Check(df, preflight.Context{}).Stages, nil
+	if job.Kind == KindImage {
+		return job.TargetImage, pushArchive(ctx, job, refs, log)
+	}
+	c, err := b.Daemon.Connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return job.TargetImage, solveJob(ctx, c, job, buildkit.PushExport(names), log)
+}
+
+// ImageExists asks the image's registry.
+func (b *BuildkitBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return false, nil // no such name can exist
+	}
+	_, err = remote.Head(ref, registryOptions(ctx)...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode)) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking %s for %s: %w", ref.Context().RegistryStr(), image, err)
+	}
+	return true, nil
+}
+
+// DescribeImage tells when the image was made (its config's created time) and its size (config
+// and layers, compressed, as the registry stores them).
+func (b *BuildkitBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	img, err := remote.Image(ref, registryOptions(ctx)...)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return ImageInfo{UploadTime: cfg.Created.UTC().Format(time.RFC3339), SizeBytes: size}, nil
+}
+
+func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range terr.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// registryOptions use this machine's registry credentials, and plain HTTP only on loopback.
+func registryOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithTransport(loopbackHTTPOnly{remote.DefaultTransport}),
+	}
+}
+
+// loopbackHTTPOnly refuses plain HTTP to any host but this machine's loopback (go-containerregistry
+// would also fall back to it for private-range addresses).
+type loopbackHTTPOnly struct{ next http.RoundTripper }
+
+func (t loopbackHTTPOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" && !buildkit.IsLoopback(r.URL.Host) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only registries on loopback are reached without TLS", r.URL.Host)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// pushArchive pushes a `docker save` archive's image under every name.
+func pushArchive(ctx context.Context, job *Job, refs []name.Reference, log io.Writer) error {
+	plain := filepath.Join(job.Dir, "image.tar")
+	if err := gunzipTo(job.Archive, plain); err != nil {
+		return fmt.Errorf("reading the image archive: %w", err)
+	}
+	img, err := tarball.ImageFromPath(plain, nil)
+	if err != nil {
+		return fmt.Errorf("reading the image archive: %w", err)
+	}
+	for _, ref := range refs {
+		fmt.Fprintf(log, "pushing %s\n", ref)
+		if err := remote.Write(ref, img, registryOptions(ctx)...); err != nil {
+			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// gunzipTo writes the archive uncompressed (tarball reads its members by seeking in a plain tar).
+func gunzipTo(archive, dst string) error {
+	in, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// solveJob unpacks the job's context and builds its target stage (or, when the Dockerfile has
+// no such stage, its last) on c.
+func solveJob(ctx context.Context, c *bkclient.Client, job *Job, export bkclient.ExportEntry, log io.Writer) error {
+	dir, err := job.Unpack(ctx)
+	if err != nil {
+		return fmt.Errorf("unpacking: %w", err)
+	}
+	target, err := chooseStage(dir, job.Target, log)
+	if err != nil {
+		return err
+	}
+	return buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Target: target, Export: export}, log)
+}
+
+// chooseStage is the stage to build: the one the client named when the Dockerfile has it, else
+// "" (the last stage).
+func chooseStage(dir, want string, log io.Writer) (string, error) {
+	if want == "" {
+		return "", nil
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	df, err := root.ReadFile("Dockerfile")
+	if err != nil {
+		return "", fmt.Errorf("reading the Dockerfile: %w", err)
+	}
+	for _, s := range preflight.Check(df, preflight.Context{}).Stages {
+		if strings.EqualFold(s, want) {
+			return s, nil
+		}
+	}
+	fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", want)
+	return "", nil
 }

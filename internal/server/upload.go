@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"sort"
 	"strconv"
@@ -23,8 +24,19 @@ type upload struct {
 	Size        int64  // bytes of the archive as stored
 }
 
+// Limits of everything in POST /build but the archive: whatever SERVE_MAX_UPLOAD is, the
+// fields of one request cost at most about maxFormBytes of memory.
+const (
+	maxFieldBytes = 4 << 10 // one value: an image reference, a tag, a stage
+	maxTags       = 64
+	maxFormBytes  = 1 << 20 // all the request body but the archive: part headers, fields, JSON syntax
+)
+
 // errTooLarge is an archive beyond the size limit.
 var errTooLarge = errors.New("the upload is larger than the server accepts")
+
+// errFormTooLarge is a request whose body beside the archive is beyond maxFormBytes.
+var errFormTooLarge = fmt.Errorf("the request's fields beside the context exceed %d KiB", maxFormBytes>>10)
 
 // badRequest is an upload that does not follow the protocol.
 type badRequest struct{ msg string }
@@ -33,18 +45,19 @@ func (b badRequest) Error() string { return b.msg }
 
 // receive reads the body of POST /build in any form of PROTOCOL.md, streaming the archive into
 // dst (decoding base64 when it is text) and never holding it in memory.
-func receive(r *http.Request, dst io.Writer, limit int64) (upload, error) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func receive(contentType string, r io.Reader, dst io.Writer, limit int64) (upload, error) {
+	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json"}
 	}
 	out := &limitedWriter{w: dst, left: limit}
+	body := &formBudget{r: r, left: maxFormBytes}
 	var u upload
 	switch mediaType {
 	case "multipart/form-data":
-		u, err = receiveMultipart(r, out)
+		u, err = receiveMultipart(body, params["boundary"], out)
 	case "application/json":
-		u, err = receiveJSON(r.Body, out)
+		u, err = receiveJSON(body, out)
 	default:
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json, not " + mediaType}
 	}
@@ -68,132 +81,286 @@ func receive(r *http.Request, dst io.Writer, limit int64) (upload, error) {
 	return u, nil
 }
 
-func receiveMultipart(r *http.Request, archive io.Writer) (upload, error) {
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return upload{}, badRequest{"reading the form: " + err.Error()}
+// formBudget counts what is read of a request body outside its archive and fails past
+// maxFormBytes, so that no field, header or padding can make a request cost memory or time
+// beyond that (the archive has its own limit).
+type formBudget struct {
+	r         io.Reader
+	left      int64
+	inArchive bool
+}
+
+func (b *formBudget) Read(p []byte) (int, error) {
+	if !b.inArchive && b.left < 0 {
+		return 0, errFormTooLarge
 	}
-	var u upload
-	numbered := map[int]string{}
-	for {
+	n, err := b.r.Read(p)
+	if !b.inArchive {
+		b.left -= int64(n)
+	}
+	return n, err
+}
+
+// archive streams the archive from src to dst with the budget paused.
+func (b *formBudget) archive(dst io.Writer, src io.Reader) error {
+	b.inArchive = true
+	defer func() { b.inArchive = false }()
+	return copyArchive(dst, src)
+}
+
+// fields collects the fields beside the archive, refusing what the protocol does not have:
+// unknown names, a field given twice, a value over maxFieldBytes, more than maxTags tags.
+type fields struct {
+	u        upload
+	seen     map[string]bool
+	numbered map[int]string
+}
+
+const knownFields = "context, target_image, tags (or tags_0, tags_1, …) and target"
+
+// admit refuses a field by its name alone, before its value is read: unknown, or given twice.
+func (f *fields) admit(name string) error {
+	if f.seen == nil {
+		f.seen, f.numbered = map[string]bool{}, map[int]string{}
+	}
+	switch {
+	case name == "target_image", name == "target":
+	case name == "tags", name == "tags[]":
+		return nil // repeated once per tag
+	case strings.HasPrefix(name, "tags_"):
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+		if err != nil || n < 0 {
+			return unknownField(name)
+		}
+		if _, dup := f.numbered[n]; dup { // tags_1, then tags_01
+			return badRequest{fmt.Sprintf("the field %s is given twice", quoteName(name))}
+		}
+	default:
+		return unknownField(name)
+	}
+	if f.seen[name] {
+		return badRequest{fmt.Sprintf("the field %s is given twice", quoteName(name))}
+	}
+	f.seen[name] = true
+	return nil
+}
+
+// set records the value of an admitted field.
+func (f *fields) set(name, value string) error {
+	if len(value) > maxFieldBytes {
+		return badRequest{fmt.Sprintf("the field %s is longer than %d bytes", quoteName(name), maxFieldBytes)}
+	}
+	v := strings.TrimSpace(value)
+	switch name {
+	case "target_image":
+		f.u.TargetImage = v
+	case "target":
+		f.u.Target = v
+	case "tags", "tags[]":
+		f.u.Tags = append(f.u.Tags, v)
+	default: // tags_<n>, checked by admit
+		n, _ := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+		f.numbered[n] = v
+	}
+	if len(f.u.Tags)+len(f.numbered) > maxTags {
+		return badRequest{fmt.Sprintf("more than %d tags", maxTags)}
+	}
+	return nil
+}
+
+// result is the upload with numbered tags after the others, in their order.
+func (f *fields) result() upload {
+	keys := make([]int, 0, len(f.numbered))
+	for k := range f.numbered {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		f.u.Tags = append(f.u.Tags, f.numbered[k])
+	}
+	return f.u
+}
+
+func unknownField(name string) error {
+	return badRequest{fmt.Sprintf("unknown field %s: POST /build takes %s", quoteName(name), knownFields)}
+}
+
+// quoteName quotes a client's field name for a message, cut to 64 bytes.
+func quoteName(name string) string {
+	if len(name) > 64 {
+		name = name[:64] + "…"
+	}
+	return strconv.Quote(name)
+}
+
+func receiveMultipart(body *formBudget, boundary string, archive io.Writer) (upload, error) {
+	if boundary == "" {
+		return upload{}, badRequest{"reading the form: the Content-Type has no boundary"}
+	}
+	mr := multipart.NewReader(body, boundary)
+	var f fields
+	gotArchive := false
+	for parts := 0; ; parts++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return upload{}, fmt.Errorf("reading the form: %w", err)
+			return upload{}, formError(err)
+		}
+		if parts > maxTags+3 {
+			return upload{}, badRequest{fmt.Sprintf("the form has more than %d parts", maxTags+3)}
 		}
 		name := part.FormName()
 		if name == "context" {
-			if err := copyArchive(archive, part); err != nil {
+			if gotArchive {
+				return upload{}, badRequest{"the form has two context parts"}
+			}
+			gotArchive = true
+			if err := body.archive(archive, part); err != nil {
 				return upload{}, err
 			}
 			continue
 		}
-		value, err := io.ReadAll(io.LimitReader(part, 64<<10))
+		if err := f.admit(name); err != nil {
+			return upload{}, err
+		}
+		value, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 		if err != nil {
-			return upload{}, fmt.Errorf("reading the form: %w", err)
+			return upload{}, formError(err)
 		}
-		v := strings.TrimSpace(string(value))
-		switch {
-		case name == "target_image":
-			u.TargetImage = v
-		case name == "target":
-			u.Target = v
-		case name == "tags" || name == "tags[]":
-			u.Tags = append(u.Tags, v)
-		case strings.HasPrefix(name, "tags_"):
-			if n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_")); err == nil {
-				numbered[n] = v
-			}
+		if err := f.set(name, string(value)); err != nil {
+			return upload{}, err
 		}
 	}
-	keys := make([]int, 0, len(numbered))
-	for k := range numbered {
-		keys = append(keys, k)
+	return f.result(), nil
+}
+
+// formError wraps an error met while reading the form; the budget's and the body limit's
+// errors stay recognisable.
+func formError(err error) error {
+	if errors.Is(err, errFormTooLarge) {
+		return errFormTooLarge
 	}
-	sort.Ints(keys)
-	for _, k := range keys {
-		u.Tags = append(u.Tags, numbered[k])
-	}
-	return u, nil
+	return fmt.Errorf("reading the form: %w", err)
 }
 
 // copyArchive copies the archive part: raw gzip bytes as they are, anything else as base64 text.
 func copyArchive(dst io.Writer, part io.Reader) error {
-	br := bufio.NewReader(part)
+	src := &endOf{r: part}
+	br := bufio.NewReader(src)
 	magic, _ := br.Peek(2)
-	var src io.Reader = br
-	if !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		src = base64.NewDecoder(base64.StdEncoding, br) // skips line breaks
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		var cie base64.CorruptInputError
-		if errors.As(err, &cie) {
-			return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
-		}
+	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		_, err := io.Copy(dst, br)
 		return err
 	}
-	return nil
+	_, err := io.Copy(dst, base64.NewDecoder(base64.StdEncoding, br)) // skips line breaks
+	var cie base64.CorruptInputError
+	switch {
+	case errors.As(err, &cie):
+		return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
+	case errors.Is(err, io.ErrUnexpectedEOF) && src.err == io.EOF: // the text ended, not the body
+		return badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
+	}
+	return err
+}
+
+// endOf remembers how its reader ended.
+type endOf struct {
+	r   io.Reader
+	err error
+}
+
+func (e *endOf) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // receiveJSON streams {"context": "<base64>", "target_image": "...", "tags": [...]} with the
 // context decoded to archive as it is read; the other members are small and decoded whole.
-func receiveJSON(body io.Reader, archive io.Writer) (upload, error) {
+func receiveJSON(body *formBudget, archive io.Writer) (upload, error) {
 	r := bufio.NewReader(body)
-	var u upload
+	var f fields
 	if err := expect(r, '{'); err != nil {
-		return u, err
+		return upload{}, err
 	}
+	gotArchive := false
 	for first := true; ; first = false {
 		c, err := next(r)
 		if err != nil {
-			return u, err
+			return upload{}, err
 		}
 		if c == '}' {
-			return u, nil
+			return f.result(), nil
 		}
 		if !first {
 			if c != ',' {
-				return u, badRequest{"malformed JSON body: expected ','"}
+				return upload{}, badRequest{"malformed JSON body: expected ','"}
 			}
 			if c, err = next(r); err != nil {
-				return u, err
+				return upload{}, err
 			}
 		}
 		if c != '"' {
-			return u, badRequest{"malformed JSON body: expected a member name"}
+			return upload{}, badRequest{"malformed JSON body: expected a member name"}
 		}
 		r.UnreadByte()
 		var key string
-		if err := decodeValue(r, &key); err != nil {
-			return u, err
+		if err := decodeValue(r, &key, 256); err != nil {
+			return upload{}, err
 		}
 		if err := expect(r, ':'); err != nil {
-			return u, err
+			return upload{}, err
 		}
 		switch key {
 		case "context":
+			if gotArchive {
+				return upload{}, badRequest{"the JSON body has two context members"}
+			}
+			gotArchive = true
 			if err := expect(r, '"'); err != nil {
-				return u, err
+				return upload{}, err
 			}
-			if err := copyArchive(archive, &jsonStringReader{r: r}); err != nil {
-				return u, err
+			if err := body.archive(archive, &jsonStringReader{r: r}); err != nil {
+				return upload{}, err
 			}
-		case "target_image":
-			err = decodeValue(r, &u.TargetImage)
-		case "target":
-			err = decodeValue(r, &u.Target)
-		case "tags":
-			err = decodeValue(r, &u.Tags)
+			continue
+		case "target_image", "target", "tags":
 		default:
-			var skip json.RawMessage
-			err = decodeValue(r, &skip)
+			return upload{}, unknownField(key) // before its value is read
+		}
+		if err := f.admit(key); err != nil {
+			return upload{}, err
+		}
+		if key == "tags" {
+			err = decodeTags(r, &f)
+		} else {
+			var v string
+			if err = decodeValue(r, &v, 6*maxFieldBytes); err == nil { // room for \uXXXX escapes
+				err = f.set(key, v)
+			}
 		}
 		if err != nil {
-			return u, err
+			return upload{}, err
 		}
 	}
+}
+
+// decodeTags decodes the tags array, within maxFieldBytes per tag and maxTags tags.
+func decodeTags(r *bufio.Reader, f *fields) error {
+	var tags []string
+	if err := decodeValue(r, &tags, maxFormBytes/2); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if err := f.set("tags", t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // next returns the next byte that is not JSON white space.
@@ -201,12 +368,21 @@ func next(r *bufio.Reader) (byte, error) {
 	for {
 		c, err := r.ReadByte()
 		if err != nil {
-			return 0, badRequest{"malformed JSON body: it ends early"}
+			return 0, jsonReadError(err)
 		}
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return c, nil
 		}
 	}
+}
+
+// jsonReadError is a malformed body when it ended, else the reader's own error (the body
+// limit, the budget, a timeout, a client gone).
+func jsonReadError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return badRequest{"malformed JSON body: it ends early"}
+	}
+	return err
 }
 
 func expect(r *bufio.Reader, want byte) error {
@@ -220,9 +396,9 @@ func expect(r *bufio.Reader, want byte) error {
 	return nil
 }
 
-// decodeValue decodes one small JSON value from r, leaving what follows unread.
-func decodeValue(r *bufio.Reader, v any) error {
-	raw, err := scanValue(r)
+// decodeValue decodes one JSON value of at most max bytes from r, leaving what follows unread.
+func decodeValue(r *bufio.Reader, v any, max int) error {
+	raw, err := scanValue(r, max)
 	if err != nil {
 		return err
 	}
@@ -232,9 +408,9 @@ func decodeValue(r *bufio.Reader, v any) error {
 	return nil
 }
 
-// scanValue reads one JSON value of at most 1 MiB: a string, a number, a literal, or a
-// balanced array or object.
-func scanValue(r *bufio.Reader) ([]byte, error) {
+// scanValue reads one JSON value of at most max bytes: a string, a number, a literal, or a
+// balanced array or object. Nothing of it is kept beyond max.
+func scanValue(r *bufio.Reader, max int) ([]byte, error) {
 	c, err := next(r)
 	if err != nil {
 		return nil, err
@@ -246,19 +422,26 @@ func scanValue(r *bufio.Reader) ([]byte, error) {
 		depth = 1
 	}
 	if !inString && depth == 0 { // number or literal: up to the next delimiter
-		for {
+		for len(buf) <= max {
 			b, err := r.Peek(1)
-			if err != nil || bytes.ContainsAny(b, ",}] \t\r\n") {
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return buf, nil // the caller's next read says the body ended early
+				}
+				return nil, err
+			}
+			if bytes.ContainsAny(b, ",}] \t\r\n") {
 				return buf, nil
 			}
 			r.ReadByte()
 			buf = append(buf, b[0])
 		}
+		return nil, tooLargeMember(max)
 	}
-	for len(buf) < 1<<20 {
+	for len(buf) <= max {
 		b, err := r.ReadByte()
 		if err != nil {
-			return nil, badRequest{"malformed JSON body: it ends early"}
+			return nil, jsonReadError(err)
 		}
 		buf = append(buf, b)
 		switch {
@@ -280,7 +463,11 @@ func scanValue(r *bufio.Reader) ([]byte, error) {
 			}
 		}
 	}
-	return nil, badRequest{"malformed JSON body: a member is too large"}
+	return nil, tooLargeMember(max)
+}
+
+func tooLargeMember(max int) error {
+	return badRequest{fmt.Sprintf("malformed JSON body: a member is longer than %d bytes", max)}
 }
 
 // jsonStringReader yields the content of a JSON string (after its opening quote) up to the
@@ -295,7 +482,7 @@ func (j *jsonStringReader) Read(p []byte) (int, error) {
 	for n < len(p) && !j.done {
 		c, err := j.r.ReadByte()
 		if err != nil {
-			return n, badRequest{"malformed JSON body: the context string is not closed"}
+			return n, unclosed(err)
 		}
 		switch c {
 		case '"':
@@ -303,7 +490,7 @@ func (j *jsonStringReader) Read(p []byte) (int, error) {
 		case '\\':
 			e, err := j.r.ReadByte()
 			if err != nil {
-				return n, badRequest{"malformed JSON body: the context string is not closed"}
+				return n, unclosed(err)
 			}
 			switch e {
 			case '/':
@@ -323,6 +510,14 @@ func (j *jsonStringReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// unclosed is a context string that the body's end cut, or the reader's own error.
+func unclosed(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return badRequest{"malformed JSON body: the context string is not closed"}
+	}
+	return err
 }
 
 // limitedWriter refuses to write more than left bytes.

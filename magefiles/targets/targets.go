@@ -184,10 +184,12 @@ func Status(ctx context.Context, buildID string) error {
 	})
 }
 
-// Serve runs a local Runtime API on SERVE_ADDR that builds with the local Docker engine (SERVE_BUILDER=check: checks only).
+// Serve runs a local Runtime API on SERVE_ADDR that builds with BuildKit: the Docker engine's own, or a buildkitd (SERVE_BUILDER=buildkit).
 //
-// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH,
-// SERVE_REGISTRY_PREFIX, SERVE_WORKERS, SERVE_BUILD_TIMEOUT and SERVE_MAX_UPLOAD. Ctrl-C stops it.
+// Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH
+// (beyond loopback also SERVE_ALLOW_REMOTE_NO_AUTH), SERVE_REGISTRY_PREFIX, SERVE_WORKERS,
+// SERVE_BUILD_TIMEOUT, SERVE_MAX_UPLOAD, DOCKER_HOST, and BUILDKIT_HOST with BUILDKIT_TLS_*.
+// Ctrl-C or SIGTERM stops it.
 func Serve(ctx context.Context) error {
 	return run(ctx, serveReads, func(ctx context.Context, cfg config.Config, log *progress.Log) error {
 		return pipeline.Serve(ctx, cfg, log, nil)

@@ -191,7 +191,7 @@ func TestExitCodes(t *testing.T) {
 		{"plain http to another host", []string{"upload"}, []string{"RUNTIME_API_URL=http://api.example.com", "RUNTIME_API_KEY=k"}, 2, "ALLOW_INSECURE_HTTP"},
 		{"a Runtime API that does not answer", []string{"upload"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k", "BUILD_TIMEOUT=2s"}, 1, "registry prefix"},
 		{"a usage error inside a mage dependency keeps its code", []string{"all"}, []string{"INCLUDE=nothing-matches"}, 2, `INCLUDE pattern "nothing-matches" matches no file`},
-		{"serve without an engine says how to go on", []string{"serve"}, []string{"PATH=" + t.TempDir(), "RUNTIME_API_KEY=k"}, 1, "set SERVE_BUILDER=check"},
+		{"serve without an engine says how to go on", []string{"serve"}, []string{"DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "no-engine.sock"), "RUNTIME_API_KEY=k"}, 1, "set SERVE_BUILDER=check"},
 		{"success", []string{"context"}, nil, 0, "sha256:"},
 	}
 	for _, tt := range tests {

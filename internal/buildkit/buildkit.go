@@ -1,0 +1,163 @@
+// Package buildkit builds Dockerfile contexts with BuildKit: the one inside the Docker Engine
+// (reached over the engine's /grpc and /session endpoints, as buildx's docker driver does) or
+// any buildkitd (BUILDKIT_HOST, as buildctl reads it).
+package buildkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/tonistiigi/fsutil"
+
+	// The connection helpers BUILDKIT_HOST may name: docker-container://, kube-pod://.
+	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
+	_ "github.com/moby/buildkit/client/connhelper/kubepod"
+
+	"github.com/runtimebuild/runtimebuild/internal/docker"
+)
+
+// ErrUnreachable says that no BuildKit answers where it was looked for.
+var ErrUnreachable = errors.New("BuildKit does not answer")
+
+// Engine connects to the BuildKit inside a Docker Engine: gRPC and the session each travel
+// over a connection the engine upgrades (POST /grpc and /session, h2c).
+func Engine(ctx context.Context, e *docker.Engine) (*client.Client, error) {
+	return client.New(ctx, "",
+		client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return e.DialHijack(ctx, "/grpc", "h2c", nil)
+		}),
+		client.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+			return e.DialHijack(ctx, "/session", proto, meta)
+		}),
+	)
+}
+
+// Daemon says where a buildkitd listens and how to trust it.
+type Daemon struct {
+	Host       string // BUILDKIT_HOST: unix://, tcp://, docker-container://, kube-pod://
+	CACert     string // BUILDKIT_TLS_CA_CERT: file of the CA that signed the daemon's certificate
+	Cert, Key  string // BUILDKIT_TLS_CERT, BUILDKIT_TLS_KEY: this client's certificate and key files
+	ServerName string // the name the daemon's certificate carries; empty: the host of Host
+}
+
+// Connect returns a client of the daemon; it connects when first used.
+func (d Daemon) Connect(ctx context.Context) (*client.Client, error) {
+	if d.Host == "" {
+		return nil, errors.New("no BuildKit address: set BUILDKIT_HOST")
+	}
+	var opts []client.ClientOpt
+	if d.CACert != "" {
+		opts = append(opts, client.WithServerConfig(d.ServerName, d.CACert))
+	}
+	if d.Cert != "" || d.Key != "" {
+		if d.Cert == "" || d.Key == "" {
+			return nil, errors.New("a client certificate needs both BUILDKIT_TLS_CERT and BUILDKIT_TLS_KEY")
+		}
+		opts = append(opts, client.WithCredentials(d.Cert, d.Key))
+	}
+	c, err := client.New(ctx, d.Host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("BUILDKIT_HOST %s: %w", d.Host, err)
+	}
+	return c, nil
+}
+
+// Ping asks c for its workers, within 20 s: an answer means builds can start.
+func Ping(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := c.ListWorkers(ctx); err != nil {
+		return fmt.Errorf("%w: %s", ErrUnreachable, solveCause(err))
+	}
+	return nil
+}
+
+// Build is one Dockerfile build.
+type Build struct {
+	ContextDir string // the build context, with its Dockerfile at the root
+	Target     string // the stage to build; empty: the last. Only the stages it needs run.
+	Export     client.ExportEntry
+}
+
+// MobyExport names the image in the Docker Engine's own store (the engine's BuildKit only).
+func MobyExport(names []string) client.ExportEntry {
+	return client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(names, ",")}}
+}
+
+// PushExport pushes the image under every name. The daemon reaches registries over TLS, and
+// over plain HTTP only those on its loopback (localhost, 127.0.0.0/8, ::1) or that its own
+// configuration marks so: no registry.insecure here, which would make it try plain HTTP anywhere.
+func PushExport(names []string) client.ExportEntry {
+	return client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{"name": strings.Join(names, ","), "push": "true"}}
+}
+
+// Solve runs b on c with the dockerfile.v0 frontend, writing plain progress to log. A failed
+// build is a *BuildError; a cancelled one returns ctx's error.
+func Solve(ctx context.Context, c *client.Client, b Build, log io.Writer) error {
+	fs, err := fsutil.NewFS(b.ContextDir)
+	if err != nil {
+		return fmt.Errorf("opening the build context: %w", err)
+	}
+	attrs := map[string]string{"filename": "Dockerfile"}
+	if b.Target != "" {
+		attrs["target"] = b.Target
+	}
+	opt := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
+		Exports:       []client.ExportEntry{b.Export},
+		Session:       []session.Attachable{registryAuth()},
+	}
+	statuses := make(chan *client.SolveStatus)
+	p := newPrinter(log)
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for st := range statuses {
+			p.update(st)
+		}
+	}()
+	_, err = c.Solve(ctx, nil, opt, statuses)
+	<-printed
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return p.failure(err)
+}
+
+// registryAuth hands the builder this machine's registry credentials (~/.docker/config.json,
+// DOCKER_CONFIG, credential helpers) when it pulls a base image or pushes the result.
+func registryAuth() session.Attachable {
+	cfg := config.LoadDefaultConfigFile(io.Discard)
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
+	})
+}
+
+// IsLoopback reports whether a registry host ("127.0.0.1:5000", "localhost", "[::1]:5000") is
+// on this machine, the only place images may travel over plain HTTP.
+func IsLoopback(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
