@@ -332,9 +332,13 @@ func detail(r io.Reader) string {
 	return s
 }
 
+// minRedactedKey is the shortest key redacted: a key of a few characters would be cut out of
+// ordinary words ("Doc[REDACTED]erfile"), and a key that short protects nothing anyway.
+const minRedactedKey = 8
+
 // newRedactor replaces the key, as it is and as a URL would carry it, with "[REDACTED]".
 func newRedactor(key string) *strings.Replacer {
-	if key == "" {
+	if len(key) < minRedactedKey {
 		return strings.NewReplacer()
 	}
 	pairs := []string{key, "[REDACTED]"}
