@@ -404,6 +404,7 @@ func (m *Meter) maybePrint() {
 // bar is the terminal line: "[runtime-build] packing 12/345 files  42% [=====>      ] 1.2 MiB/3.0 MiB 4.1 MiB/s 2s left",
 // its bar as wide as the terminal leaves room for.
 func (m *Meter) bar(now time.Time) string {
+	// Not schollz/progressbar v3.19.1: it shrinks only its bar (never its ~45 columns of stats) and sizes to *os.File only.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	head := Prefix + m.what
@@ -513,6 +514,7 @@ func (s *Live) spin() {
 }
 
 func (s *Live) render() {
+	// Not schollz/progressbar v3.19.1: its spinner line is never cut to the terminal, and it spins on the real clock only.
 	s.mu.Lock()
 	text := fmt.Sprintf("%sbuild %s: %s %s %s", Prefix, Escape(s.id), Escape(s.status), spinner[s.frame%len(spinner)],
 		s.log.clock.Now().Sub(s.start).Round(time.Second))
