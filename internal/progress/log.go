@@ -404,7 +404,7 @@ func (m *Meter) maybePrint() {
 // bar is the terminal line: "[runtime-build] packing 12/345 files  42% [=====>      ] 1.2 MiB/3.0 MiB 4.1 MiB/s 2s left",
 // its bar as wide as the terminal leaves room for.
 func (m *Meter) bar(now time.Time) string {
-	// Not schollz/progressbar v3.19.1: it shrinks only its bar (never its ~45 columns of stats) and sizes to *os.File only.
+	// Not schollz/progressbar v3.19.1: it shrinks only its bar, never its 35-50 columns of counts, rate and times, and measures only an *os.File.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	head := Prefix + m.what
