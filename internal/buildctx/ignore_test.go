@@ -146,7 +146,7 @@ func TestReadArchiveRefusesWhatLeavesTheRoot(t *testing.T) {
 // stay inside the root.
 func FuzzReadArchive(f *testing.F) {
 	var ok bytes.Buffer
-	if _, err := Pack(context.Background(), &ok, []Entry{{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")}}, time.Unix(0, 0), nil); err != nil {
+	if _, err := pack(context.Background(), &ok, []Entry{{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")}}, time.Unix(0, 0), nil); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(ok.Bytes())

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"text/template"
-
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 //go:embed templates/Dockerfile.tmpl
@@ -45,8 +43,31 @@ func Builtin() string {
 	return string(b)
 }
 
+// MissingFilesError is the built-in template rendered for a build context that lacks files
+// it needs.
+type MissingFilesError struct {
+	Needs   []string // every file the template needs (Required)
+	Missing []string // those the build context lacks
+}
+
+func (e *MissingFilesError) Error() string {
+	return fmt.Sprintf("the generated Dockerfile needs %s in the build context (missing: %s)", strings.Join(e.Needs, ", "), strings.Join(e.Missing, ", "))
+}
+
+// TemplateError is a template that does not parse, or fails as it renders.
+type TemplateError struct {
+	Op  string // "parsing" or "rendering"
+	Err error
+}
+
+func (e *TemplateError) Error() string { return e.Op + " the Dockerfile template: " + e.Err.Error() }
+
+// Unwrap returns the template package's error.
+func (e *TemplateError) Unwrap() error { return e.Err }
+
 // Render executes the template text (the built-in one when text is empty) with data. With the
-// built-in template, the files it names must be in data.Files.
+// built-in template, the files it names must be in data.Files (else a *MissingFilesError); a
+// template that fails is a *TemplateError.
 func Render(text string, data Data) ([]byte, error) {
 	if text == "" {
 		text = Builtin()
@@ -57,8 +78,7 @@ func Render(text string, data Data) ([]byte, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, exitcode.Usagef("the generated Dockerfile needs %s in the build context (missing: %s); add them, or set DOCKERFILE to a Dockerfile of the source",
-				strings.Join(Required, ", "), strings.Join(missing, ", "))
+			return nil, &MissingFilesError{Needs: slices.Clone(Required), Missing: missing}
 		}
 	}
 	var t *template.Template
@@ -73,11 +93,11 @@ func Render(text string, data Data) ([]byte, error) {
 		},
 	})
 	if _, err := t.Parse(text); err != nil {
-		return nil, exitcode.AsUsage(fmt.Errorf("parsing the Dockerfile template: %w", err))
+		return nil, &TemplateError{Op: "parsing", Err: err}
 	}
 	var out bytes.Buffer
 	if err := t.Execute(&out, data); err != nil {
-		return nil, exitcode.AsUsage(fmt.Errorf("rendering the Dockerfile template: %w", err))
+		return nil, &TemplateError{Op: "rendering", Err: err}
 	}
 	// Exactly one final newline, whatever the template's trailing whitespace.
 	return append(bytes.TrimRight(out.Bytes(), "\n\t "), '\n'), nil

@@ -303,7 +303,7 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	archive, err := buildctx.Write(ctx, filepath.Dir(plan.Archive), filepath.Base(plan.Archive), plan.Entries, plan.MTime, meter)
 	meter.Done()
 	if err != nil {
-		return Packed{}, err
+		return Packed{}, settingError(err)
 	}
 	for _, w := range archive.Warnings {
 		log.Warnf("%s", w)
@@ -342,7 +342,7 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	}
 	paths, err := buildctx.Filter(candidates, plan.Rules)
 	if err != nil {
-		return nil, err
+		return nil, settingError(err)
 	}
 	entries, warnings, err := buildctx.Scan(plan.SourceDir, paths)
 	if err != nil {
@@ -354,12 +354,12 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if len(entries) == 0 {
 		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
 	}
-	entries, warnings, err = buildctx.GuardSecrets(entries, cfg.AllowSecrets)
-	for _, w := range warnings {
-		log.Warnf("%s", w)
+	entries, unmatched, err := buildctx.GuardSecrets(entries, cfg.AllowSecrets)
+	for _, p := range unmatched {
+		log.Warnf("%s", unmatchedAllowWarning(p))
 	}
 	if err != nil {
-		return nil, err
+		return nil, settingError(err)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, plan, entries); err != nil {
@@ -465,7 +465,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 			Tags: cfg.Tags, BaseImage: base, ImageName: cfg.ImageName, Files: buildctx.Names(entries),
 		})
 		if err != nil {
-			return err
+			return settingError(err)
 		}
 	}
 	opt := dockerfile.Options{Args: map[string]string{}, IfDeclared: map[string]string{

@@ -139,13 +139,16 @@ func (b *build) set(status, image, errText string) {
 // maxErrorText bounds a build's error text; the failing step and its last lines fit well within.
 const maxErrorText = 8 << 10
 
+// ErrNoKey is Options with neither a Key nor NoAuth: the server would accept no request.
+var ErrNoKey = errors.New("server: no API key, and NoAuth is not set")
+
 // New checks the options and prepares the work directory, removing what an earlier run left.
 func New(opts Options) (*Server, error) {
 	if opts.Builder == nil {
 		return nil, errors.New("server: no builder")
 	}
 	if opts.Key == "" && !opts.NoAuth {
-		return nil, errors.New("no API key: set RUNTIME_API_KEY, or SERVE_NO_AUTH=true to accept any request")
+		return nil, ErrNoKey
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 1
