@@ -21,9 +21,9 @@ var secretNames = []string{
 // secretPaths are path endings that usually hold credentials, matched without regard to case.
 var secretPaths = []string{".aws/credentials", ".docker/config.json", ".kube/config"}
 
-// LooksSecret reports whether the name of a packed path suggests credentials. Public keys
+// looksSecret reports whether the name of a packed path suggests credentials. Public keys
 // (*.pub) never do.
-func LooksSecret(name string) bool {
+func looksSecret(name string) bool {
 	name = strings.ToLower(name)
 	base := path.Base(name)
 	if strings.HasSuffix(base, ".pub") {
@@ -125,7 +125,7 @@ func GuardSecrets(entries []Entry, allow []string) (out []Entry, unmatched []str
 				continue
 			}
 		}
-		if e.Type == tar.TypeReg && LooksSecret(e.Name) {
+		if e.Type == tar.TypeReg && looksSecret(e.Name) {
 			found = append(found, Finding{File: e.Name, Rule: "file-name"})
 		}
 	}

@@ -31,14 +31,14 @@ func TestLooksSecret(t *testing.T) {
 	for _, name := range []string{".env", ".ENV", "sub/.env.production", "home/id_rsa", "id_ecdsa", "id_ed25519_sk",
 		".npmrc", "x/.netrc", ".pypirc", "a.p12", "b.pfx", ".aws/credentials", "home/u/.docker/config.json", "u/.kube/config",
 		".git-credentials", ".pgpass", ".htpasswd", ".dockercfg", "infra/terraform.tfstate", "key.ppk", "keystore.jks", "Store.JKS"} {
-		if !LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = false", name)
+		if !looksSecret(name) {
+			t.Errorf("looksSecret(%q) = false", name)
 		}
 	}
 	for _, name := range []string{"environment.py", "keys.py", "docs/.envrc.md", "config.json", "aws/credentials.md", "monkey.txt",
 		"id_ed25519.pub", "home/id_rsa.pub", "certs/server.pem", "tls.key", "ca.crt", "kube/config.go"} {
-		if LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = true", name)
+		if looksSecret(name) {
+			t.Errorf("looksSecret(%q) = true", name)
 		}
 	}
 }

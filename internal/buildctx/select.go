@@ -15,9 +15,9 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
 )
 
-// DefaultExcludes are never packed, whatever .dockerignore says (the original tool's list,
+// defaultExcludes are never packed, whatever .dockerignore says (the original tool's list,
 // matched at any depth).
-var DefaultExcludes = []string{
+var defaultExcludes = []string{
 	"**/__pycache__", "**/*.py[cod]", "**/.pytest_cache", "**/.coverage", "**/*.egg-info",
 	"**/.git", "**/node_modules", "**/.DS_Store", "**/Thumbs.db",
 }
@@ -88,7 +88,7 @@ func Filter(candidates []string, rules Rules) ([]string, error) {
 	if err != nil {
 		return nil, &PatternError{List: IgnorePatterns, File: rules.IgnoreFile, Err: err}
 	}
-	defaults, err := patternmatcher.New(DefaultExcludes)
+	defaults, err := patternmatcher.New(defaultExcludes)
 	if err != nil {
 		return nil, err
 	}

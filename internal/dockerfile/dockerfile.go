@@ -13,8 +13,8 @@ import (
 //go:embed templates/Dockerfile.tmpl
 var templates embed.FS
 
-// Required are the files the built-in template names; without them it cannot build.
-var Required = []string{"pyproject.toml", "uv.lock", "openhands/agent_server/__main__.py"}
+// required are the files the built-in template names; without them it cannot build.
+var required = []string{"pyproject.toml", "uv.lock", "openhands/agent_server/__main__.py"}
 
 // Data is what a template sees.
 type Data struct {
@@ -37,8 +37,8 @@ func (d Data) Order() []string {
 	return append(order, d.Target)
 }
 
-// Builtin returns the built-in template's text.
-func Builtin() string {
+// builtin returns the built-in template's text.
+func builtin() string {
 	b, _ := templates.ReadFile("templates/Dockerfile.tmpl")
 	return string(b)
 }
@@ -46,7 +46,7 @@ func Builtin() string {
 // MissingFilesError is the built-in template rendered for a build context that lacks files
 // it needs.
 type MissingFilesError struct {
-	Needs   []string // every file the template needs (Required)
+	Needs   []string // every file the template needs (required)
 	Missing []string // those the build context lacks
 }
 
@@ -70,15 +70,15 @@ func (e *TemplateError) Unwrap() error { return e.Err }
 // template that fails is a *TemplateError.
 func Render(text string, data Data) ([]byte, error) {
 	if text == "" {
-		text = Builtin()
+		text = builtin()
 		var missing []string
-		for _, f := range Required {
+		for _, f := range required {
 			if !data.Files[f] {
 				missing = append(missing, f)
 			}
 		}
 		if len(missing) > 0 {
-			return nil, &MissingFilesError{Needs: slices.Clone(Required), Missing: missing}
+			return nil, &MissingFilesError{Needs: slices.Clone(required), Missing: missing}
 		}
 	}
 	var t *template.Template

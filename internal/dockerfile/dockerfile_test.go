@@ -23,7 +23,7 @@ func data(target string, files ...string) Data {
 		Tags: []string{"python", "latest"}, BaseImage: "nikolaik/python-nodejs:python3.12-nodejs22", ImageName: "agent-server",
 		Files: map[string]bool{},
 	}
-	for _, f := range append(files, Required...) {
+	for _, f := range append(files, required...) {
 		d.Files[f] = true
 	}
 	return d

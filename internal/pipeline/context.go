@@ -138,7 +138,7 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 		files = append(files, e.Name)
 	}
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
-		File: p.Dockerfile.Name(), Files: files, Excluded: buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules).Why,
+		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: whyExcluded(buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules)),
 	})
 	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
 	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
@@ -183,9 +183,9 @@ func (c Choice) Name() string {
 	return c.Path
 }
 
-// AgentServerDockerfiles are the agent server's own Dockerfiles, in the order DOCKERFILE=auto
+// agentServerDockerfiles are the agent server's own Dockerfiles, in the order DOCKERFILE=auto
 // looks for them after the root Dockerfile.
-var AgentServerDockerfiles = []string{
+var agentServerDockerfiles = []string{
 	"openhands-agent-server/openhands/agent_server/docker/Dockerfile",
 	"openhands/agent_server/docker/Dockerfile",
 }
@@ -204,7 +204,7 @@ func chooseDockerfile(root string, cfg config.Config) (Choice, error) {
 		if cfg.DockerfileTmpl != "" {
 			return Choice{Why: "DOCKERFILE_TEMPLATE is set"}, nil
 		}
-		for _, c := range append([]string{"Dockerfile"}, AgentServerDockerfiles...) {
+		for _, c := range append([]string{"Dockerfile"}, agentServerDockerfiles...) {
 			if isFile(c) {
 				why := "DOCKERFILE=auto: the source's root Dockerfile"
 				if c != "Dockerfile" {
@@ -213,7 +213,7 @@ func chooseDockerfile(root string, cfg config.Config) (Choice, error) {
 				return Choice{Path: c, Why: why}, nil
 			}
 		}
-		return Choice{Why: "DOCKERFILE=auto: neither a root Dockerfile nor the agent server's (" + strings.Join(AgentServerDockerfiles, ", ") + ")"}, nil
+		return Choice{Why: "DOCKERFILE=auto: neither a root Dockerfile nor the agent server's (" + strings.Join(agentServerDockerfiles, ", ") + ")"}, nil
 	}
 	rel, err := buildctx.NormalizePath(cfg.Dockerfile)
 	if err != nil {

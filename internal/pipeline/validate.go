@@ -30,7 +30,7 @@ func checkArchive(ctx context.Context, archive, dockerfile string) (preflight.Re
 	if err != nil {
 		return preflight.Report{}, fmt.Errorf("reading %s: %w", archive, err)
 	}
-	return preflight.Check(l.Files["Dockerfile"], preflight.Context{File: dockerfile, Files: l.Names}), nil
+	return preflight.Check(l.Files["Dockerfile"], preflight.Context{File: dockerfile, Files: l.Names, TargetSetting: "TARGET"}), nil
 }
 
 // ProblemsError reports the problems on the log and returns the error that stops the run.

@@ -75,7 +75,7 @@ func checkContext(dir, target string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := preflight.Check(df, preflight.Context{Files: files, Target: target})
+	rep := preflight.Check(df, preflight.Context{Files: files, Target: target, TargetSetting: "target"})
 	if rep.OK() {
 		fmt.Fprintf(log, "Dockerfile stages: %s\n", strings.Join(rep.Stages, ", "))
 		return nil
