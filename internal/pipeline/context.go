@@ -262,6 +262,9 @@ func resolve(p string) string {
 	return filepath.Join(resolve(filepath.Clean(dir)), base)
 }
 
+// A progress meter is what packing reports to.
+var _ buildctx.Progress = (*progress.Meter)(nil)
+
 // Packed is the outcome of Context.
 type Packed struct {
 	Plan    Plan

@@ -1,4 +1,4 @@
-// Package server is a local Runtime API: the protocol of PROTOCOL.md over HTTP, with builds
+// Package server is a local Runtime API: the protocol of docs/protocol.md over HTTP, with builds
 // run by a Builder: BuildKit (the Docker engine's own, or a buildkitd) or a check that builds nothing.
 package server
 
