@@ -99,8 +99,13 @@ func (c Config) PrimaryTag() string { return c.Tags[0] }
 
 // Load reads the configuration through getenv (os.Getenv in production). A bad value is a
 // usage error (exit code 2) naming the variable.
-func Load(getenv func(string) string) (Config, error) {
-	r := reader{getenv: getenv}
+func Load(getenv func(string) string) (Config, error) { return LoadFor(getenv, nil) }
+
+// LoadFor is Load for a target that reads only some variables: a bad value of any other
+// variable is not its concern (PULL=yes must not stop context). reads reports whether the
+// target reads a variable; nil: it reads them all.
+func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, error) {
+	r := reader{getenv: getenv, reads: reads}
 	c := Config{
 		SourceDir:        r.str("SOURCE_DIR", ""),
 		OutputDir:        r.str("OUTPUT_DIR", "./runtime-build"),
@@ -239,10 +244,14 @@ var (
 // reader keeps the first bad variable so that Load reports exactly one line.
 type reader struct {
 	getenv func(string) string
+	reads  func(string) bool
 	err    error
 }
 
 func (r *reader) fail(name, value, want string) {
+	if r.reads != nil && !slices.ContainsFunc(strings.Split(name, "/"), r.reads) {
+		return // a variable this target does not read
+	}
 	if r.err == nil {
 		r.err = exitcode.Usagef("%s=%q is not valid: want %s", name, value, want)
 	}

@@ -1,5 +1,5 @@
 // Package exitcode carries the process exit code of INTERFACE.md through wrapped errors:
-// 0 success, 1 the work failed, 2 the call was wrong.
+// 0 success, 1 the work failed, 2 the call was wrong, 130 and 143 interrupted.
 package exitcode
 
 import (
@@ -9,9 +9,11 @@ import (
 
 // The exit codes of the contract.
 const (
-	OK      = 0
-	Failure = 1
-	Usage   = 2
+	OK          = 0
+	Failure     = 1
+	Usage       = 2
+	Interrupted = 130 // Ctrl-C (128 + SIGINT), after cleanup
+	Terminated  = 143 // SIGTERM (128 + SIGTERM), after cleanup
 )
 
 // Error is an error with the exit code it ends the process with.

@@ -20,6 +20,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
 // Source writes an image in the format `docker load` reads (uncompressed tar) to w.
@@ -28,10 +29,7 @@ type Source interface {
 }
 
 // Logger receives warnings; *progress.Log is one.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
+type Logger = progress.Logger
 
 // ParseReference checks an image reference; a bad one is a usage error.
 func ParseReference(ref string) (name.Reference, error) {
@@ -46,7 +44,6 @@ func ParseReference(ref string) (name.Reference, error) {
 type Docker struct {
 	Pull bool
 	Log  Logger
-	Out  io.Writer // docker pull's progress; nil: discarded
 }
 
 // Export pulls and saves ref. A failed pull of an image the engine already has is a warning.
@@ -55,11 +52,7 @@ func (d Docker) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	if d.Pull {
-		out := d.Out
-		if out == nil {
-			out = io.Discard
-		}
-		if err := docker.Pull(ctx, ref, out); err != nil {
+		if err := docker.Pull(ctx, ref, io.Discard); err != nil { // its progress; its error says what went wrong
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -3,13 +3,22 @@
 package magemain
 
 import (
+	"bufio"
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 )
+
+// valueFlags are mage's flags that take a value, as `-goos linux` or `-goos=linux`.
+var valueFlags = map[string]bool{"compile": true, "goos": true, "goarch": true, "ldflags": true, "gocmd": true,
+	"d": true, "w": true, "t": true, "install": true}
 
 // Args returns the command line with the output path of -compile made absolute. Mage builds
 // from the magefiles/ directory, so a relative `-compile ./bin/runtimebuild` would otherwise
-// land in magefiles/bin/ instead of where the user stands.
+// land in magefiles/bin/ instead of where the user stands. Mage's flags come before the first
+// target, with their values joined by = or as the next word.
 func Args(args []string) []string {
 	out := append([]string(nil), args...)
 	for i := 0; i < len(out); i++ {
@@ -18,17 +27,109 @@ func Args(args []string) []string {
 			break // flags end at the first target name
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name != "compile" {
+		if !valueFlags[name] || hasValue && name != "compile" {
 			continue
 		}
-		if hasValue {
+		switch {
+		case hasValue:
 			out[i] = a[:len(a)-len(value)] + abs(value)
-		} else if i+1 < len(out) {
-			out[i+1] = abs(out[i+1])
-			i++
+		case i+1 < len(out):
+			if name == "compile" {
+				out[i+1] = abs(out[i+1])
+			}
+			i++ // the value is no target name
 		}
 	}
 	return out
+}
+
+// Compiles reports whether the command line asks for -compile.
+func Compiles(args []string) bool { return HasFlag(args, "compile") }
+
+// CompileEnv is what -compile needs in the environment: CGO off, for the static binary the
+// README promises, unless the user chose CGO_ENABLED.
+func CompileEnv(getenv func(string) string) []string {
+	if getenv("CGO_ENABLED") != "" {
+		return nil
+	}
+	return []string{"CGO_ENABLED=0"}
+}
+
+// HasFlag reports whether mage's flag name is on the command line (with its value, when it takes one).
+func HasFlag(args []string, name string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return false
+		}
+		n, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if valueFlags[n] && !hasValue {
+			if i+1 == len(args) {
+				return false // mage will say that the value is missing
+			}
+			i++
+		}
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// FirstRun reports whether the modules go.mod requires directly are missing from the module
+// cache: then mage's compile downloads and builds them all, which takes about a minute.
+func FirstRun(gomod []byte, modCache string) bool {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	inRequire := false
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "require (":
+			inRequire = true
+			continue
+		case line == ")":
+			inRequire = false
+			continue
+		case strings.HasPrefix(line, "require "):
+			line = strings.TrimPrefix(line, "require ")
+		case !inRequire:
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "//") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(modCache, escape(fields[0])+"@"+fields[1])); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// escape is a module path as the module cache spells it: upper case letters as !lower.
+func escape(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		if unicode.IsUpper(r) {
+			b.WriteByte('!')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return filepath.FromSlash(b.String())
+}
+
+// ModCache is GOMODCACHE as the go command chooses it by default.
+func ModCache(getenv func(string) string) string {
+	if c := getenv("GOMODCACHE"); c != "" {
+		return c
+	}
+	gopath := getenv("GOPATH")
+	if gopath == "" {
+		home, _ := os.UserHomeDir()
+		gopath = filepath.Join(home, "go")
+	}
+	return filepath.Join(filepath.SplitList(gopath)[0], "pkg", "mod")
 }
 
 func abs(p string) string {

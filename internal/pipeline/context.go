@@ -245,7 +245,11 @@ func checkOutputDir(sourceDir string, cfg config.Config) error {
 	}
 	home, _ := os.UserHomeDir()
 	if out == string(filepath.Separator) || (home != "" && out == resolve(home)) {
-		return exitcode.Usagef("OUTPUT_DIR=%q is %s; CLEAN_OUTPUT=true refuses to clean it: choose a directory of its own", cfg.OutputDir, out)
+		what := "your home directory"
+		if out == string(filepath.Separator) {
+			what = "the root directory"
+		}
+		return exitcode.Usagef("OUTPUT_DIR=%q is %s; CLEAN_OUTPUT=true refuses to clean it: choose a directory of its own", cfg.OutputDir, what)
 	}
 	return nil
 }
@@ -300,8 +304,8 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 			log.Infof("removed %d earlier output file(s) from %s", len(removed), cfg.OutputDir)
 		}
 	}
-	log.Infof("packing %d entries of %s at %s (TARGET=%s)", len(plan.Entries), plan.SourceDir, plan.Commit.Short(), plan.Target)
 	size, files := buildctx.Totals(plan.Entries)
+	log.Infof("packing %d files (%s) of %s at %s (TARGET=%s)", files, progress.Bytes(size), plan.SourceDir, plan.Commit.Short(), plan.Target)
 	meter := log.Meter("packing", size, files)
 	archive, err := buildctx.Write(ctx, filepath.Dir(plan.Archive), filepath.Base(plan.Archive), plan.Entries, plan.MTime, meter)
 	meter.Done()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,7 +45,13 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	meter := log.Meter("exporting", -1, 0)
 	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir, meter.Add)
 	meter.Done()
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled):
+		return Built{}, &InterruptedError{While: "exporting " + ref, Advice: "nothing was sent"}
+	case errors.Is(err, docker.ErrNoEngine):
+		return Built{}, fmt.Errorf("%w; start the Docker engine, or set IMAGE_SOURCE=registry to read the image straight from its registry", err)
+	default:
 		return Built{}, err
 	}
 	defer os.Remove(archive) // on every path: the image is on the server or the run failed
@@ -61,7 +68,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 		target = ref
 	}
 	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
-	return Submit(ctx, client, cfg, log, Submission{
+	return submit(ctx, client, cfg, log, submission{
 		Archive: archive, What: "the image " + ref, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
 		Result: res, ResultFor: filepath.Join(cfg.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
 	})

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imagename"
+	"github.com/runtimebuild/runtimebuild/internal/invocation"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
@@ -23,8 +27,33 @@ import (
 type Built struct {
 	BuildID string
 	Image   string
-	Skipped bool // the image existed already and FORCE was not set
+	Digest  string // sha256:… when the Runtime API reported it
+	Skipped bool   // the image existed already and FORCE was not set
 }
+
+// Reference is the image as the result line names it: by digest when one was reported.
+func (b Built) Reference() string {
+	if b.Digest == "" || strings.Contains(b.Image, "@") {
+		return b.Image
+	}
+	return b.Image + "@" + b.Digest
+}
+
+// InterruptedError is a run stopped by Ctrl-C or SIGTERM; Advice says what is left and what to do.
+type InterruptedError struct {
+	While  string // "packing", "uploading", "waiting for build …"
+	Advice string
+}
+
+func (e *InterruptedError) Error() string {
+	if e.While == "" {
+		return "interrupted: " + e.Advice
+	}
+	return "interrupted while " + e.While + ": " + e.Advice
+}
+
+// Unwrap makes an interruption a cancellation to errors.Is.
+func (e *InterruptedError) Unwrap() error { return context.Canceled }
 
 // UploadConfigured says whether the Runtime API is configured; when not, the reason.
 func UploadConfigured(cfg config.Config) (bool, string) {
@@ -119,6 +148,7 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 	if err != nil {
 		return Built{}, err
 	}
+	res := packed.Result
 	if !cfg.Force {
 		exists, err := alreadyBuilt(ctx, client, log, plan, target, tags)
 		if err != nil {
@@ -126,11 +156,17 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 		}
 		if exists {
 			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
+			res.Status, res.Image = string(runtimeapi.Skipped), target
+			if err := result.Write(plan.Archive, res); err != nil {
+				log.Warnf("updating the result file: %v", err)
+			}
+			if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", target}); err != nil {
+				log.Warnf("%v", err)
+			}
 			return Built{Image: target, Skipped: true}, nil
 		}
 	}
-	res := packed.Result
-	return Submit(ctx, client, cfg, log, Submission{
+	return submit(ctx, client, cfg, log, submission{
 		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
 }
@@ -180,8 +216,8 @@ func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Pa
 	return Packed{Plan: plan, Result: res}, nil
 }
 
-// Submission is one archive to build.
-type Submission struct {
+// submission is one archive to build.
+type submission struct {
 	Archive     string
 	What        string // what the archive is, for the log; empty: its path
 	Format      runtimeapi.Format
@@ -191,9 +227,9 @@ type Submission struct {
 	ResultFor   string
 }
 
-// Submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
+// submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
 // ctx carries the BUILD_TIMEOUT deadline.
-func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s Submission) (Built, error) {
+func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s submission) (Built, error) {
 	fi, err := os.Stat(s.Archive)
 	if err != nil {
 		return Built{}, err
@@ -202,7 +238,11 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if what == "" {
 		what = s.Archive
 	}
-	log.Infof("uploading %s (%s) to build %s", what, progress.Bytes(fi.Size()), s.TargetImage)
+	if s.Format == runtimeapi.RawImage {
+		log.Infof("uploading %s (%s) to build %s", what, progress.Bytes(fi.Size()), s.TargetImage)
+	} else { // the protocol wants the archive as base64 text: a third more to send
+		log.Infof("uploading %s (%s, sent as base64: %s) to build %s", what, progress.Bytes(fi.Size()), progress.Bytes(base64Size(fi.Size())), s.TargetImage)
+	}
 	start := time.Now()
 	meter := log.Meter("uploading", -1, 0)
 	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{
@@ -210,18 +250,21 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	})
 	meter.Done()
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
+		case errors.Is(err, context.Canceled):
+			return Built{}, &InterruptedError{While: "uploading", Advice: "nothing was built; run it again to upload"}
 		}
 		return Built{}, fmt.Errorf("uploading %s: %w", s.Archive, err)
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
-	record := func(status, image string) {
+	record := func(status runtimeapi.BuildStatus, image string) {
 		if s.Result == nil {
 			return
 		}
-		s.Result.BuildID, s.Result.Status, s.Result.Image = id, status, image
+		s.Result.BuildID, s.Result.Status, s.Result.Image = id, string(status), image
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -232,7 +275,7 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 			log.Warnf("updating the result file: %v", err)
 		}
 	}
-	record("QUEUED", "")
+	record(runtimeapi.Queued, "")
 	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"build_id", id}); err != nil {
 		log.Warnf("%v", err)
 	}
@@ -240,40 +283,74 @@ func Submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil:
-		record("SUCCESS", built.Image)
+		record(runtimeapi.Success, built.Reference())
 	case errors.As(err, &failed):
 		record(failed.Status, "")
 	}
 	return built, err
 }
 
-// Follow polls build id to its end; deadline: ctx's, else BUILD_TIMEOUT from now.
+// Follow polls build id to its end, following its log; deadline: ctx's, else BUILD_TIMEOUT
+// from now. In plain mode the polls come at least every progress.Heartbeat, so that a silent
+// build still prints a line that often.
 func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, id, target string) (Built, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(cfg.BuildTimeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline) // a poll in flight ends at BUILD_TIMEOUT too
+		defer cancel()
 	}
-	resume := fmt.Sprintf("follow it with: go run magefile.go status %s", id)
+	resume := "follow it with: " + invocation.Resume("status", id)
+	interval := cfg.PollInterval
+	if log.Mode() == progress.Plain {
+		interval = min(interval, progress.Heartbeat)
+	}
 	live := log.Status(id)
 	st, err := client.WaitForBuild(ctx, id, runtimeapi.Wait{
-		Interval: cfg.PollInterval, Deadline: deadline, ResumeAdvice: resume, OnStatus: live.Update,
+		Interval: interval, Deadline: deadline, ResumeAdvice: resume,
+		OnStatus: func(s runtimeapi.BuildStatus, elapsed time.Duration) { live.Update(string(s), elapsed) },
+		OnLog:    live.Line,
 	})
 	live.Done()
-	if errors.Is(err, context.Canceled) {
-		return Built{BuildID: id}, fmt.Errorf("interrupted; build %s goes on on the server: %s", id, resume)
+	var failed *runtimeapi.BuildFailedError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return Built{BuildID: id}, &InterruptedError{While: "waiting for build " + id, Advice: "the build goes on on the server: " + resume}
+	case errors.As(err, &failed) && len(failed.LogTail) > 0 && log.Mode() == progress.Quiet:
+		log.Warnf("the last %d lines of build %s's log:", len(failed.LogTail), id) // the other modes showed them as they came
+		for _, l := range failed.LogTail {
+			log.Warnf("| %s", l)
+		}
 	}
 	if err != nil {
 		return Built{BuildID: id}, err
 	}
-	image := st.Image
-	if image == "" {
-		image = target
+	built := Built{BuildID: id, Image: target, Digest: st.Digest}
+	if st.Image != "" {
+		if _, perr := name.ParseReference(st.Image); perr != nil {
+			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)
+		} else {
+			built.Image = st.Image
+		}
 	}
-	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", image}); err != nil {
-		log.Warnf("%v", err)
+	if built.Digest != "" && !digestPattern.MatchString(built.Digest) {
+		log.Warnf("the Runtime API reported the digest %q, which is no sha256 digest: ignoring it", built.Digest)
+		built.Digest = ""
 	}
-	return Built{BuildID: id, Image: image}, nil
+	if built.Image != "" { // status of a build whose server names no image: nothing to report
+		if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", built.Reference()}); err != nil {
+			log.Warnf("%v", err)
+		}
+		log.Infof("built %s (build %s)", built.Reference(), id)
+	}
+	return built, nil
 }
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// base64Size is the length of n bytes as base64 text.
+func base64Size(n int64) int64 { return (n + 2) / 3 * 4 }
 
 // targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{the plan's first tag}; the
 // plan's other tags become full references in the same repository.
@@ -289,7 +366,7 @@ func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan) (str
 	} else {
 		prefix, err := client.RegistryPrefix(ctx)
 		if err != nil {
-			return "", nil, err
+			return "", nil, fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
 		}
 		repo = strings.TrimRight(prefix, "/") + "/" + cfg.ImageName
 		refs, err := imagename.References(repo, plan.Tags[:1])

@@ -1,20 +1,24 @@
 // Package progress prints the human lines of the tool on stderr, prefixed "[runtime-build]":
 // on a terminal with progress bars and a live build status, elsewhere (CI) as plain
-// timestamped lines with no carriage returns or colours.
+// timestamped lines with no carriage returns or colours. The result line goes apart (stdout).
+// Every text is escaped here, at the printing edge: what a server sent cannot end a line,
+// move the cursor or start a workflow command.
 package progress
 
 import (
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
-// Prefix starts every line this tool prints.
+// Prefix starts every human line this tool prints.
 const Prefix = "[runtime-build] "
 
 // The output modes of PROGRESS; Auto picks TTY on a terminal and Plain elsewhere.
@@ -28,16 +32,65 @@ const (
 // PlainEvery is the least time between two progress lines of a transfer in plain mode.
 const PlainEvery = 10 * time.Second
 
-// Log writes prefixed lines. Use New; safe for concurrent use.
-type Log struct {
-	mu   sync.Mutex
-	w    io.Writer
-	mode string
-	now  func() time.Time
-	bar  *progressbar.ProgressBar // the bar or live line on the terminal; lines print above it
+// Heartbeat is the longest silence while a build runs in plain mode: CI systems end jobs that
+// print nothing for some minutes.
+const Heartbeat = 60 * time.Second
+
+// redrawEvery is the least time between two renders of a terminal bar.
+const redrawEvery = 100 * time.Millisecond
+
+// Logger receives human lines: *Log is one, Discard drops them. Packages that print take one.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
 }
 
-// New returns a Log writing to w in mode (Auto: TTY when w is a terminal, else Plain).
+// Discard is the Logger that prints nothing.
+var Discard Logger = discard{}
+
+type discard struct{}
+
+func (discard) Infof(string, ...any) {}
+func (discard) Warnf(string, ...any) {}
+
+// Clock is the time a Log reads and waits on; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the real time.
+var SystemClock Clock = realClock{}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Log writes prefixed lines. Use New; safe for concurrent use.
+type Log struct {
+	mu          sync.Mutex
+	w           io.Writer // human lines
+	out         io.Writer // the result line
+	mode        string
+	clock       Clock
+	cols        func() int // terminal width
+	drawn       string     // the bar or live line now on the terminal (TTY); lines print above it
+	interrupted bool       // after Interrupt nothing is drawn any more
+	lastLine    time.Time  // when the last human line was printed
+	onDraw      func()     // called once before the first draw
+}
+
+// OnFirstDraw has f called once, before the Log first draws a bar or live line on the
+// terminal (the targets then take Ctrl-C over from mage, whose own line would break the bar).
+func (l *Log) OnFirstDraw(f func()) {
+	l.mu.Lock()
+	l.onDraw = f
+	l.mu.Unlock()
+}
+
+// New returns a Log writing to w in mode (Auto: TTY when w is a terminal, else Plain). The
+// result line goes to w too until WithResults names another writer.
 func New(w io.Writer, mode string) *Log {
 	if mode == Auto || mode == "" {
 		mode = Plain
@@ -45,13 +98,42 @@ func New(w io.Writer, mode string) *Log {
 			mode = TTY
 		}
 	}
-	return &Log{w: w, mode: mode, now: time.Now}
+	l := &Log{w: w, out: w, mode: mode, clock: SystemClock}
+	l.cols = func() int { return terminalWidth(w) }
+	l.lastLine = l.clock.Now()
+	return l
 }
 
-// WithClock makes the Log read the time from now (tests).
-func (l *Log) WithClock(now func() time.Time) *Log {
-	l.now = now
+// WithResults sends the result line to out (standard output), alone and without a prefix.
+func (l *Log) WithResults(out io.Writer) *Log {
+	l.out = out
 	return l
+}
+
+// WithClock makes the Log read and wait on c (tests).
+func (l *Log) WithClock(c Clock) *Log {
+	l.clock = c
+	l.lastLine = c.Now()
+	return l
+}
+
+// WithWidth fixes the terminal width (tests).
+func (l *Log) WithWidth(cols int) *Log {
+	l.cols = func() int { return cols }
+	return l
+}
+
+// terminalWidth is the width of the terminal w writes to: its size, else COLUMNS, else 80.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(interface{ Fd() uintptr }); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
 }
 
 // Mode is the resolved mode: TTY, Plain or Quiet.
@@ -70,90 +152,190 @@ func (l *Log) Warnf(format string, args ...any) { l.line(true, "warning: ", form
 // Errorf prints one of several problems that together fail the run; never silenced.
 func (l *Log) Errorf(format string, args ...any) { l.line(true, "error: ", format, args...) }
 
-// Resultf prints the line naming the artifact; never silenced, never timestamped, so that
-// scripts can read the last line as it is.
-func (l *Log) Resultf(format string, args ...any) { l.line(false, "", format, args...) }
-
-func (l *Log) line(stamp bool, kind, format string, args ...any) {
-	text := Prefix
-	if stamp && l.mode == Plain {
-		text += l.now().UTC().Format(time.RFC3339) + " "
-	}
-	text += kind + fmt.Sprintf(format, args...)
+// Resultf prints the line naming the artifact on the result writer: alone, without a prefix
+// or a timestamp, never silenced, so that a script reads it as it is.
+func (l *Log) Resultf(format string, args ...any) {
+	text := Escape(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.bar != nil {
-		text = clearLine + text // over the bar, which draws itself again below at its next render
+	if l.out == l.w {
+		l.erase()
 	}
+	fmt.Fprintln(l.out, text)
+	if l.out == l.w {
+		l.redraw()
+	}
+}
+
+func (l *Log) line(stamp bool, kind, format string, args ...any) {
+	now := l.clock.Now()
+	text := Prefix
+	if stamp && l.mode == Plain {
+		text += now.UTC().Format(time.RFC3339) + " "
+	}
+	text += kind + Escape(fmt.Sprintf(format, args...))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastLine = now
+	l.erase()
 	fmt.Fprintln(l.w, text)
+	l.redraw() // the bar stays below the lines
 }
 
 // clearLine returns to the start of the terminal line and erases it.
 const clearLine = "\r\x1b[2K"
 
-// barWriter is where bars draw: through the Log's lock, so that a bar and a line never mix.
-// Bar methods are never called with that lock held (the bar takes its own lock first).
-type barWriter struct{ l *Log }
-
-func (b barWriter) Write(p []byte) (int, error) {
-	b.l.mu.Lock()
-	defer b.l.mu.Unlock()
-	return b.l.w.Write(p)
-}
-
-// newBar starts the Log's one bar (max -1: a spinner that renders itself until finished).
-// ANSI codes let a finished bar erase its line.
-func (l *Log) newBar(max int64, description string, opts ...progressbar.Option) *progressbar.ProgressBar {
-	opts = append([]progressbar.Option{
-		progressbar.OptionSetWriter(barWriter{l}),
-		progressbar.OptionSetDescription(Prefix + description),
-		progressbar.OptionThrottle(100 * time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionUseANSICodes(true),
-		progressbar.OptionSetWidth(30),
-	}, opts...)
-	bar := progressbar.NewOptions64(max, opts...)
-	l.mu.Lock()
-	l.bar = bar
-	l.mu.Unlock()
-	return bar
-}
-
-// endBar finishes bar, which erases its line, and detaches it from the Log.
-func (l *Log) endBar(bar *progressbar.ProgressBar) {
-	bar.Finish()
-	l.mu.Lock()
-	if l.bar == bar {
-		l.bar = nil
+// erase clears the drawn line (lock held).
+func (l *Log) erase() {
+	if l.drawn != "" {
+		io.WriteString(l.w, clearLine)
 	}
+}
+
+// redraw draws the drawn line again after a line printed above it (lock held).
+func (l *Log) redraw() {
+	if l.drawn != "" {
+		io.WriteString(l.w, l.drawn)
+	}
+}
+
+// draw replaces the terminal's bar line with text, cut to the terminal's width.
+func (l *Log) draw(text string) {
+	l.mu.Lock()
+	hook := l.onDraw
+	l.onDraw = nil
 	l.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.interrupted {
+		return
+	}
+	l.erase()
+	l.drawn = fit(text, l.cols()-1)
+	io.WriteString(l.w, l.drawn)
+}
+
+// undraw clears the bar line for good.
+func (l *Log) undraw() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.erase()
+	l.drawn = ""
+}
+
+// Interrupt clears the bar or live line at once and draws nothing more: Ctrl-C or SIGTERM
+// came, and the lines that follow say what happened.
+func (l *Log) Interrupt() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.erase()
+	l.drawn = ""
+	l.interrupted = true
+}
+
+// fit cuts text to cols columns (one per rune: the bar's text is narrow).
+func fit(text string, cols int) string {
+	if cols < 1 {
+		cols = 1
+	}
+	if utf8.RuneCountInString(text) <= cols {
+		return text
+	}
+	r := []rune(text)
+	if cols == 1 {
+		return string(r[:1])
+	}
+	return string(r[:cols-1]) + "…"
+}
+
+// Escape makes text from anywhere safe to print as part of one line: control characters
+// (newlines, carriage returns, ANSI and OSC escapes, C1 controls) and the Unicode marks that
+// reorder a line are written as Go escapes (\n, \x1b, \u202e); tabs become spaces.
+func Escape(text string) string {
+	clean := true
+	for i, r := range text {
+		if unsafeRune(r) || r == '\t' || (r == utf8.RuneError && invalidAt(text, i)) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return text
+	}
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		switch {
+		case r == utf8.RuneError && size == 1: // a byte that is no UTF-8 (0x9b is CSI to some terminals)
+			fmt.Fprintf(&b, `\x%02x`, text[i])
+		case r == '\t':
+			b.WriteByte(' ')
+		case unsafeRune(r):
+			q := strconv.QuoteRune(r) // '\n', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func invalidAt(text string, i int) bool {
+	_, size := utf8.DecodeRuneInString(text[i:])
+	return size == 1
+}
+
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+		return true
+	}
+	return false
+}
+
+// escapedError is an error whose text is safe to print.
+type escapedError struct{ err error }
+
+func (e escapedError) Error() string { return Escape(e.err.Error()) }
+func (e escapedError) Unwrap() error { return e.err }
+
+// EscapeError returns err with its text escaped like every printed line (mage prints the
+// error a target returns); errors.Is and errors.As still see the original. nil stays nil.
+func EscapeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return escapedError{err}
 }
 
 // Meter follows one transfer of bytes (and, when counted, items such as files).
 type Meter struct {
 	log   *Log
 	what  string
-	bar   *progressbar.ProgressBar // TTY only
-	items int                      // items in all; 0: not counted
+	items int // items in all; 0: not counted
 
 	mu        sync.Mutex
 	total     int64 // bytes in all; -1: unknown
 	done      int64
 	itemsDone int
 	start     time.Time
-	printed   time.Time // the last plain line (or the start)
-	described time.Time // the last bar description change
+	printed   time.Time // the last plain line or terminal render (or the start)
+	ended     bool      // the bar was drawn complete
 }
 
 // Meter starts following a transfer named what ("packing", "uploading") of total bytes
 // (-1: unknown) and items items (0: not counted). Call Done when it ends, on every path.
 func (l *Log) Meter(what string, total int64, items int) *Meter {
-	now := l.now()
+	now := l.clock.Now()
 	m := &Meter{log: l, what: what, total: total, items: items, start: now, printed: now}
 	if l.mode == TTY {
-		m.bar = l.newBar(total, m.describe(),
-			progressbar.OptionShowBytes(true), progressbar.OptionShowTotalBytes(true), progressbar.OptionShowCount(), progressbar.OptionUseIECUnits(true),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true))
+		l.draw(m.bar(now))
 	}
 	return m
 }
@@ -163,10 +345,6 @@ func (m *Meter) Add(n int64) {
 	m.mu.Lock()
 	m.done += n
 	m.mu.Unlock()
-	if m.bar != nil {
-		m.bar.Add64(n)
-		return
-	}
 	m.maybePrint()
 }
 
@@ -174,70 +352,105 @@ func (m *Meter) Add(n int64) {
 func (m *Meter) Item() {
 	m.mu.Lock()
 	m.itemsDone++
-	redescribe := m.bar != nil && m.log.now().Sub(m.described) >= 100*time.Millisecond
-	if redescribe {
-		m.described = m.log.now()
-	}
 	m.mu.Unlock()
-	if redescribe {
-		m.bar.Describe(Prefix + m.describe())
-	}
+	m.maybePrint()
 }
 
 // Update sets the bytes done and the total, for a transfer that may start over (a retried upload).
 func (m *Meter) Update(done, total int64) {
 	m.mu.Lock()
-	m.done = done
-	changed := total != m.total
-	m.total = total
+	m.done, m.total = done, total
 	m.mu.Unlock()
-	if m.bar != nil {
-		if changed {
-			m.bar.ChangeMax64(total)
-		}
-		m.bar.Set64(done)
-		return
-	}
 	m.maybePrint()
 }
 
 // Done ends the transfer: the bar is cleared; plain mode prints nothing more.
 func (m *Meter) Done() {
-	if m.bar != nil {
-		m.log.endBar(m.bar)
+	if m.log.mode == TTY {
+		m.log.undraw()
 	}
 }
 
-// maybePrint prints a plain progress line when PlainEvery has passed since the last one.
+// maybePrint renders the terminal bar at most every redrawEvery, and prints a plain progress
+// line when PlainEvery has passed since the last one.
 func (m *Meter) maybePrint() {
-	if m.log.mode != Plain {
+	every := PlainEvery
+	switch m.log.mode {
+	case TTY:
+		every = redrawEvery
+	case Plain:
+	default:
 		return
 	}
-	now := m.log.now()
+	now := m.log.clock.Now()
 	m.mu.Lock()
-	due := now.Sub(m.printed) >= PlainEvery
+	complete := m.total > 0 && m.done >= m.total && m.log.mode == TTY && !m.ended // the bar shows the end, however soon it came
+	due := now.Sub(m.printed) >= every || complete
+	m.ended = m.ended || complete
 	if due {
 		m.printed = now
 	}
-	text := m.status(now)
 	m.mu.Unlock()
-	if due {
-		m.log.Infof("%s", text)
+	if !due {
+		return
 	}
+	if m.log.mode == TTY {
+		m.log.draw(m.bar(now))
+		return
+	}
+	m.log.Infof("%s", m.status(now))
 }
 
-// describe is the bar's label: what, and the items when they are counted.
-func (m *Meter) describe() string {
+// bar is the terminal line: "[runtime-build] packing 12/345 files  42% [=====>      ] 1.2 MiB/3.0 MiB 4.1 MiB/s 2s left",
+// its bar as wide as the terminal leaves room for.
+func (m *Meter) bar(now time.Time) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	head := Prefix + m.what
 	if m.items > 0 {
-		return fmt.Sprintf("%s %d/%d files", m.what, m.itemsDone, m.items)
+		head += fmt.Sprintf(" %d/%d files", m.itemsDone, m.items)
 	}
-	return m.what
+	tail := " " + Bytes(m.done)
+	if m.total > 0 {
+		tail += "/" + Bytes(m.total)
+	}
+	rate, left := m.rate(now)
+	if rate > 0 {
+		tail += fmt.Sprintf(" %s/s", Bytes(int64(rate)))
+	}
+	if left > 0 {
+		tail += fmt.Sprintf(" %s left", left.Round(time.Second))
+	}
+	if m.total <= 0 {
+		return head + tail
+	}
+	pct := min(m.done*100/m.total, 100)
+	head += fmt.Sprintf(" %3d%%", pct)
+	width := min(m.log.cols()-1-len([]rune(head))-len([]rune(tail))-3, 30)
+	if width < 5 {
+		return head + tail
+	}
+	filled := int(int64(width) * pct / 100)
+	return head + " [" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]" + tail
+}
+
+// rate is the bytes a second so far and the time left at that rate (0: unknown).
+func (m *Meter) rate(now time.Time) (float64, time.Duration) {
+	secs := now.Sub(m.start).Seconds()
+	if secs <= 0 || m.done <= 0 {
+		return 0, 0
+	}
+	rate := float64(m.done) / secs
+	if m.total <= m.done {
+		return rate, 0
+	}
+	return rate, time.Duration(float64(m.total-m.done) / rate * float64(time.Second))
 }
 
 // status is a plain progress line: "uploading: 120.0 MiB of 1.0 GiB (12%), 45.3 MiB/s, about 20s left".
 func (m *Meter) status(now time.Time) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var b strings.Builder
 	b.WriteString(m.what + ": ")
 	if m.items > 0 {
@@ -247,47 +460,95 @@ func (m *Meter) status(now time.Time) string {
 	if m.total > 0 {
 		fmt.Fprintf(&b, " of %s (%d%%)", Bytes(m.total), m.done*100/m.total)
 	}
-	if secs := now.Sub(m.start).Seconds(); secs > 0 && m.done > 0 {
-		rate := float64(m.done) / secs
+	if rate, left := m.rate(now); rate > 0 {
 		fmt.Fprintf(&b, ", %s/s", Bytes(int64(rate)))
-		if m.total > m.done {
-			left := time.Duration(float64(m.total-m.done) / rate * float64(time.Second))
+		if left > 0 {
 			fmt.Fprintf(&b, ", about %s left", left.Round(time.Second))
 		}
 	}
 	return b.String()
 }
 
-// Live is the line that shows a build's status while it is polled.
+// Live is the line that shows a build's status while it is polled, and its log lines.
 type Live struct {
-	log *Log
-	id  string
-	bar *progressbar.ProgressBar // TTY only
+	log   *Log
+	id    string
+	start time.Time
+
+	mu     sync.Mutex
+	status string
+	frame  int
+
+	stop, stopped chan struct{} // the terminal spinner's ticker
 }
 
+var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
 // Status starts the live line of build id: on a terminal a spinner with the status and the
-// time elapsed; elsewhere nothing (each change of status is logged as a line of its own).
+// time elapsed; in plain mode nothing but a heartbeat line when the build has been silent
+// for Heartbeat (each change of status is logged as a line of its own).
 func (l *Log) Status(id string) *Live {
-	s := &Live{log: l, id: id}
+	s := &Live{log: l, id: id, start: l.clock.Now(), status: "waiting for its status"}
 	if l.mode == TTY {
-		s.bar = l.newBar(-1, "build "+id+": waiting for its status",
-			progressbar.OptionSetElapsedTime(true), progressbar.OptionSpinnerType(14))
-		s.bar.Add(0) // starts the spinner's own renderer
+		s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+		s.render()
+		go s.spin()
 	}
 	return s
 }
 
-// Update shows the latest status.
-func (s *Live) Update(status string, _ time.Duration) {
-	if s.bar != nil {
-		s.bar.Describe(Prefix + "build " + s.id + ": " + status)
+func (s *Live) spin() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.log.clock.After(redrawEvery):
+			s.mu.Lock()
+			s.frame++
+			s.mu.Unlock()
+			s.render()
+		}
 	}
 }
 
+func (s *Live) render() {
+	s.mu.Lock()
+	text := fmt.Sprintf("%sbuild %s: %s %s %s", Prefix, Escape(s.id), Escape(s.status), spinner[s.frame%len(spinner)],
+		s.log.clock.Now().Sub(s.start).Round(time.Second))
+	s.mu.Unlock()
+	s.log.draw(text)
+}
+
+// Update shows the latest status; in plain mode it prints a heartbeat line when nothing was
+// printed for Heartbeat.
+func (s *Live) Update(status string, elapsed time.Duration) {
+	s.mu.Lock()
+	s.status = status
+	s.mu.Unlock()
+	switch s.log.mode {
+	case TTY:
+		s.render()
+	case Plain:
+		s.log.mu.Lock()
+		silent := s.log.clock.Now().Sub(s.log.lastLine)
+		s.log.mu.Unlock()
+		if silent >= Heartbeat {
+			s.log.Infof("build %s: still %s after %s", s.id, status, elapsed.Round(time.Second))
+		}
+	}
+}
+
+// Line prints a line of the build's own log (above the spinner on a terminal); silenced in Quiet mode.
+func (s *Live) Line(text string) { s.log.Infof("| %s", text) }
+
 // Done clears the live line.
 func (s *Live) Done() {
-	if s.bar != nil {
-		s.log.endBar(s.bar)
+	if s.stop != nil {
+		close(s.stop)
+		<-s.stopped
+		s.stop = nil
+		s.log.undraw()
 	}
 }
 

@@ -3,26 +3,57 @@ package progress
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
-// clock is a fake time that tests move by hand.
+// clock is a fake time that tests move by hand; After fires when Advance passes it.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
 }
 
 func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	var keep []waiter
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			keep = append(keep, w)
+		} else {
+			w.ch <- c.now
+		}
+	}
+	c.waiters = keep
 	c.mu.Unlock()
 }
+
+// waiting reports how many After channels have not fired yet.
+func (c *clock) waiting() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.waiters) }
 
 func newClock() *clock { return &clock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)} }
 
@@ -45,7 +76,7 @@ func TestAutoIsPlainOffATerminal(t *testing.T) {
 func TestPlainLinesAreTimestampedWithoutCarriageReturnsOrColours(t *testing.T) {
 	var out bytes.Buffer
 	c := newClock()
-	log := New(&out, Plain).WithClock(c.Now)
+	log := New(&out, Plain).WithClock(c)
 	log.Infof("packing %d entries", 3)
 	m := log.Meter("uploading", 100<<20, 0)
 	for i := 0; i < 100; i++ { // 1 MiB a second for 100 s
@@ -79,7 +110,7 @@ func TestPlainLinesAreTimestampedWithoutCarriageReturnsOrColours(t *testing.T) {
 	if want := "uploading: 10.0 MiB of 100.0 MiB (10%), 1.0 MiB/s, about 1m30s left"; !strings.Contains(text, want) {
 		t.Errorf("no line %q in:\n%s", want, text)
 	}
-	if last := lines[len(lines)-1]; last != "[runtime-build] runtime-build/a.tar.gz sha256:00" {
+	if last := lines[len(lines)-1]; last != "runtime-build/a.tar.gz sha256:00" {
 		t.Errorf("the result line %q carries more than the artifact", last)
 	}
 }
@@ -87,7 +118,7 @@ func TestPlainLinesAreTimestampedWithoutCarriageReturnsOrColours(t *testing.T) {
 func TestAShortTransferPrintsNoProgressLine(t *testing.T) {
 	var out bytes.Buffer
 	c := newClock()
-	log := New(&out, Plain).WithClock(c.Now)
+	log := New(&out, Plain).WithClock(c)
 	m := log.Meter("packing", 1000, 10)
 	for i := 0; i < 10; i++ {
 		c.Advance(500 * time.Millisecond)
@@ -109,19 +140,20 @@ func TestQuietKeepsWarningsAndResults(t *testing.T) {
 	m.Done()
 	log.Warnf("careful")
 	log.Resultf("done")
-	if got, want := out.String(), "[runtime-build] warning: careful\n[runtime-build] done\n"; got != want {
+	if got, want := out.String(), "[runtime-build] warning: careful\ndone\n"; got != want {
 		t.Fatalf("quiet output %q, want %q", got, want)
 	}
 }
 
 func TestTheTerminalBarDrawsAndLinesPrintWholeAboveIt(t *testing.T) {
-	var out syncBuffer
-	log := New(&out, TTY)
+	var out bytes.Buffer
+	c := newClock()
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
 	m := log.Meter("packing", 4<<20, 4)
 	for i := 0; i < 4; i++ {
+		c.Advance(120 * time.Millisecond) // past the bar's redraw interval
 		m.Add(1 << 20)
 		m.Item()
-		time.Sleep(120 * time.Millisecond) // past the bar's render throttle
 		if i == 1 {
 			log.Warnf("symlink x points outside the source")
 		}
@@ -129,32 +161,157 @@ func TestTheTerminalBarDrawsAndLinesPrintWholeAboveIt(t *testing.T) {
 	m.Done()
 	log.Resultf("the artifact")
 	text := out.String()
-	if !strings.Contains(text, "\r") || !strings.Contains(text, "packing") || !strings.Contains(text, "MiB") {
+	if !strings.Contains(text, "\r") || !strings.Contains(text, "packing 2/4 files") || !strings.Contains(text, "MiB") {
 		t.Fatalf("no bar was drawn:\n%q", text)
 	}
-	if !strings.Contains(text, "\r\x1b[2K[runtime-build] warning: symlink x points outside the source\n") {
-		t.Fatalf("the warning is not a whole line of its own:\n%q", text)
+	if !strings.Contains(text, "\r\x1b[2K[runtime-build] warning: symlink x points outside the source\n[runtime-build] packing") {
+		t.Fatalf("the warning is not a whole line of its own with the bar drawn again below it:\n%q", text)
 	}
-	if !strings.HasSuffix(text, "\x1b[2K\r[runtime-build] the artifact\n") {
-		t.Fatalf("the result line does not stand alone at the end:\n%q", text)
+	if !strings.HasSuffix(text, "\r\x1b[2Kthe artifact\n") {
+		t.Fatalf("the bar is not cleared before the result line:\n%q", text)
+	}
+}
+
+func TestTheBarIsNeverWiderThanTheTerminal(t *testing.T) {
+	for _, cols := range []int{20, 40, 80, 132} {
+		var out bytes.Buffer
+		c := newClock()
+		log := New(&out, TTY).WithClock(c).WithWidth(cols)
+		m := log.Meter("packing", 3<<40, 123456)
+		for i := 0; i < 50; i++ {
+			c.Advance(time.Second)
+			m.Add(1 << 35)
+			m.Item()
+		}
+		log.Infof("a line of %s", strings.Repeat("x", 10))
+		m.Done()
+		live := log.Status(strings.Repeat("f", 64))
+		live.Update("WORKING", 0)
+		live.Done()
+		for _, seg := range regexp.MustCompile(`\r|\n|\x1b\[2K`).Split(out.String(), -1) {
+			if strings.HasPrefix(seg, Prefix+"a line") {
+				continue // printed lines may wrap; only the redrawn line must fit
+			}
+			if n := utf8.RuneCountInString(seg); n >= cols {
+				t.Fatalf("at %d columns a drawn line is %d wide: %q", cols, n, seg)
+			}
+		}
 	}
 }
 
 func TestTheTerminalStatusLineTicksUntilDone(t *testing.T) {
 	var out syncBuffer
-	log := New(&out, TTY)
+	c := newClock()
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
 	live := log.Status("abc")
 	live.Update("WORKING", 0)
-	time.Sleep(350 * time.Millisecond) // the spinner renders itself every 100 ms
-	live.Done()
-	text := out.String()
-	if !strings.Contains(text, "build abc: WORKING") {
-		t.Fatalf("no live status line:\n%q", text)
+	for i := 0; i < 3; i++ { // the spinner renders itself every 100 ms
+		waitUntil(t, func() bool { return c.waiting() == 1 })
+		c.Advance(100 * time.Millisecond)
 	}
+	waitUntil(t, func() bool { return strings.Contains(out.String(), "build abc: WORKING "+spinner[3]) })
+	live.Done() // returns once the spinner has stopped
 	size := out.Len()
-	time.Sleep(250 * time.Millisecond)
-	if out.Len() != size {
+	c.Advance(time.Second)
+	if out.Len() != size || c.waiting() > 1 {
 		t.Fatal("the status line still renders after Done")
+	}
+	if !strings.HasSuffix(out.String(), "\r\x1b[2K") {
+		t.Fatalf("the status line is not cleared: %q", out.String())
+	}
+}
+
+func TestPlainModeBeatsWhileABuildIsSilent(t *testing.T) {
+	var out bytes.Buffer
+	c := newClock()
+	log := New(&out, Plain).WithClock(c)
+	live := log.Status("b1")
+	var stamps []time.Time
+	last := c.Now()
+	for i := 1; i <= 60; i++ { // ten minutes of polls every 10 s, with a log line at 3 min
+		c.Advance(10 * time.Second)
+		if i == 18 {
+			live.Line("Step 3/9 : RUN make")
+		}
+		live.Update("WORKING", time.Duration(i)*10*time.Second)
+		if n := strings.Count(out.String(), "\n"); n > len(stamps) {
+			stamps = append(stamps, c.Now())
+		}
+	}
+	live.Done()
+	for _, s := range stamps {
+		if gap := s.Sub(last); gap > Heartbeat {
+			t.Fatalf("%s without a line:\n%s", gap, out.String())
+		}
+		last = s
+	}
+	if c.Now().Sub(last) > Heartbeat || len(stamps) < 9 || len(stamps) > 11 {
+		t.Fatalf("%d lines in 10 min, the last at %s:\n%s", len(stamps), last, out.String())
+	}
+	if !strings.Contains(out.String(), "build b1: still WORKING after 1m0s") || !strings.Contains(out.String(), "| Step 3/9 : RUN make") {
+		t.Fatalf("no heartbeat or log line:\n%s", out.String())
+	}
+}
+
+func TestTextFromTheNetworkCannotForgeLines(t *testing.T) {
+	evil := "b1\n::error::forged\r\x1b[2K\x1b]0;title\x07\u202egnp.exe\x9b\u009b"
+	for _, mode := range []string{Plain, TTY, Quiet} {
+		var out bytes.Buffer
+		log := New(&out, mode)
+		log.Warnf("build %s ended FAILURE", evil)
+		log.Resultf("%s", evil)
+		text := out.String()
+		if strings.Count(text, "\n") != 2 || strings.ContainsAny(text, "\r\x1b\x07\u202e\u009b") || !utf8.ValidString(text) || strings.Contains(text, "\n::") {
+			t.Fatalf("%s: the text reached the output raw: %q", mode, text)
+		}
+		if !strings.Contains(text, `b1\n::error::forged\r\x1b[2K\x1b]0;title\a\u202egnp.exe\x9b\u009b`) {
+			t.Fatalf("%s: the text is not shown escaped: %q", mode, text)
+		}
+	}
+	err := EscapeError(fmt.Errorf("wrapped: %w", io.ErrUnexpectedEOF))
+	if !errors.Is(err, io.ErrUnexpectedEOF) || EscapeError(errors.New("a\nb")).Error() != `a\nb` {
+		t.Fatalf("EscapeError: %v", err)
+	}
+}
+
+func TestTheResultGoesAloneToItsOwnWriter(t *testing.T) {
+	var stderr, stdout bytes.Buffer
+	log := New(&stderr, Plain).WithResults(&stdout)
+	log.Infof("packing")
+	log.Resultf("registry.test/app@sha256:%s", strings.Repeat("0", 64))
+	if got := stdout.String(); got != "registry.test/app@sha256:"+strings.Repeat("0", 64)+"\n" {
+		t.Fatalf("stdout %q", got)
+	}
+	if strings.Contains(stderr.String(), "sha256") {
+		t.Fatalf("the result went to stderr too: %q", stderr.String())
+	}
+}
+
+func TestInterruptClearsTheBarForGood(t *testing.T) {
+	var out bytes.Buffer
+	c := newClock()
+	log := New(&out, TTY).WithClock(c).WithWidth(120)
+	m := log.Meter("packing", 100, 0)
+	c.Advance(time.Second)
+	m.Add(10)
+	log.Interrupt()
+	c.Advance(time.Second)
+	m.Add(10)
+	log.Infof("interrupted")
+	if !strings.HasSuffix(out.String(), "\r\x1b[2K[runtime-build] interrupted\n") {
+		t.Fatalf("the bar was drawn after Interrupt: %q", out.String())
+	}
+}
+
+// waitUntil polls cond with a deadline (the spinner's goroutine runs on its own).
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
+	"github.com/runtimebuild/runtimebuild/internal/version"
 )
 
 // Generator marks the result files this tool wrote; CLEAN_OUTPUT removes only what they name.
@@ -36,6 +37,8 @@ type Result struct {
 	Image         string  `json:"image,omitempty"`
 	UploadSeconds float64 `json:"upload_seconds,omitempty"`
 	BuildSeconds  float64 `json:"build_seconds,omitempty"`
+
+	Tool string `json:"tool,omitempty"` // the runtimebuild that wrote the file: version and revision
 }
 
 // PathFor is the result file of an archive.
@@ -44,6 +47,7 @@ func PathFor(archive string) string { return archive + ".json" }
 // Write stores r beside its archive, atomically.
 func Write(archive string, r Result) error {
 	r.Generator = Generator
+	r.Tool = version.Get().String()
 	r.Archive = filepath.Base(archive)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

@@ -20,13 +20,11 @@ import (
 	"github.com/avast/retry-go/v4"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
 // Logger receives the client's human lines; *progress.Log is one.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
+type Logger = progress.Logger
 
 // Retry bounds the retries of one request.
 type Retry struct {
@@ -81,7 +79,7 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 		opts.HeaderTimeout = 5 * time.Minute
 	}
 	if opts.Logger == nil {
-		opts.Logger = silent{}
+		opts.Logger = progress.Discard
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone() // proxies and SSL_CERT_FILE as usual
 	transport.ResponseHeaderTimeout = opts.HeaderTimeout
@@ -111,11 +109,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-type silent struct{}
-
-func (silent) Infof(string, ...any) {}
-func (silent) Warnf(string, ...any) {}
-
 // RegistryPrefix asks where the server pushes images.
 func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
 	var out struct {
@@ -143,20 +136,22 @@ func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
 
 // Status is an answer of /build_status.
 type Status struct {
-	Status string `json:"status"`
-	Image  string `json:"image"`
-	Error  string `json:"error"`
+	Status BuildStatus `json:"status"`
+	Image  string      `json:"image"`
+	Digest string      `json:"digest,omitempty"` // sha256:… of the image, when the server reports it
+	Error  string      `json:"error"`
 	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
 	Message string `json:"message,omitempty"`
 }
 
-// BuildStatus asks once for the status of a build.
+// BuildStatus asks once for the status of a build: one request, no retries (WaitForBuild's
+// next poll is the retry).
 func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
 	var s Status
-	err := c.do(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
+	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
 		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
-	for _, f := range []*string{&s.Status, &s.Image, &s.Error, &s.Message} {
+	for _, f := range []*string{(*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
 	}
 	return s, err
@@ -337,9 +332,13 @@ func detail(r io.Reader) string {
 	return s
 }
 
+// minRedactedKey is the shortest key redacted: a key of a few characters would be cut out of
+// ordinary words ("Doc[REDACTED]erfile"), and a key that short protects nothing anyway.
+const minRedactedKey = 8
+
 // newRedactor replaces the key, as it is and as a URL would carry it, with "[REDACTED]".
 func newRedactor(key string) *strings.Replacer {
-	if key == "" {
+	if len(key) < minRedactedKey {
 		return strings.NewReplacer()
 	}
 	pairs := []string{key, "[REDACTED]"}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,9 +174,16 @@ func newEnv(t *testing.T, faults map[string][]fault) *env {
 }
 
 func (e *env) newClient(t *testing.T, k string) *runtimeapi.Client {
+	// The server answers an upload once it is on disk: give it time on a loaded machine, or a
+	// retry would upload (and build) it twice.
+	return e.clientWaiting(t, k, 30*time.Second)
+}
+
+// clientWaiting is a client that waits headerTimeout for the answer to an upload.
+func (e *env) clientWaiting(t *testing.T, k string, headerTimeout time.Duration) *runtimeapi.Client {
 	c, err := runtimeapi.New(e.url, k, runtimeapi.Options{
 		Retry:          runtimeapi.Retry{Attempts: 5, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
-		RequestTimeout: 2 * time.Second, HeaderTimeout: 300 * time.Millisecond,
+		RequestTimeout: 2 * time.Second, HeaderTimeout: headerTimeout,
 		Logger: &logCapture{buf: e.logs},
 	})
 	if err != nil {
@@ -273,6 +281,9 @@ func TestFaultsAreRetriedAndTheBuildAcceptedOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, map[string][]fault{"/build": tt.faults})
+			if strings.Contains(tt.name, "slower than the client waits") {
+				e.client = e.clientWaiting(t, key, time.Second) // gives up on the hanging answer, not on the server's
+			}
 			start := time.Now()
 			id, err := e.submit(t, runtimeapi.Multipart)
 			if err != nil {
@@ -345,7 +356,7 @@ func TestWaitForBuild(t *testing.T) {
 		name       string
 		statuses   []fault
 		fail       error
-		wantStatus string
+		wantStatus runtimeapi.BuildStatus
 		wantErr    string
 	}{
 		{"unknown and missing statuses are still going", []fault{statusIs("PENDING"), statusIs("BAKING"), status(200, `{}`), statusIs("QUEUED"), statusIs("WORKING"), statusIs("RUNNING"), statusIs("IN_PROGRESS"), statusIs("STATUS_UNKNOWN")}, nil, "SUCCESS", ""},
@@ -389,8 +400,10 @@ func TestWaitForBuildGivesUpAtTheDeadlineWithTheResumeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := newClock()
 	_, err = e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
-		FirstPoll: time.Millisecond, Interval: 10 * time.Millisecond, Deadline: time.Now().Add(200 * time.Millisecond), ResumeAdvice: "resume with: mage status " + id,
+		FirstPoll: time.Millisecond, Interval: 10 * time.Millisecond, Deadline: clock.Now().Add(200 * time.Millisecond),
+		ResumeAdvice: "resume with: mage status " + id, Clock: clock,
 	})
 	if !errors.Is(err, runtimeapi.ErrBuildTimeout) || !strings.Contains(err.Error(), "still WORKING") || !strings.Contains(err.Error(), "mage status "+id) {
 		t.Fatalf("err = %v", err)
@@ -426,6 +439,7 @@ func TestTheKeyIsNeverPrinted(t *testing.T) {
 	}
 	for _, ft := range []fault{status(401, `{"detail":"bad"}`), status(500, ""), reset, hang, status(202, "{}")} {
 		e := newEnv(t, map[string][]fault{"/build": {ft, ft, ft, ft, ft}, "/build_status": {ft, ft, ft, ft, ft}, "/registry_prefix": {ft, ft, ft, ft, ft}})
+		e.client = e.clientWaiting(t, key, 300*time.Millisecond) // the hanging answers end soon
 		_, err := e.submit(t, runtimeapi.Multipart)
 		check("submit", err)
 		_, err = e.client.RegistryPrefix(context.Background())
@@ -479,20 +493,175 @@ func TestPlainHTTPIsOnlyForLoopback(t *testing.T) {
 func TestABuildEndingJustBeforeTheDeadlineIsSeen(t *testing.T) {
 	// The first poll says WORKING; the build is done by the next one. The wait between them
 	// (10 s) is longer than the time left, so only a last poll before the deadline sees SUCCESS.
-	deadline := time.Now().Add(400 * time.Millisecond)
-	e := newEnv(t, map[string][]fault{"/build_status": {statusIs("WORKING")}})
+	e := newEnv(t, map[string][]fault{"/build_status": {statusIs("WORKING"), statusIs("SUCCESS")}})
 	id, err := e.submit(t, runtimeapi.Multipart)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := newClock()
+	deadline := clock.Now().Add(400 * time.Millisecond)
 	s, err := e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
-		FirstPoll: 10 * time.Second, Interval: 10 * time.Second, Deadline: deadline,
+		FirstPoll: 10 * time.Second, Interval: 10 * time.Second, Deadline: deadline, Clock: clock,
 	})
 	if err != nil || s.Status != "SUCCESS" {
 		t.Fatalf("status %+v, err %v: the build ended well before the deadline but was not seen", s, err)
 	}
-	if time.Now().After(deadline) {
+	if clock.Now().After(deadline) {
 		t.Fatalf("the last poll came after the deadline")
+	}
+}
+
+// fakeClock is a time that moves only when WaitForBuild waits: each wait passes at once and
+// advances the clock by its length.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+func (c *fakeClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+func TestAFailedPollIsJustTheNextPoll(t *testing.T) {
+	// Three polls meet a 503: each is one request, followed by the next poll after the same
+	// backoff as any poll (1 s, 2 s, 4 s), never by a retry loop of its own.
+	e := newEnv(t, map[string][]fault{"/build_status": {
+		status(503, `{"detail":"busy"}`), status(503, `{"detail":"busy"}`), status(502, ""), statusIs("WORKING"), statusIs("SUCCESS"),
+	}})
+	id, err := e.submit(t, runtimeapi.Multipart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newClock()
+	s, err := e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+		Interval: 10 * time.Second, Deadline: clock.Now().Add(time.Hour), Clock: clock,
+	})
+	if err != nil || s.Status != runtimeapi.Success {
+		t.Fatalf("status %+v, err %v\n%s", s, err, e.logs)
+	}
+	if got := e.faults.seen["/build_status"]; got != 5 {
+		t.Errorf("%d requests to /build_status, want 5 (one per poll)", got)
+	}
+	if got, want := fmt.Sprint(clock.Waits()), "[1s 2s 4s 8s]"; got != want {
+		t.Errorf("waits between polls %s, want %s", got, want)
+	}
+	if strings.Contains(e.logs.String(), "retrying") {
+		t.Errorf("a poll was retried by the request retrier:\n%s", e.logs)
+	}
+	if n := strings.Count(e.logs.String(), "polling build"); n != 2 {
+		t.Errorf("%d warnings for 3 failed polls with 2 distinct errors, want 2:\n%s", n, e.logs)
+	}
+}
+
+func TestPollingStopsAtTheDeadlineWhateverTheServerSays(t *testing.T) {
+	var down []fault
+	for i := 0; i < 100; i++ {
+		down = append(down, status(503, ""))
+	}
+	e := newEnv(t, map[string][]fault{"/build_status": down})
+	clock := newClock()
+	deadline := clock.Now().Add(time.Minute)
+	_, err := e.client.WaitForBuild(context.Background(), "b1", runtimeapi.Wait{Interval: 10 * time.Second, Deadline: deadline, Clock: clock})
+	if !errors.Is(err, runtimeapi.ErrBuildTimeout) {
+		t.Fatalf("err = %v, want BUILD_TIMEOUT", err)
+	}
+	if clock.Now().After(deadline) {
+		t.Fatalf("gave up at %s, after the deadline %s", clock.Now(), deadline)
+	}
+	if n := e.faults.seen["/build_status"]; n < 6 || n > 12 {
+		t.Fatalf("%d polls in a minute of 10 s polls, want about 8", n)
+	}
+}
+
+func TestTheLogIsFollowedWhileTheBuildRuns(t *testing.T) {
+	e := newEnv(t, nil)
+	id, err := e.submit(t, runtimeapi.Multipart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	_, err = e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+		FirstPoll: time.Millisecond, Interval: 20 * time.Millisecond, Deadline: time.Now().Add(10 * time.Second),
+		OnLog: func(l string) { lines = append(lines, l) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "built registry.test/rt/app:abc1234-python"; !slices.Contains(lines, want) {
+		t.Fatalf("log lines %q lack %q", lines, want)
+	}
+	if n := strings.Count(strings.Join(lines, "\n"), "built registry.test"); n != 1 {
+		t.Fatalf("a log line was handed on twice: %q", lines)
+	}
+}
+
+func TestAMissingLogEndpointIsNeitherRetriedNorReported(t *testing.T) {
+	for _, path := range []string{"/build_logs"} {
+		e := newEnv(t, map[string][]fault{path: {status(404, `{"detail":"Not Found"}`)}, "/build_status": {statusIs("WORKING"), statusIs("WORKING")}})
+		e.builder.fail = errors.New("RUN make: exit 2")
+		id, err := e.submit(t, runtimeapi.Multipart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := 0
+		_, err = e.client.WaitForBuild(context.Background(), id, runtimeapi.Wait{
+			FirstPoll: time.Millisecond, Interval: 20 * time.Millisecond, Deadline: time.Now().Add(10 * time.Second),
+			OnLog: func(string) { called++ },
+		})
+		var failed *runtimeapi.BuildFailedError
+		if !errors.As(err, &failed) || len(failed.LogTail) != 0 {
+			t.Fatalf("err = %#v, want a failed build without log lines", err)
+		}
+		if n := e.faults.seen[path]; n != 1 || called != 0 {
+			t.Fatalf("%d requests to %s and %d lines after a 404, want 1 and 0", n, path, called)
+		}
+		if strings.Contains(e.logs.String(), "build_logs") {
+			t.Fatalf("the missing endpoint was reported:\n%s", e.logs)
+		}
+	}
+}
+
+func TestAFailedBuildCarriesTheEndOfItsLog(t *testing.T) {
+	var log strings.Builder
+	for i := 1; i <= 45; i++ {
+		fmt.Fprintf(&log, "step %d\n", i)
+	}
+	log.WriteString("error: exit 2") // no final newline
+	e := newEnv(t, map[string][]fault{
+		"/build_status": {status(200, `{"status":"FAILURE","error":"RUN make: exit 2"}`)},
+		"/build_logs":   {status(200, log.String())},
+	})
+	var lines []string
+	_, err := e.client.WaitForBuild(context.Background(), "b1", runtimeapi.Wait{
+		FirstPoll: time.Millisecond, Interval: time.Millisecond, Deadline: time.Now().Add(10 * time.Second),
+		OnLog: func(l string) { lines = append(lines, l) },
+	})
+	var failed *runtimeapi.BuildFailedError
+	if !errors.As(err, &failed) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(failed.LogTail) != runtimeapi.LogTailLines || failed.LogTail[0] != "step 17" || failed.LogTail[29] != "error: exit 2" {
+		t.Fatalf("log tail %q, want steps 17 to 45 and the last line", failed.LogTail)
+	}
+	if len(lines) != 31 || lines[0] != "(16 earlier log lines not shown)" {
+		t.Fatalf("lines handed on: %q", lines)
 	}
 }
 
@@ -504,10 +673,34 @@ func TestGivingUpAtTheDeadlineSaysWhyTheTriesFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // room for the first try on a loaded machine
 	defer cancel()
 	_, err = c.RegistryPrefix(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v, want the deadline and the refused connection that the tries met", err)
+	}
+}
+
+func TestServeAnswersTheLogInBothForms(t *testing.T) {
+	e := newEnv(t, nil)
+	id, err := e.submit(t, runtimeapi.Multipart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.wait(t, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/build_logs?build_id=" + id, "/build_logs/" + id} {
+		req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
+		req.Header.Set("X-API-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "built registry.test/rt/app:abc1234-python") {
+			t.Fatalf("GET %s: %d %q", path, resp.StatusCode, body)
+		}
 	}
 }

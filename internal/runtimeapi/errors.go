@@ -26,7 +26,7 @@ func (e *HTTPError) Error() string {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		msg += " (check RUNTIME_API_KEY)"
 	case http.StatusRequestEntityTooLarge:
-		msg += " (the archive is larger than the server accepts: narrow it with .dockerignore or INCLUDE)"
+		msg += " (narrow the archive with .dockerignore or INCLUDE)"
 	}
 	return msg
 }
@@ -92,8 +92,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // BuildFailedError is a build that ended badly on the server.
 type BuildFailedError struct {
 	BuildID string
-	Status  string
+	Status  BuildStatus
 	Reason  string
+	LogTail []string // the last lines of the build's log, when the server offers /build_logs
 }
 
 func (e *BuildFailedError) Error() string {

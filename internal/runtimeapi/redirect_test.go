@@ -126,7 +126,7 @@ func TestAnEchoedKeyIsRedactedFromEverythingTheServerSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shown = append(shown, s.Status, s.Error, s.Image, s.Message)
+	shown = append(shown, string(s.Status), s.Error, s.Image, s.Message)
 	buildID = "id-" + echoedKey
 	id, err := c.SubmitBuild(context.Background(), runtimeapi.BuildRequest{Archive: archiveFile(t), TargetImage: "x/y:1"})
 	if err == nil || id != "" {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 )
@@ -69,10 +71,7 @@ func (j *Job) Unpack(ctx context.Context) (string, error) {
 }
 
 // Logger receives the server's human lines; *progress.Log is one.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
+type Logger = progress.Logger
 
 // Options configure a Server.
 type Options struct {
@@ -169,7 +168,7 @@ func New(opts Options) (*Server, error) {
 		opts.WorkDir = defaultWorkDir()
 	}
 	if opts.Logger == nil {
-		opts.Logger = quiet{}
+		opts.Logger = progress.Discard
 	}
 	if opts.LogRetention <= 0 {
 		opts.LogRetention = time.Hour
@@ -303,11 +302,6 @@ func (s *Server) removeWorkDir() error {
 	return os.RemoveAll(s.opts.WorkDir)
 }
 
-type quiet struct{}
-
-func (quiet) Infof(string, ...any) {}
-func (quiet) Warnf(string, ...any) {}
-
 // Close cancels queued and running builds (they end CANCELLED), waits for the workers and
 // removes the work directory. The handler keeps answering /build_status afterwards (new builds
 // get 503), so that clients polling can be told; see AwaitReported.
@@ -359,6 +353,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /build", s.postBuild)
 	mux.HandleFunc("GET /build_status", s.getStatus)
 	mux.HandleFunc("GET /build_logs", s.getLogs)
+	mux.HandleFunc("GET /build_logs/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
+		r.URL.RawQuery = url.Values{"build_id": {r.PathValue("id")}}.Encode()
+		s.getLogs(w, r)
+	})
 	mux.HandleFunc("GET /registry_prefix", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
 	})

@@ -81,6 +81,24 @@ func userEnv(e *testscript.Env) {
 	}
 }
 
+// cleanEnv is the environment of a child process: a user's shell with nothing of the
+// caller's runtimebuild or CI settings (an exported RUNTIME_API_URL must not leak into a test),
+// git made deterministic, and extra on top.
+func cleanEnv(extra ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for _, kv := range gittest.Env() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
 const apiKey = "rk-e2e-5d0c1b7a-secret"
 
 // startServe runs the serve job in this process (SERVE_BUILDER=check) and returns its URL.
@@ -166,7 +184,10 @@ func TestExitCodes(t *testing.T) {
 		{"an unknown target name", []string{"contxt"}, nil, 2, "Unknown target"},
 		{"upload without the Runtime API", []string{"upload"}, nil, 2, "RUNTIME_API_URL and RUNTIME_API_KEY must be set"},
 		{"image with a bad reference", []string{"image", "Bad::Ref"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "not a valid image reference"},
-		{"image with a bad flag value", []string{"image", "a/b:c", "-timeout=0"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "positive number of minutes"},
+		{"image with a bad flag value", []string{"image", "a/b:c", "-timeout=0"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "want a positive Go duration"},
+		{"image with a timeout that is no duration", []string{"image", "a/b:c", "-timeout=soon"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, `-timeout=soon`},
+		{"a bad variable context does not read does not stop it", []string{"context"}, []string{"PULL=yes", "POLL_INTERVAL=often", "SERVE_WORKERS=-1"}, 0, "sha256:"},
+		{"but stops the target that reads it", []string{"image", "a/b:c"}, []string{"PULL=yes", "RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, `PULL="yes" is not valid`},
 		{"plain http to another host", []string{"upload"}, []string{"RUNTIME_API_URL=http://api.example.com", "RUNTIME_API_KEY=k"}, 2, "ALLOW_INSECURE_HTTP"},
 		{"a Runtime API that does not answer", []string{"upload"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k", "BUILD_TIMEOUT=2s"}, 1, "registry prefix"},
 		{"a usage error inside a mage dependency keeps its code", []string{"all"}, []string{"INCLUDE=nothing-matches"}, 2, `INCLUDE pattern "nothing-matches" matches no file`},
@@ -177,8 +198,7 @@ func TestExitCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), tt.args...)
 			cmd.Dir = t.TempDir()
-			cmd.Env = append(os.Environ(), "SOURCE_DIR="+src)
-			cmd.Env = append(cmd.Env, tt.env...)
+			cmd.Env = cleanEnv(append([]string{"SOURCE_DIR=" + src}, tt.env...)...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -213,7 +233,7 @@ func TestUnderGitHubActionsAFailureIsAlsoAnAnnotation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "context")
 			cmd.Dir = t.TempDir()
-			cmd.Env = append(os.Environ(), "TARGET=fat one", "GITHUB_ACTIONS="+tt.ghActions)
+			cmd.Env = cleanEnv("TARGET=fat one", "GITHUB_ACTIONS="+tt.ghActions)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
@@ -254,8 +274,7 @@ func startUpload(t *testing.T, env ...string) (*exec.Cmd, string, <-chan string)
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
 	cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "upload")
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "SOURCE_DIR="+src, "RUNTIME_API_KEY="+apiKey, "POLL_INTERVAL=50ms")
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = cleanEnv(append([]string{"SOURCE_DIR=" + src, "RUNTIME_API_KEY=" + apiKey, "POLL_INTERVAL=50ms"}, env...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -313,24 +332,6 @@ func exitCode(t *testing.T, cmd *exec.Cmd) int {
 
 var buildIDPattern = regexp.MustCompile(`build ([0-9a-f]{24}) accepted`)
 
-func TestCtrlCKeepsTheBuildAndSaysHowToResume(t *testing.T) {
-	cmd, dir, lines := startUpload(t, "RUNTIME_API_URL="+startBlocking(t))
-	seen := waitFor(t, lines, "accepted")
-	id := buildIDPattern.FindStringSubmatch(strings.Join(seen, "\n"))
-	if id == nil {
-		t.Fatalf("no build ID in:\n%s", strings.Join(seen, "\n"))
-	}
-	cmd.Process.Signal(os.Interrupt)
-	seen = append(seen, waitFor(t, lines, "status "+id[1])...)
-	if code := exitCode(t, cmd); code == 0 {
-		t.Fatalf("exit code 0 after Ctrl-C:\n%s", strings.Join(seen, "\n"))
-	}
-	left, _ := filepath.Glob(filepath.Join(dir, "runtime-build", ".runtimebuild-*"))
-	if len(left) != 0 {
-		t.Fatalf("temporary files left: %v", left)
-	}
-}
-
 func TestBuildTimeoutEndsWithTheResumeCommand(t *testing.T) {
 	cmd, _, lines := startUpload(t, "RUNTIME_API_URL="+startBlocking(t), "BUILD_TIMEOUT=1s")
 	seen := waitFor(t, lines, "BUILD_TIMEOUT reached")
@@ -338,7 +339,8 @@ func TestBuildTimeoutEndsWithTheResumeCommand(t *testing.T) {
 		t.Fatalf("exit code %d, want 1", code)
 	}
 	last := seen[len(seen)-1]
-	if id := buildIDPattern.FindStringSubmatch(strings.Join(seen, "\n")); id == nil || !strings.Contains(last, "go run magefile.go status "+id[1]) {
+	bin := filepath.Join(binDir, "runtimebuild") // the compiled binary names itself as it was started
+	if id := buildIDPattern.FindStringSubmatch(strings.Join(seen, "\n")); id == nil || !strings.HasSuffix(last, "follow it with: "+bin+" status "+id[1]) {
 		t.Fatalf("the timeout does not say how to resume:\n%s", strings.Join(seen, "\n"))
 	}
 }
@@ -349,7 +351,7 @@ func TestTheTargetsDescribeThemselves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-l: %v\n%s", err, out)
 	}
-	for _, target := range []string{"all", "context*", "image", "serve", "status", "upload", "validate"} {
+	for _, target := range []string{"all", "context*", "image", "serve", "status", "upload", "validate", "version"} {
 		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(target) + ` +\S.*\.$`).Match(out) {
 			t.Errorf("-l has no one-line summary for %s:\n%s", target, out)
 		}
@@ -358,7 +360,8 @@ func TestTheTargetsDescribeThemselves(t *testing.T) {
 		"context":  {"SOURCE_DIR", "OUTPUT_DIR", "TARGET", "CUSTOM_TAGS", "DOCKERFILE_TEMPLATE"},
 		"upload":   {"RUNTIME_API_URL", "RUNTIME_API_KEY", "UPLOAD_FORMAT", "BUILD_TIMEOUT"},
 		"status":   {"<buildID>", "POLL_INTERVAL"},
-		"image":    {"<ref>", "-tags=<string>", "-timeout=<int>", "IMAGE_SOURCE", "PLATFORM", "PULL"},
+		"image":    {"<ref>", "-tags=<string>", "-timeout=<string>", "Go duration", "IMAGE_SOURCE", "PLATFORM", "PULL"},
+		"version":  {"VCS revision"},
 		"serve":    {"SERVE_ADDR", "SERVE_BUILDER", "SERVE_MAX_UPLOAD"},
 		"validate": {"what context reads"},
 		"all":      {"NO_UPLOAD"},

@@ -1,0 +1,93 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/dockertest"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+)
+
+// TestAStageTheTargetDoesNotNeedIsNotBuiltForReal packs a TARGET of a Dockerfile whose last
+// stage copies a file the context lacks: context says so in a warning and packs, and serve's
+// BuildKit builds the archive, as it builds only the stages the target needs.
+func TestAStageTheTargetDoesNotNeedIsNotBuiltForReal(t *testing.T) {
+	dockertest.Require(t)
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		msg := "NO STATIC BUSYBOX at /bin/busybox (apt-get install -y busybox-static): " + err.Error()
+		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	df := stagesDockerfile + "\nFROM tools AS unbuilt\nCOPY gone.txt /gone.txt\n"
+	src := gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": df, "busybox": "placeholder"})
+	if err := os.WriteFile(src+"/busybox", busybox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src+"/busybox", 0o755); err != nil { // WriteFile keeps the mode of a file that exists
+		t.Fatal(err)
+	}
+	gittest.Git(t, src, "commit", "-qam", "the real busybox")
+	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
+
+	id := make([]byte, 4)
+	rand.Read(id)
+	prefix := "localhost/issue9b-unbuilt-" + hex.EncodeToString(id) // every image of this test, removed at the end
+	t.Cleanup(func() { removeImages(t, prefix) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var serverLog bytes.Buffer
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
+	go func() { done <- Serve(ctx, serveCfg, progress.New(&serverLog, "plain"), func(a string) { addr <- a }) }()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	env := func(target string) map[string]string {
+		return map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "TARGET": target, "IMAGE_NAME": "unbuilt", "BUILD_ARGS": "GREETING=from issue9b",
+			"RUNTIME_API_URL": url, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "200ms", "BUILD_TIMEOUT": "4m"}
+	}
+	if _, logs, err := pack(t, env("unbuilt")); exitcode.Of(err) != 1 || !strings.Contains(logs, "error: Dockerfile:19: COPY source gone.txt is not in the build context") {
+		t.Fatalf("TARGET=unbuilt: exit %d, %v\n%s", exitcode.Of(err), err, logs)
+	}
+	cfg := load(t, env("first"))
+	var logs bytes.Buffer
+	log := progress.New(&logs, "plain")
+	run := HandOver(ctx)
+	if _, err := Context(run, cfg, log); err != nil {
+		t.Fatalf("context: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "warning: Dockerfile:19: COPY source gone.txt is not in the build context; stage unbuilt is not built for TARGET=first\n") {
+		t.Fatalf("no warning:\n%s", logs.String())
+	}
+	built, err := Upload(run, cfg, log)
+	if err != nil {
+		t.Fatalf("upload: the stage TARGET does not need was built: %v\n%s\nserver:\n%s", err, logs.String(), serverLog.String())
+	}
+	out, err := exec.CommandContext(ctx, "docker", "run", "--rm", "--network", "none", built.Image, "/bin/busybox", "cat", "/stage").CombinedOutput()
+	if got, want := strings.TrimSpace(string(out)), "first|from issue9b|"+sha; err != nil || got != want {
+		t.Fatalf("%s holds /stage %q (%v), want %q", built.Image, got, err, want)
+	}
+}

@@ -1,0 +1,62 @@
+package targets_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/gittest"
+)
+
+// TestTheBarFitsARealTerminal packs in an 80-column tmux pane, as a user at a terminal does
+// (PROGRESS=auto), and reads the screen afterwards: a bar wider than the terminal wraps, and
+// every redraw then leaves a stale line behind.
+func TestTheBarFitsARealTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("SKIPPED LOUDLY: no tmux to run a real terminal")
+	}
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	f, err := os.Create(filepath.Join(src, "zeros.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 30) // a few seconds of packing: many redraws
+	f.Close()
+	dir := t.TempDir()
+	socket := fmt.Sprintf("runtimebuild-issue12-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		cmd := exec.Command("tmux", append([]string{"-L", socket}, args...)...)
+		cmd.Env = cleanEnv("SOURCE_DIR="+src, "INCLUDE_UNTRACKED=true", "TERM=xterm-256color")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	script := fmt.Sprintf("cd %s && %s context; echo EXIT=$?; sleep 300", dir, filepath.Join(binDir, "runtimebuild"))
+	tmux("new-session", "-d", "-x", "80", "-y", "40", "sh", "-c", script)
+	defer exec.Command("tmux", "-L", socket, "kill-server").Run()
+
+	var screen string
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(screen, "EXIT=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no end within 120s:\n%s", screen)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the pane, with a deadline
+		screen = tmux("capture-pane", "-p", "-S", "-200")
+	}
+	if !strings.Contains(screen, "EXIT=0") {
+		t.Fatalf("context failed:\n%s", screen)
+	}
+	// A bar that wrapped leaves its frames or their wrapped ends behind: "packing 3/10 files",
+	// "42% [=====", "12.0 MiB/s 5s left".
+	if regexp.MustCompile(`packing \d+/\d+ files|\d+% |\[=|/s |left\s*$`).MatchString(screen) {
+		t.Fatalf("bar lines were left on the screen:\n%s", screen)
+	}
+}
