@@ -74,9 +74,10 @@ func NewClient(cfg config.Config, log *progress.Log) (*runtimeapi.Client, error)
 	if cfg.RuntimeAPIURL == "" || cfg.RuntimeAPIKey == "" {
 		return nil, exitcode.Usagef("RUNTIME_API_URL and RUNTIME_API_KEY must be set to talk to the Runtime API")
 	}
-	return runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
+	client, err := runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP, Logger: log,
 	})
+	return client, settingError(err)
 }
 
 // HandOver returns a context in which Context leaves what it packed for Upload to take, so that
