@@ -30,7 +30,7 @@ import (
 
 // Plan is everything decided about a run before anything is written: the source, its commit
 // and ref, the Dockerfile and its standalone rendering, the files, the check, the names. It is
-// built once (NewPlan) and handed along: Context packs it, Upload sends what Context produced.
+// built once (newPlan) and handed along: Context packs it, Upload sends what Context produced.
 type Plan struct {
 	Config    config.Config
 	SourceDir string // SOURCE_DIR, or the top of the git work tree holding the current directory
@@ -53,10 +53,10 @@ type Plan struct {
 	BaseTag    string              // the tag of Tags that names the base image ({sha7}-{base slug}[-{target}]); "" when the base is unknown
 }
 
-// NewPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
+// newPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
 // OUTPUT_DIR, resolves the commit and the ref, chooses and renders the Dockerfile, selects
 // the files and checks the one against the other, and names the archive and the image.
-func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, error) {
+func newPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, error) {
 	p := Plan{Config: cfg, Commit: gitinfo.Commit{SHA: gitinfo.Unknown}, SourceDir: cfg.SourceDir}
 	if p.SourceDir == "" {
 		p.SourceDir = "."
@@ -280,7 +280,7 @@ type Packed struct {
 // standalone Dockerfile at the root. A Dockerfile that cannot build with these files stops it
 // before anything is written.
 func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return Packed{}, err
 	}

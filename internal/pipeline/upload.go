@@ -199,7 +199,7 @@ func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.
 // packedOnDisk finds the archive and result file that Context wrote for this configuration
 // and checks the archive's Dockerfile against its own listing.
 func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return Packed{}, err
 	}

@@ -13,7 +13,7 @@ import (
 // Validate plans the run as Context would and returns the check of its standalone Dockerfile
 // against its files, without writing or sending anything.
 func Validate(ctx context.Context, cfg config.Config, log *progress.Log) (preflight.Report, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return preflight.Report{}, err
 	}
