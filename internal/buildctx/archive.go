@@ -32,12 +32,13 @@ type Member struct {
 	Header *tar.Header
 }
 
-// ReadArchive reads the gzip tar from r and calls fn for each member, checked before fn sees
+// walkArchive reads the gzip tar from r and calls fn for each member, checked before fn sees
 // it: names stay inside the root, symbolic and hard links point inside it, only files,
 // directories and links (the root "./" and PAX global headers are skipped), and at most limit
 // bytes once decompressed (limit <= 0: no limit). fn may read the member's content from content.
-// It is the one reader of archives: validation, the builders and tests share it.
-func ReadArchive(ctx context.Context, r io.Reader, limit int64, fn func(m Member, content io.Reader) error) error {
+// It is the client's one reader of archives (ListArchive and tests use it); the server keeps
+// its own, hardened against hostile uploads (server/archive.go).
+func walkArchive(ctx context.Context, r io.Reader, limit int64, fn func(m Member, content io.Reader) error) error {
 	zr, err := pgzip.NewReader(r)
 	if err != nil {
 		return &UnsafeArchiveError{"not a gzip archive: " + err.Error()}
@@ -88,14 +89,14 @@ func ReadArchive(ctx context.Context, r io.Reader, limit int64, fn func(m Member
 	}
 }
 
-// ReadArchiveFile is ReadArchive of the file at file.
-func ReadArchiveFile(ctx context.Context, file string, limit int64, fn func(m Member, content io.Reader) error) error {
+// walkArchiveFile is walkArchive of the file at file.
+func walkArchiveFile(ctx context.Context, file string, limit int64, fn func(m Member, content io.Reader) error) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return ReadArchive(ctx, f, limit, fn)
+	return walkArchive(ctx, f, limit, fn)
 }
 
 // ArchiveListing is an archive's member names and the content of the files asked for.
@@ -108,7 +109,7 @@ type ArchiveListing struct {
 // most max bytes: a larger one is ErrMemberTooLarge, never silently cut.
 func ListArchive(ctx context.Context, file string, want []string, max int64) (ArchiveListing, error) {
 	l := ArchiveListing{Files: map[string][]byte{}}
-	err := ReadArchiveFile(ctx, file, 0, func(m Member, content io.Reader) error {
+	err := walkArchiveFile(ctx, file, 0, func(m Member, content io.Reader) error {
 		l.Names = append(l.Names, m.Name)
 		for _, w := range want {
 			if m.Name == w && m.Header.Typeflag == tar.TypeReg {

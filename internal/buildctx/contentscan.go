@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// The content scan of the secrets guard looks at every byte Pack streams, in the same pass:
+// The content scan of the secrets guard looks at every byte pack streams, in the same pass:
 // a few bytes and prefixes are searched (bytes.IndexByte and bytes.Index: vectorised, about
 // memory speed), and only where a token's prefix occurs does a rule look closely. The rules
 // are the field's usual ones (gitleaks' for these tokens), kept to what is specific enough
@@ -187,7 +187,7 @@ func boundaryBefore(back []byte) bool {
 // maxFindingsPerFile keeps the message short when a file is full of keys.
 const maxFindingsPerFile = 5
 
-// contentScanner runs the content rules over each file as Pack streams it, with no second
+// contentScanner runs the content rules over each file as pack streams it, with no second
 // read: it owns the read buffer, and keeps the last bytes of one read before the next so that
 // a token or a rule's context may straddle reads.
 type contentScanner struct {

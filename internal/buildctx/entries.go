@@ -20,7 +20,7 @@ type Entry struct {
 	Linkname string // symlink target, stored as it is and never followed
 	Source   string // file to read the content from; empty when Data is used
 	Data     []byte // generated content (the Dockerfile): never scanned for secrets
-	// AllowSecrets marks a file ALLOW_SECRETS allows: Pack does not scan its content.
+	// AllowSecrets marks a file the allow list of GuardSecrets allows: Write does not scan its content.
 	AllowSecrets bool
 }
 
@@ -98,7 +98,7 @@ func Complete(entries []Entry) []Entry {
 	return out
 }
 
-// Names returns the names of the entries that are files or links (what COPY can name).
+// Names returns the set of the entries' names, whatever their type (directories too).
 func Names(entries []Entry) map[string]bool {
 	names := make(map[string]bool, len(entries))
 	for _, e := range entries {

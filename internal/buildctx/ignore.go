@@ -37,10 +37,10 @@ func (f IgnoreFile) Strings() []string {
 	return out
 }
 
-// IgnoreFileFor is the ignore file BuildKit reads with the Dockerfile at dockerfile (a slash
+// ignoreFileFor is the ignore file BuildKit reads with the Dockerfile at dockerfile (a slash
 // path relative to root): <dockerfile>.dockerignore beside it when that exists, else
 // .dockerignore at the root.
-func IgnoreFileFor(root, dockerfile string) string {
+func ignoreFileFor(root, dockerfile string) string {
 	if dockerfile != "" {
 		own := path.Clean(dockerfile) + ".dockerignore"
 		if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(own))); err == nil && fi.Mode().IsRegular() {
@@ -51,13 +51,13 @@ func IgnoreFileFor(root, dockerfile string) string {
 }
 
 // LoadIgnore reads the ignore file BuildKit would use with the Dockerfile at dockerfile (see
-// IgnoreFileFor); no ignore file is no pattern.
+// ignoreFileFor); no ignore file is no pattern.
 func LoadIgnore(root, dockerfile string) (IgnoreFile, error) {
-	return ReadIgnoreFile(root, IgnoreFileFor(root, dockerfile))
+	return readIgnoreFile(root, ignoreFileFor(root, dockerfile))
 }
 
-// ReadIgnoreFile reads root/rel (rel slash-separated); a missing file is no pattern.
-func ReadIgnoreFile(root, rel string) (IgnoreFile, error) {
+// readIgnoreFile reads root/rel (rel slash-separated); a missing file is no pattern.
+func readIgnoreFile(root, rel string) (IgnoreFile, error) {
 	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return IgnoreFile{}, nil
@@ -65,13 +65,13 @@ func ReadIgnoreFile(root, rel string) (IgnoreFile, error) {
 	if err != nil {
 		return IgnoreFile{}, fmt.Errorf("reading %s: %w", rel, err)
 	}
-	return ParseIgnore(rel, data)
+	return parseIgnore(rel, data)
 }
 
-// ParseIgnore parses the content of the ignore file at rel with Docker's own reader
+// parseIgnore parses the content of the ignore file at rel with Docker's own reader
 // (patternmatcher/ignorefile: a byte-order mark, comments, blank lines, "!" and leading "/"
 // handled as docker build handles them), and tells each pattern's line.
-func ParseIgnore(rel string, data []byte) (IgnoreFile, error) {
+func parseIgnore(rel string, data []byte) (IgnoreFile, error) {
 	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
 	if err != nil {
 		return IgnoreFile{}, fmt.Errorf("reading %s: %w", rel, err)

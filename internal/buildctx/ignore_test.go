@@ -31,14 +31,14 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 func TestTheDockerfilesOwnIgnoreFileBeatsTheRootOne(t *testing.T) {
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{".dockerignore": "docs\n", "app/docker/Dockerfile": "FROM scratch\n", "app/docker/Dockerfile.dockerignore": "# own\n\nnotes\n"})
-	if got := IgnoreFileFor(root, "app/docker/Dockerfile"); got != "app/docker/Dockerfile.dockerignore" {
+	if got := ignoreFileFor(root, "app/docker/Dockerfile"); got != "app/docker/Dockerfile.dockerignore" {
 		t.Fatalf("ignore file %q", got)
 	}
 	f, err := LoadIgnore(root, "app/docker/Dockerfile")
 	if err != nil || f.Path != "app/docker/Dockerfile.dockerignore" || !slices.Equal(f.Strings(), []string{"notes"}) || f.Patterns[0].Line != 3 {
 		t.Fatalf("%+v, %v", f, err)
 	}
-	if got := IgnoreFileFor(root, "Dockerfile"); got != ".dockerignore" {
+	if got := ignoreFileFor(root, "Dockerfile"); got != ".dockerignore" {
 		t.Fatalf("without its own, the root one: %q", got)
 	}
 	if f, err := LoadIgnore(t.TempDir(), "Dockerfile"); err != nil || len(f.Patterns) != 0 {
@@ -48,7 +48,7 @@ func TestTheDockerfilesOwnIgnoreFileBeatsTheRootOne(t *testing.T) {
 
 func TestIgnorePatternsAreDockersWithTheirLines(t *testing.T) {
 	data := "\xEF\xBB\xBFdocs\n# a comment\n\n  /build/  \r\n!build/keep\n  # not a comment\n"
-	f, err := ParseIgnore(".dockerignore", []byte(data))
+	f, err := parseIgnore(".dockerignore", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func TestIgnorePatternsAreDockersWithTheirLines(t *testing.T) {
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{".dockerignore": data, "docs/a.md": "a", "build/x": "x"})
 	why := NewExplainer(root, f, Rules{}).Why
-	if got := why("docs/a.md"); got != "excluded by .dockerignore line 1: docs" {
-		t.Fatalf("Why(docs/a.md) = %q", got)
+	if got := why("docs/a.md"); got.Reason != IgnoredByFile || got.String() != "excluded by .dockerignore line 1: docs" {
+		t.Fatalf("Why(docs/a.md) = %+v, %q", got, got)
 	}
-	if got := why("build/x"); got != "excluded by .dockerignore line 4: build" {
-		t.Fatalf("Why(build/x) = %q", got)
+	if got := why("build/x"); got.String() != "excluded by .dockerignore line 4: build" {
+		t.Fatalf("Why(build/x) = %+v, %q", got, got)
 	}
 	kept, err := Filter([]string{"docs/a.md", "build/x", "build/keep", "a"}, Rules{DockerIgnore: f.Strings()})
 	if err != nil || !slices.Equal(kept, []string{"a", "build/keep"}) {
@@ -111,7 +111,7 @@ func TestListArchiveReadsALargeDockerfileWholeOrSaysItIsTooLarge(t *testing.T) {
 	if _, err := ListArchive(context.Background(), a.Path, []string{"Dockerfile"}, 1<<20); !errors.Is(err, ErrMemberTooLarge) {
 		t.Fatalf("a Dockerfile over the limit: %v, want ErrMemberTooLarge", err)
 	}
-	err = ReadArchiveFile(context.Background(), a.Path, 1<<20, func(Member, io.Reader) error { return nil })
+	err = walkArchiveFile(context.Background(), a.Path, 1<<20, func(Member, io.Reader) error { return nil })
 	if !errors.Is(err, ErrArchiveTooLarge) {
 		t.Fatalf("unpacking over the limit: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestReadArchiveRefusesWhatLeavesTheRoot(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := tarGz(t, []*tar.Header{{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}, h}, []string{"", ""})
-			err := ReadArchiveFile(context.Background(), p, 0, func(m Member, _ io.Reader) error {
+			err := walkArchiveFile(context.Background(), p, 0, func(m Member, _ io.Reader) error {
 				t.Errorf("fn saw %s", m.Name)
 				return nil
 			})
@@ -137,23 +137,23 @@ func TestReadArchiveRefusesWhatLeavesTheRoot(t *testing.T) {
 			}
 		})
 	}
-	if err := ReadArchive(context.Background(), strings.NewReader("not gzip"), 0, nil); err == nil {
+	if err := walkArchive(context.Background(), strings.NewReader("not gzip"), 0, nil); err == nil {
 		t.Fatal("a non-gzip stream was read")
 	}
 }
 
-// FuzzReadArchive: whatever the bytes, ReadArchive never panics and hands fn only names that
+// FuzzReadArchive: whatever the bytes, walkArchive never panics and hands fn only names that
 // stay inside the root.
 func FuzzReadArchive(f *testing.F) {
 	var ok bytes.Buffer
-	if _, err := Pack(context.Background(), &ok, []Entry{{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")}}, time.Unix(0, 0), nil); err != nil {
+	if _, err := pack(context.Background(), &ok, []Entry{{Name: "Dockerfile", Type: tar.TypeReg, Mode: 0o644, Data: []byte("FROM scratch\n")}}, time.Unix(0, 0), nil); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(ok.Bytes())
 	f.Add([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"))
 	f.Add([]byte("not gzip"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ReadArchive(context.Background(), bytes.NewReader(data), 1<<20, func(m Member, content io.Reader) error {
+		walkArchive(context.Background(), bytes.NewReader(data), 1<<20, func(m Member, content io.Reader) error {
 			if p, err := NormalizePath(m.Name); err != nil || p != m.Name {
 				t.Fatalf("member %q is not a clean path inside the root (%v)", m.Name, err)
 			}
@@ -168,7 +168,7 @@ func FuzzParseIgnore(f *testing.F) {
 	f.Add([]byte("\xEF\xBB\xBFdocs\n# c\n\n !x \r\n"))
 	f.Add([]byte("a\n\xEF\xBB\xBFb\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := ParseIgnore(".dockerignore", data)
+		got, err := parseIgnore(".dockerignore", data)
 		if err != nil {
 			return
 		}
@@ -179,4 +179,34 @@ func FuzzParseIgnore(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestTheExplainerTellsEachRuleWithItsFacts(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"out/a.tar.gz": "x", "docs/a.md": "a", "src/__pycache__/m.pyc": "c", "src/m.py": "m", "notes.txt": "n"})
+	ignore := IgnoreFile{Path: "Dockerfile.dockerignore", Patterns: []IgnorePattern{{3, "docs"}}}
+	why := NewExplainer(root, ignore, Rules{Exclude: []string{"out"}, Include: []string{"src", "docs"}}).Why
+	for _, tt := range []struct {
+		path string
+		want Reason
+	}{
+		{"out/a.tar.gz", InExcludedDir},
+		{"docs/a.md", IgnoredByFile},
+		{"src/__pycache__/m.pyc", DefaultExclude},
+		{"notes.txt", NotIncluded},
+		{"gone.txt", NotExcluded},
+	} {
+		if got := why(tt.path); got.Reason != tt.want {
+			t.Errorf("Why(%s) = %+v, want reason %d", tt.path, got, tt.want)
+		}
+	}
+	if got := why("docs/a.md"); got.File != "Dockerfile.dockerignore" || got.Line != 3 || got.Pattern != "docs" {
+		t.Errorf("the ignore rule's facts: %+v", got)
+	}
+	if got := why("notes.txt"); !slices.Equal(got.Include, []string{"src", "docs"}) || got.String() != "" {
+		t.Errorf("the include rule's facts: %+v, worded %q", got, got)
+	}
+	if got := NewExplainer(root, IgnoreFile{}, Rules{}).Why("notes.txt"); got.Reason != NotCandidate {
+		t.Errorf("a file no rule excludes: %+v, want NotCandidate", got)
+	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/klauspost/pgzip"
 
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 )
 
@@ -40,7 +39,7 @@ func Write(ctx context.Context, dir, name string, entries []Entry, mtime time.Ti
 	defer tmp.Discard()
 	hash := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, hash)}
-	a, err := Pack(ctx, counted, entries, mtime, progress)
+	a, err := pack(ctx, counted, entries, mtime, progress)
 	if err != nil {
 		return Archive{}, err
 	}
@@ -79,12 +78,12 @@ func Totals(entries []Entry) (bytes int64, files int) {
 // klauspost's level 6 is 3% larger there, its 8 and 9 markedly slower.
 const compressionLevel = 7
 
-// Pack writes entries as a gzip-compressed PAX tar to w. Every header is normalised (owner 0,
+// pack writes entries as a gzip-compressed PAX tar to w. Every header is normalised (owner 0,
 // no owner names, mtime fixed, modes from the entry) and the gzip header carries no name or
 // time, so the same entries always give the same bytes. Content is streamed file by file and
 // scanned for secrets on the way (unless the entry allows them): a finding makes a
 // *SecretsError once every file has been seen, so that it names them all.
-func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
+func pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, progress Progress) (Archive, error) {
 	gz, err := pgzip.NewWriterLevel(w, compressionLevel)
 	if err != nil {
 		return Archive{}, err
@@ -144,7 +143,7 @@ func Pack(ctx context.Context, w io.Writer, entries []Entry, mtime time.Time, pr
 		}
 	}
 	if len(scan.findings) > 0 {
-		return Archive{}, exitcode.AsUsage(&SecretsError{Findings: scan.findings})
+		return Archive{}, &SecretsError{Findings: scan.findings}
 	}
 	if err := tw.Close(); err != nil {
 		return Archive{}, err

@@ -58,7 +58,7 @@ func packDir(t *testing.T, root string, paths []string) ([]byte, []string) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := Pack(context.Background(), &buf, Complete(entries), epoch, nil); err != nil {
+	if _, err := pack(context.Background(), &buf, Complete(entries), epoch, nil); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), warnings

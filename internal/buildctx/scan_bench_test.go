@@ -34,7 +34,7 @@ func goSources(b testing.TB, size int) [][]byte {
 }
 
 // BenchmarkContentScan measures the secrets scan alone over 40 MB of source text, read as
-// Pack reads it: go test ./internal/buildctx -run '^$' -bench ContentScan
+// pack reads it: go test ./internal/buildctx -run '^$' -bench ContentScan
 func BenchmarkContentScan(b *testing.B) {
 	files := goSources(b, 40<<20)
 	var total int64

@@ -7,13 +7,11 @@ import (
 	"strings"
 
 	"github.com/moby/patternmatcher"
-
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 // secretNames are base names of files that usually hold credentials, matched without regard
 // to case. *.pem, *.crt and *.key are not here: they flag only when their content holds a
-// private key (the content scan of Pack), since most of them are public certificates.
+// private key (the content scan of Write), since most of them are public certificates.
 var secretNames = []string{
 	".env", ".env.*", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
 	".npmrc", ".netrc", "_netrc", ".pypirc", ".pgpass", ".htpasswd", ".dockercfg", ".git-credentials",
@@ -23,9 +21,9 @@ var secretNames = []string{
 // secretPaths are path endings that usually hold credentials, matched without regard to case.
 var secretPaths = []string{".aws/credentials", ".docker/config.json", ".kube/config"}
 
-// LooksSecret reports whether the name of a packed path suggests credentials. Public keys
+// looksSecret reports whether the name of a packed path suggests credentials. Public keys
 // (*.pub) never do.
-func LooksSecret(name string) bool {
+func looksSecret(name string) bool {
 	name = strings.ToLower(name)
 	base := path.Base(name)
 	if strings.HasSuffix(base, ".pub") {
@@ -59,39 +57,46 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d (%s)", f.File, f.Line, f.Rule)
 }
 
-// SecretsError is a selection holding likely secrets.
+// SecretsError is a selection holding likely secrets. Its message names them; the caller adds
+// how to exclude or allow them.
 type SecretsError struct {
 	Findings []Finding
 }
 
 func (e *SecretsError) Error() string {
-	var where []string
+	where := make([]string, len(e.Findings))
+	for i, f := range e.Findings {
+		where[i] = f.String()
+	}
+	return fmt.Sprintf("refusing to pack %d file(s) that look like secrets: %s", len(e.Files()), strings.Join(where, ", "))
+}
+
+// Files are the files of the findings, each once, in the order of the findings.
+func (e *SecretsError) Files() []string {
 	var files []string
 	seen := map[string]bool{}
 	for _, f := range e.Findings {
-		where = append(where, f.String())
 		if !seen[f.File] {
 			seen[f.File] = true
 			files = append(files, f.File)
 		}
 	}
-	return fmt.Sprintf("refusing to pack %d file(s) that look like secrets: %s; exclude them in .dockerignore, or allow them with ALLOW_SECRETS=%s",
-		len(files), strings.Join(where, ", "), strings.Join(files, ","))
+	return files
 }
 
 // GuardSecrets applies the secrets guard to the names of the entries and prepares their content
-// scan: it returns the entries with those ALLOW_SECRETS allows marked (Pack then leaves their
-// content alone), and a warning for each allow pattern that matches no entry. Names that look
-// like secrets make a *SecretsError (a usage error); so does a malformed pattern. allow holds
-// .dockerignore patterns (`**`, directories, `!` exceptions).
-func GuardSecrets(entries []Entry, allow []string) (out []Entry, warnings []string, err error) {
+// scan: it returns the entries that the allow list allows marked (Write then leaves their
+// content alone), and the allow patterns that match no entry. Names that look like secrets make
+// a *SecretsError; a malformed pattern a *PatternError. allow holds .dockerignore patterns
+// (`**`, directories, `!` exceptions).
+func GuardSecrets(entries []Entry, allow []string) (out []Entry, unmatched []string, err error) {
 	out = append([]Entry(nil), entries...)
 	var all *patternmatcher.PatternMatcher
 	singles := make([]*patternmatcher.PatternMatcher, len(allow))
 	used := make([]bool, len(allow))
 	if len(allow) > 0 {
 		if all, err = patternmatcher.New(allow); err != nil {
-			return nil, nil, exitcode.Usagef("ALLOW_SECRETS: %v", err)
+			return nil, nil, &PatternError{List: AllowSecretsPatterns, Err: err}
 		}
 		for i, p := range allow {
 			if strings.HasPrefix(p, "!") {
@@ -99,7 +104,7 @@ func GuardSecrets(entries []Entry, allow []string) (out []Entry, warnings []stri
 				continue
 			}
 			if singles[i], err = patternmatcher.New([]string{p}); err != nil {
-				return nil, nil, exitcode.Usagef("ALLOW_SECRETS pattern %q: %v", p, err)
+				return nil, nil, &PatternError{List: AllowSecretsPatterns, Pattern: p, Err: err}
 			}
 		}
 	}
@@ -120,17 +125,17 @@ func GuardSecrets(entries []Entry, allow []string) (out []Entry, warnings []stri
 				continue
 			}
 		}
-		if e.Type == tar.TypeReg && LooksSecret(e.Name) {
+		if e.Type == tar.TypeReg && looksSecret(e.Name) {
 			found = append(found, Finding{File: e.Name, Rule: "file-name"})
 		}
 	}
 	for i, p := range allow {
 		if !used[i] {
-			warnings = append(warnings, fmt.Sprintf("ALLOW_SECRETS pattern %q matches no packed file", p))
+			unmatched = append(unmatched, p)
 		}
 	}
 	if len(found) > 0 {
-		return nil, warnings, exitcode.AsUsage(&SecretsError{Findings: found})
+		return nil, unmatched, &SecretsError{Findings: found}
 	}
-	return out, warnings, nil
+	return out, unmatched, nil
 }

@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 )
 
@@ -32,28 +31,25 @@ func TestLooksSecret(t *testing.T) {
 	for _, name := range []string{".env", ".ENV", "sub/.env.production", "home/id_rsa", "id_ecdsa", "id_ed25519_sk",
 		".npmrc", "x/.netrc", ".pypirc", "a.p12", "b.pfx", ".aws/credentials", "home/u/.docker/config.json", "u/.kube/config",
 		".git-credentials", ".pgpass", ".htpasswd", ".dockercfg", "infra/terraform.tfstate", "key.ppk", "keystore.jks", "Store.JKS"} {
-		if !LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = false", name)
+		if !looksSecret(name) {
+			t.Errorf("looksSecret(%q) = false", name)
 		}
 	}
 	for _, name := range []string{"environment.py", "keys.py", "docs/.envrc.md", "config.json", "aws/credentials.md", "monkey.txt",
 		"id_ed25519.pub", "home/id_rsa.pub", "certs/server.pem", "tls.key", "ca.crt", "kube/config.go"} {
-		if LooksSecret(name) {
-			t.Errorf("LooksSecret(%q) = true", name)
+		if looksSecret(name) {
+			t.Errorf("looksSecret(%q) = true", name)
 		}
 	}
 }
 
-func TestSecretsErrorIsAUsageErrorNamingFileLineAndRule(t *testing.T) {
-	err := exitcode.AsUsage(&SecretsError{Findings: []Finding{{File: ".env", Rule: "file-name"}, {File: "k.pem", Line: 3, Rule: "private-key"}}})
-	var e *exitcode.Error
-	if !errors.As(err, &e) || e.Code != exitcode.Usage {
-		t.Fatalf("got %#v", err)
+func TestSecretsErrorNamesFileLineAndRuleAndEachFileOnce(t *testing.T) {
+	err := &SecretsError{Findings: []Finding{{File: ".env", Rule: "file-name"}, {File: "k.pem", Line: 3, Rule: "private-key"}, {File: "k.pem", Line: 9, Rule: "private-key"}}}
+	if want := "refusing to pack 2 file(s) that look like secrets: .env, k.pem:3 (private-key), k.pem:9 (private-key)"; err.Error() != want {
+		t.Errorf("got  %q\nwant %q", err, want)
 	}
-	for _, want := range []string{".env, k.pem:3 (private-key)", ".dockerignore", "ALLOW_SECRETS=.env,k.pem"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%q lacks %q", err, want)
-		}
+	if got := err.Files(); !slices.Equal(got, []string{".env", "k.pem"}) {
+		t.Errorf("Files() = %q", got)
 	}
 }
 
@@ -119,8 +115,8 @@ func TestSecretsGuardFixture(t *testing.T) {
 			if !slices.Equal(findings, want) {
 				t.Fatalf("findings %v (%v), want %v", findings, err, want)
 			}
-			if exitcode.Of(err) != exitcode.Usage || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error %q: want one line, exit code 2", err)
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q: want one line", err)
 			}
 			for _, secret := range []string{awsID, "MII", strings.TrimSpace(strings.SplitN(tt.content, "\n", 3)[min(1, strings.Count(tt.content, "\n"))])} {
 				if tt.line > 0 && len(secret) > 8 && strings.Contains(err.Error(), secret) {
@@ -145,24 +141,23 @@ func TestAllowSecretsTakesDockerignorePatterns(t *testing.T) {
 		"fixtures/.env":        "A=1",
 	}
 	tests := []struct {
-		name     string
-		allow    []string
-		flagged  []string
-		warnings []string
+		name      string
+		allow     []string
+		flagged   []string
+		unmatched []string
 	}{
 		{"nothing allowed: the names stop the run before any content is read", nil, []string{"fixtures/.env", "fixtures/keys/id_rsa"}, nil},
 		{"names allowed, content not", []string{"fixtures/.env", "fixtures/keys/id_rsa"}, []string{"a/b/c/dev.pem", "fixtures/keys/real", "top.pem"}, nil},
 		{"** reaches every depth", []string{"**/*.pem", "fixtures"}, nil, nil},
 		{"a directory allows what it holds", []string{"fixtures/", "*.pem", "a/b/c/*.pem"}, nil, nil},
 		{"an exception takes one back", []string{"fixtures", "!fixtures/keys/real", "**/*.pem"}, []string{"fixtures/keys/real"}, nil},
-		{"a pattern matching nothing is a warning", []string{"**/*.pem", "fixtures", "secrets/**", "*.p12"}, nil,
-			[]string{`ALLOW_SECRETS pattern "secrets/**" matches no packed file`, `ALLOW_SECRETS pattern "*.p12" matches no packed file`}},
+		{"a pattern matching nothing is told", []string{"**/*.pem", "fixtures", "secrets/**", "*.p12"}, nil, []string{"secrets/**", "*.p12"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			findings, _, err := guardWarn(t, files, tt.allow, func(w []string) {
-				if !slices.Equal(w, tt.warnings) {
-					t.Errorf("warnings %q, want %q", w, tt.warnings)
+				if !slices.Equal(w, tt.unmatched) {
+					t.Errorf("unmatched %q, want %q", w, tt.unmatched)
 				}
 			})
 			var flagged []string
@@ -223,9 +218,9 @@ func guardWarn(t *testing.T, files map[string]string, allow []string, warned fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, warnings, err := GuardSecrets(entries, allow)
+	entries, unmatched, err := GuardSecrets(entries, allow)
 	if warned != nil {
-		warned(warnings)
+		warned(unmatched)
 	}
 	if err == nil {
 		_, err = Write(context.Background(), out, "a.tar.gz", Complete(entries), epoch, nil)

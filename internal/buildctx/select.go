@@ -12,13 +12,12 @@ import (
 
 	"github.com/moby/patternmatcher"
 
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
 )
 
-// DefaultExcludes are never packed, whatever .dockerignore says (the original tool's list,
+// defaultExcludes are never packed, whatever .dockerignore says (the original tool's list,
 // matched at any depth).
-var DefaultExcludes = []string{
+var defaultExcludes = []string{
 	"**/__pycache__", "**/*.py[cod]", "**/.pytest_cache", "**/.coverage", "**/*.egg-info",
 	"**/.git", "**/node_modules", "**/.DS_Store", "**/Thumbs.db",
 }
@@ -27,8 +26,8 @@ var DefaultExcludes = []string{
 type Rules struct {
 	DockerIgnore []string // patterns of the ignore file (IgnoreFile.Strings), in file order
 	IgnoreFile   string   // the ignore file's path, for messages (default .dockerignore)
-	Include      []string // INCLUDE: when set, only paths matching one of these (or below one)
-	Exclude      []string // paths excluded with everything below them (OUTPUT_DIR), relative
+	Include      []string // when set, only paths matching one of these (or below one)
+	Exclude      []string // paths excluded with everything below them (the output directory), relative
 }
 
 // Candidates lists the files that may be packed, relative to root: the files git tracks
@@ -82,24 +81,21 @@ func walk(ctx context.Context, root string) ([]string, error) {
 }
 
 // Filter applies the rules to the candidate paths and returns the kept ones, normalised,
-// sorted and without duplicates. An INCLUDE pattern that matches nothing is a usage error.
+// sorted and without duplicates. A malformed pattern, or an include pattern that matches
+// nothing, is a *PatternError.
 func Filter(candidates []string, rules Rules) ([]string, error) {
 	ignore, err := patternmatcher.New(rules.DockerIgnore)
 	if err != nil {
-		file := rules.IgnoreFile
-		if file == "" {
-			file = ".dockerignore"
-		}
-		return nil, exitcode.Usagef("%s: %v", file, err)
+		return nil, &PatternError{List: IgnorePatterns, File: rules.IgnoreFile, Err: err}
 	}
-	defaults, err := patternmatcher.New(DefaultExcludes)
+	defaults, err := patternmatcher.New(defaultExcludes)
 	if err != nil {
 		return nil, err
 	}
 	includes := make([]*patternmatcher.PatternMatcher, len(rules.Include))
 	for i, p := range rules.Include {
 		if includes[i], err = patternmatcher.New([]string{p}); err != nil {
-			return nil, exitcode.Usagef("INCLUDE pattern %q: %v", p, err)
+			return nil, &PatternError{List: IncludePatterns, Pattern: p, Err: err}
 		}
 	}
 	used := make([]bool, len(includes))
@@ -129,7 +125,7 @@ func Filter(candidates []string, rules Rules) ([]string, error) {
 	}
 	for i, u := range used {
 		if !u {
-			return nil, exitcode.Usagef("INCLUDE pattern %q matches no file of the selection", rules.Include[i])
+			return nil, &PatternError{List: IncludePatterns, Pattern: rules.Include[i]}
 		}
 	}
 	sort.Strings(kept)

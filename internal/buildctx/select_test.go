@@ -1,11 +1,10 @@
 package buildctx
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 func TestFilter(t *testing.T) {
@@ -19,7 +18,7 @@ func TestFilter(t *testing.T) {
 		name    string
 		rules   Rules
 		want    []string
-		wantErr string
+		wantErr *PatternError // List and Pattern, and whether Err is set
 	}{
 		{
 			name:  "without rules only the default excludes apply, at any depth",
@@ -68,30 +67,33 @@ func TestFilter(t *testing.T) {
 			want:  []string{"README.md", "src/app.py"},
 		},
 		{
-			name:    "an INCLUDE pattern that matches nothing is a usage error",
+			name:    "an INCLUDE pattern that matches nothing is a pattern error",
 			rules:   Rules{Include: []string{"src", "nothing/here"}},
-			wantErr: `INCLUDE pattern "nothing/here" matches no file`,
+			wantErr: &PatternError{List: IncludePatterns, Pattern: "nothing/here"},
 		},
 		{
 			name:    "an INCLUDE pattern matching only excluded files matches nothing",
 			rules:   Rules{Include: []string{"docs"}, DockerIgnore: []string{"docs"}},
-			wantErr: `INCLUDE pattern "docs" matches no file`,
+			wantErr: &PatternError{List: IncludePatterns, Pattern: "docs"},
 		},
 		{
-			name:    "a malformed .dockerignore pattern is a usage error",
-			rules:   Rules{DockerIgnore: []string{"[z-a"}},
-			wantErr: ".dockerignore",
+			name:    "a malformed .dockerignore pattern is a pattern error",
+			rules:   Rules{DockerIgnore: []string{"[z-a"}, IgnoreFile: "app/Dockerfile.dockerignore"},
+			wantErr: &PatternError{List: IgnorePatterns, File: "app/Dockerfile.dockerignore", Err: errors.New("")},
+		},
+		{
+			name:    "a malformed INCLUDE pattern is a pattern error naming it",
+			rules:   Rules{Include: []string{"src", "[z-a"}},
+			wantErr: &PatternError{List: IncludePatterns, Pattern: "[z-a", Err: errors.New("")},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Filter(files, tt.rules)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
-				if exitcode.Of(err) != exitcode.Usage {
-					t.Fatalf("exit code %d, want %d", exitcode.Of(err), exitcode.Usage)
+			if tt.wantErr != nil {
+				var pe *PatternError
+				if !errors.As(err, &pe) || pe.List != tt.wantErr.List || pe.File != tt.wantErr.File || pe.Pattern != tt.wantErr.Pattern || (pe.Err == nil) != (tt.wantErr.Err == nil) {
+					t.Fatalf("err = %#v, want a pattern error like %#v", err, tt.wantErr)
 				}
 				return
 			}

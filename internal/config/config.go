@@ -14,13 +14,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/imagename"
 )
 
 // Targets are the build targets of the generated Dockerfile, in the order the contract lists them.
 var Targets = []string{"binary", "binary-minimal", "source", "source-minimal"}
 
-// DefaultTarget is TARGET when it is not set.
-const DefaultTarget = "binary"
+// DefaultTarget is TARGET when it is not set: the target whose names carry no suffix.
+const DefaultTarget = imagename.DefaultTarget
 
 // TemplateBaseImage is the base image of the built-in template when BASE_IMAGE is not set (a
 // Dockerfile of the source keeps its own default).

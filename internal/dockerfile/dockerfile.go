@@ -8,15 +8,13 @@ import (
 	"slices"
 	"strings"
 	"text/template"
-
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 //go:embed templates/Dockerfile.tmpl
 var templates embed.FS
 
-// Required are the files the built-in template names; without them it cannot build.
-var Required = []string{"pyproject.toml", "uv.lock", "openhands/agent_server/__main__.py"}
+// required are the files the built-in template names; without them it cannot build.
+var required = []string{"pyproject.toml", "uv.lock", "openhands/agent_server/__main__.py"}
 
 // Data is what a template sees.
 type Data struct {
@@ -39,26 +37,48 @@ func (d Data) Order() []string {
 	return append(order, d.Target)
 }
 
-// Builtin returns the built-in template's text.
-func Builtin() string {
+// builtin returns the built-in template's text.
+func builtin() string {
 	b, _ := templates.ReadFile("templates/Dockerfile.tmpl")
 	return string(b)
 }
 
+// MissingFilesError is the built-in template rendered for a build context that lacks files
+// it needs.
+type MissingFilesError struct {
+	Needs   []string // every file the template needs (required)
+	Missing []string // those the build context lacks
+}
+
+func (e *MissingFilesError) Error() string {
+	return fmt.Sprintf("the generated Dockerfile needs %s in the build context (missing: %s)", strings.Join(e.Needs, ", "), strings.Join(e.Missing, ", "))
+}
+
+// TemplateError is a template that does not parse, or fails as it renders.
+type TemplateError struct {
+	Op  string // "parsing" or "rendering"
+	Err error
+}
+
+func (e *TemplateError) Error() string { return e.Op + " the Dockerfile template: " + e.Err.Error() }
+
+// Unwrap returns the template package's error.
+func (e *TemplateError) Unwrap() error { return e.Err }
+
 // Render executes the template text (the built-in one when text is empty) with data. With the
-// built-in template, the files it names must be in data.Files.
+// built-in template, the files it names must be in data.Files (else a *MissingFilesError); a
+// template that fails is a *TemplateError.
 func Render(text string, data Data) ([]byte, error) {
 	if text == "" {
-		text = Builtin()
+		text = builtin()
 		var missing []string
-		for _, f := range Required {
+		for _, f := range required {
 			if !data.Files[f] {
 				missing = append(missing, f)
 			}
 		}
 		if len(missing) > 0 {
-			return nil, exitcode.Usagef("the generated Dockerfile needs %s in the build context (missing: %s); add them, or set DOCKERFILE to a Dockerfile of the source",
-				strings.Join(Required, ", "), strings.Join(missing, ", "))
+			return nil, &MissingFilesError{Needs: slices.Clone(required), Missing: missing}
 		}
 	}
 	var t *template.Template
@@ -73,11 +93,11 @@ func Render(text string, data Data) ([]byte, error) {
 		},
 	})
 	if _, err := t.Parse(text); err != nil {
-		return nil, exitcode.AsUsage(fmt.Errorf("parsing the Dockerfile template: %w", err))
+		return nil, &TemplateError{Op: "parsing", Err: err}
 	}
 	var out bytes.Buffer
 	if err := t.Execute(&out, data); err != nil {
-		return nil, exitcode.AsUsage(fmt.Errorf("rendering the Dockerfile template: %w", err))
+		return nil, &TemplateError{Op: "rendering", Err: err}
 	}
 	// Exactly one final newline, whatever the template's trailing whitespace.
 	return append(bytes.TrimRight(out.Bytes(), "\n\t "), '\n'), nil

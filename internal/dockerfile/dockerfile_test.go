@@ -3,14 +3,14 @@ package dockerfile
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
-
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -23,7 +23,7 @@ func data(target string, files ...string) Data {
 		Tags: []string{"python", "latest"}, BaseImage: "nikolaik/python-nodejs:python3.12-nodejs22", ImageName: "agent-server",
 		Files: map[string]bool{},
 	}
-	for _, f := range append(files, Required...) {
+	for _, f := range append(files, required...) {
 		d.Files[f] = true
 	}
 	return d
@@ -148,7 +148,8 @@ func TestMissingRequiredFilesIsAUsageError(t *testing.T) {
 	d := data("binary")
 	delete(d.Files, "uv.lock")
 	_, err := Render("", d)
-	if err == nil || exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "missing: uv.lock") || !strings.Contains(err.Error(), "DOCKERFILE") {
+	var me *MissingFilesError
+	if !errors.As(err, &me) || !slices.Equal(me.Missing, []string{"uv.lock"}) || !strings.Contains(err.Error(), "missing: uv.lock") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -165,7 +166,11 @@ LABEL sha={{.ShortSHA}} target={{.Target}} tag={{.PrimaryTag}}
 	if string(out) != want {
 		t.Fatalf("got %q", out)
 	}
-	if _, err := Render(`{{.Nope}}`, data("binary")); exitcode.Of(err) != exitcode.Usage {
+	var te *TemplateError
+	if _, err := Render(`{{.Nope}}`, data("binary")); !errors.As(err, &te) || te.Op != "rendering" {
 		t.Fatalf("a template naming an unknown field: err = %v", err)
+	}
+	if _, err := Render(`{{if}}`, data("binary")); !errors.As(err, &te) || te.Op != "parsing" {
+		t.Fatalf("a template that does not parse: err = %v", err)
 	}
 }

@@ -161,7 +161,7 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 		for w := n.Next; w != nil; w = w.Next {
 			key, _, _ := strings.Cut(w.Value, "=")
 			if v, ok := bake[key]; ok {
-				words = append(words, key+"="+Quote(v, res.EscapeToken))
+				words = append(words, key+"="+quote(v, res.EscapeToken))
 				changed = true
 				continue
 			}
@@ -193,7 +193,7 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 			if i > 0 {
 				b.WriteString(" " + string(res.EscapeToken) + "\n     ")
 			}
-			fmt.Fprintf(&b, " %s=%s", l[0], Quote(l[1], res.EscapeToken))
+			fmt.Fprintf(&b, " %s=%s", l[0], quote(l[1], res.EscapeToken))
 		}
 		b.WriteString("\n")
 	}
@@ -202,10 +202,10 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 	return out, nil
 }
 
-// Quote writes v as one Dockerfile word that the shell-like expansion of ARG defaults and
+// quote writes v as one Dockerfile word that the shell-like expansion of ARG defaults and
 // LABEL values turns back into exactly v: single quotes, with each quote written as '\”
 // (escape being the Dockerfile's escape character).
-func Quote(v string, escape rune) string {
+func quote(v string, escape rune) string {
 	return "'" + strings.ReplaceAll(v, "'", "'"+string(escape)+"''") + "'"
 }
 

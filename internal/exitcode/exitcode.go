@@ -1,4 +1,4 @@
-// Package exitcode carries the process exit code of INTERFACE.md through wrapped errors:
+// Package exitcode carries the process exit code of the README (Output) through wrapped errors:
 // 0 success, 1 the work failed, 2 the call was wrong, 130 and 143 interrupted.
 package exitcode
 

@@ -167,13 +167,13 @@ func RemoteURL(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return StripCredentials(strings.TrimSpace(string(out))), nil
+	return stripCredentials(strings.TrimSpace(string(out))), nil
 }
 
-// StripCredentials removes a user name and password from a URL
+// stripCredentials removes a user name and password from a URL
 // ("https://user:token@github.com/o/r" → "https://github.com/o/r"); scp-like addresses
 // ("git@github.com:o/r") keep their user, which is not a secret.
-func StripCredentials(raw string) string {
+func stripCredentials(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.User == nil {
 		return raw

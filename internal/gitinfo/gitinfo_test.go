@@ -86,7 +86,7 @@ func TestTopLevelBranchAndRemote(t *testing.T) {
 	if _, err := TopLevel(ctx, t.TempDir()); !errors.Is(err, ErrNotRepository) {
 		t.Fatalf("outside git: %v", err)
 	}
-	if got := StripCredentials("git@github.com:o/r.git"); got != "git@github.com:o/r.git" {
+	if got := stripCredentials("git@github.com:o/r.git"); got != "git@github.com:o/r.git" {
 		t.Fatalf("scp-like: %q", got)
 	}
 }

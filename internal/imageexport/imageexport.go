@@ -18,7 +18,6 @@ import (
 	"github.com/klauspost/pgzip"
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
@@ -31,11 +30,49 @@ type Source interface {
 // Logger receives warnings; *progress.Log is one.
 type Logger = progress.Logger
 
-// ParseReference checks an image reference; a bad one is a usage error.
+// The sources at the seam.
+var (
+	_ Source = Docker{}
+	_ Source = Registry{}
+)
+
+// ReferenceError is an image reference that does not parse.
+type ReferenceError struct {
+	Ref string
+	Err error
+}
+
+func (e *ReferenceError) Error() string {
+	return fmt.Sprintf("%q is not a valid image reference: %v", e.Ref, e.Err)
+}
+
+// Unwrap returns the parser's error.
+func (e *ReferenceError) Unwrap() error { return e.Err }
+
+// PlatformError is a Registry.Platform that does not parse.
+type PlatformError struct {
+	Platform string
+	Err      error
+}
+
+func (e *PlatformError) Error() string { return fmt.Sprintf("platform %q: %v", e.Platform, e.Err) }
+
+// Unwrap returns the parser's error.
+func (e *PlatformError) Unwrap() error { return e.Err }
+
+// NotLocalError is an image Docker.Export was to take from the engine without pulling, and
+// the engine does not have.
+type NotLocalError struct{ Ref string }
+
+func (e *NotLocalError) Error() string {
+	return fmt.Sprintf("image %s is not in the local engine, and pulling is off", e.Ref)
+}
+
+// ParseReference checks an image reference; a bad one is a *ReferenceError.
 func ParseReference(ref string) (name.Reference, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
-		return nil, exitcode.Usagef("%q is not a valid image reference: %v", ref, err)
+		return nil, &ReferenceError{Ref: ref, Err: err}
 	}
 	return r, nil
 }
@@ -65,7 +102,7 @@ func (d Docker) Export(ctx context.Context, ref string, w io.Writer) error {
 	} else if local, err := docker.ImageExists(ctx, ref); err != nil {
 		return err
 	} else if !local {
-		return fmt.Errorf("image %s is not in the local engine (PULL=false)", ref)
+		return &NotLocalError{Ref: ref}
 	}
 	return docker.Save(ctx, ref, w)
 }
@@ -85,7 +122,7 @@ func (r Registry) Export(ctx context.Context, ref string, w io.Writer) error {
 	}
 	platform, err := v1.ParsePlatform(r.Platform)
 	if err != nil {
-		return exitcode.Usagef("PLATFORM=%q: %v", r.Platform, err)
+		return &PlatformError{Platform: r.Platform, Err: err}
 	}
 	keychain := r.Keychain
 	if keychain == nil {
@@ -119,8 +156,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // WriteArchive exports ref through src into a gzip file in dir, compressed in parallel as it
 // streams; the file is removed on failure. It returns the file's path; the caller removes it.
-// progress, when not nil, hears the uncompressed bytes as they come.
-func WriteArchive(ctx context.Context, src Source, ref, dir string, progress func(int64)) (string, error) {
+// progress, when not nil, is written the uncompressed bytes as they come (a progress.Meter
+// counts them).
+func WriteArchive(ctx context.Context, src Source, ref, dir string, progress io.Writer) (string, error) {
 	f, err := outputdir.CreateTemp(dir)
 	if err != nil {
 		return "", err
@@ -134,7 +172,7 @@ func WriteArchive(ctx context.Context, src Source, ref, dir string, progress fun
 	gz := pgzip.NewWriter(f)
 	var w io.Writer = gz
 	if progress != nil {
-		w = countingWriter{w: gz, add: progress}
+		w = io.MultiWriter(gz, progress)
 	}
 	if err := src.Export(ctx, ref, w); err != nil {
 		return "", err
@@ -147,16 +185,4 @@ func WriteArchive(ctx context.Context, src Source, ref, dir string, progress fun
 	}
 	ok = true
 	return f.Name(), nil
-}
-
-// countingWriter tells add how many bytes pass.
-type countingWriter struct {
-	w   io.Writer
-	add func(int64)
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.add(int64(n))
-	return n, err
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imageexport"
 )
 
@@ -104,17 +103,34 @@ func TestRegistryExportErrorsAreOneLine(t *testing.T) {
 	ref, _ := pushRandom(t, 1)
 	missing := ref[:strings.LastIndex(ref, ":")] + ":nope"
 	tests := []struct {
-		ref, want string
-		code      int
+		ref, platform, want string
+		typed               error // the typed error the caller decides on; nil: none
 	}{
-		{missing, "does not exist in its registry", 1},
-		{"UPPER/Case::bad", "is not a valid image reference", 2},
+		{missing, "linux/amd64", "does not exist in its registry", nil},
+		{"UPPER/Case::bad", "linux/amd64", "is not a valid image reference", &imageexport.ReferenceError{}},
+		{ref, "linux/amd64/v8/x", `platform "linux/amd64/v8/x": `, &imageexport.PlatformError{}},
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
-		_, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: "linux/amd64", Keychain: authn.NewMultiKeychain()}, tt.ref, dir, nil)
-		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") || exitcode.Of(err) != tt.code {
-			t.Errorf("%s: err = %v (exit %d), want one line with %q, exit %d", tt.ref, err, exitcode.Of(err), tt.want, tt.code)
+		_, err := imageexport.WriteArchive(context.Background(), imageexport.Registry{Platform: tt.platform, Keychain: authn.NewMultiKeychain()}, tt.ref, dir, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v, want one line with %q", tt.ref, err, tt.want)
+		}
+		var re *imageexport.ReferenceError
+		var pe *imageexport.PlatformError
+		switch tt.typed.(type) {
+		case *imageexport.ReferenceError:
+			if !errors.As(err, &re) || re.Ref != tt.ref {
+				t.Errorf("%s: err = %#v, want a *ReferenceError", tt.ref, err)
+			}
+		case *imageexport.PlatformError:
+			if !errors.As(err, &pe) || pe.Platform != tt.platform {
+				t.Errorf("%s: err = %#v, want a *PlatformError", tt.ref, err)
+			}
+		default:
+			if errors.As(err, &re) || errors.As(err, &pe) {
+				t.Errorf("%s: err = %#v, want no usage type", tt.ref, err)
+			}
 		}
 		if left, _ := os.ReadDir(dir); len(left) != 0 {
 			t.Errorf("%s: left behind %v", tt.ref, left)
@@ -140,6 +156,10 @@ func TestDockerExportOfALocallyBuiltImage(t *testing.T) {
 	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var nl *imageexport.NotLocalError
+	if _, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref+"-absent", t.TempDir(), nil); !errors.As(err, &nl) || nl.Ref != ref+"-absent" {
+		t.Fatalf("an image the engine lacks, without pulling: err = %v, want a *NotLocalError", err)
 	}
 	tag, _ := name.NewTag(ref)
 	plain := gunzip(t, path)

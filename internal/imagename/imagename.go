@@ -41,8 +41,8 @@ func Suffix(target string) string {
 	return "-" + target
 }
 
-// Short is the first seven characters of sha.
-func Short(sha string) string {
+// shortSHA is the first seven characters of sha.
+func shortSHA(sha string) string {
 	if len(sha) > 7 {
 		return sha[:7]
 	}
@@ -50,12 +50,12 @@ func Short(sha string) string {
 }
 
 // Primary is the target image's tag: {sha7}-{primary tag}[-{target}].
-func Primary(in Input) string { return Short(in.SHA) + "-" + in.Tags[0] + Suffix(in.Target) }
+func Primary(in Input) string { return shortSHA(in.SHA) + "-" + in.Tags[0] + Suffix(in.Target) }
 
 // Tags returns every tag of the image, the primary one first, without duplicates, in the
 // order of the project's build.py: for each CUSTOM_TAGS entry {sha7}-{tag}, {sha40}-{tag} and
 // {branch}-{tag}; then {sha7}-{base slug}; on a tag ref the release tags of each entry
-// (ReleaseTags); each with the target suffix. A tag that is not valid by the registry grammar
+// (releaseTags); each with the target suffix. A tag that is not valid by the registry grammar
 // is a *TagError.
 func Tags(in Input) ([]string, error) {
 	suffix := Suffix(in.Target)
@@ -67,9 +67,9 @@ func Tags(in Input) ([]string, error) {
 			out = append(out, tag)
 		}
 	}
-	short := Short(in.SHA)
+	short := shortSHA(in.SHA)
 	add(Primary(in))
-	branch, hasBranch := BranchSlug(in.Ref)
+	branch, hasBranch := branchSlug(in.Ref)
 	for _, t := range in.Tags {
 		add(short + "-" + t + suffix)
 		add(in.SHA + "-" + t + suffix)
@@ -81,14 +81,14 @@ func Tags(in Input) ([]string, error) {
 	if tag, ok := BaseTag(in); ok {
 		add(tag)
 	}
-	releases := ReleaseTags(in.Ref)
+	releases := releaseTags(in.Ref)
 	for _, t := range in.Tags {
 		for _, r := range releases {
 			add(r + "-" + t + suffix)
 		}
 	}
 	for _, t := range out {
-		if err := CheckTag(t); err != nil {
+		if err := checkTag(t); err != nil {
 			return nil, err
 		}
 	}
@@ -101,15 +101,15 @@ func BaseTag(in Input) (string, bool) {
 	if in.BaseImage == "" {
 		return "", false
 	}
-	return Short(in.SHA) + "-" + BaseSlug(in.BaseImage) + Suffix(in.Target), true
+	return shortSHA(in.SHA) + "-" + baseSlug(in.BaseImage) + Suffix(in.Target), true
 }
 
 const maxTag = 128
 
 var tagGrammar = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-// CheckTag checks tag against the registry grammar, with go-containerregistry's name package.
-func CheckTag(tag string) error {
+// checkTag checks tag against the registry grammar, with go-containerregistry's name package.
+func checkTag(tag string) error {
 	if !tagGrammar.MatchString(tag) {
 		if len(tag) > maxTag {
 			return &TagError{tag, fmt.Sprintf("is %d characters long; a tag has at most %d", len(tag), maxTag)}
@@ -124,10 +124,10 @@ func CheckTag(tag string) error {
 
 var nonSlug = regexp.MustCompile(`[^a-zA-Z0-9.-]+`)
 
-// BranchSlug is the branch of ref as a tag (refs/heads/ stripped, each run of characters
+// branchSlug is the branch of ref as a tag (refs/heads/ stripped, each run of characters
 // outside [a-zA-Z0-9.-] made one "-", lower-cased); false for no branch: an empty or unknown
 // ref, a detached HEAD, a tag or any other refs/ ref.
-func BranchSlug(ref string) (string, bool) {
+func branchSlug(ref string) (string, bool) {
 	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
 		ref = b
 	} else if strings.HasPrefix(ref, "refs/") || ref == "" || ref == "unknown" || ref == "HEAD" {
@@ -142,11 +142,11 @@ var (
 	nonRefOK = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 )
 
-// ReleaseTags are the version tags of a tag ref, as the project's build.py makes them (before
+// releaseTags are the version tags of a tag ref, as the project's build.py makes them (before
 // "-{tag}"): refs/tags/vX.Y.Z and refs/tags/X.Y.Z give X, X.Y and X.Y.Z (the v dropped); any
 // other tag name gives itself with each run of characters outside [A-Za-z0-9_.-] made one "-",
 // trimmed of "." and "-" ("unknown" when nothing is left). Nil for a ref that is not a tag.
-func ReleaseTags(ref string) []string {
+func releaseTags(ref string) []string {
 	name, ok := strings.CutPrefix(ref, "refs/tags/")
 	if !ok {
 		return nil
@@ -164,17 +164,17 @@ func ReleaseTags(ref string) []string {
 	return []string{"unknown"}
 }
 
-// MaxBaseSlug is the longest base slug.
-const MaxBaseSlug = 64
+// maxBaseSlug is the longest base slug.
+const maxBaseSlug = 64
 
-// BaseSlug is image as a tag, as the project's build.py makes it: "/" → "_s_", ":" → "_tag_",
+// baseSlug is image as a tag, as the project's build.py makes it: "/" → "_s_", ":" → "_tag_",
 // and (ours: build.py would leave an "@", which no tag may hold) "@" → "_at_". Over 64
 // characters it keeps the whole tag part (after the last "_tag_") and the last path segment of
 // the repository, shortening the segment first, then "-" and the first 12 hex digits of the
 // full slug's sha256.
-func BaseSlug(image string) string {
+func baseSlug(image string) string {
 	slug := slugOf(image)
-	if len(slug) <= MaxBaseSlug {
+	if len(slug) <= maxBaseSlug {
 		return slug
 	}
 	sum := sha256.Sum256([]byte(slug))
@@ -186,7 +186,7 @@ func BaseSlug(image string) string {
 	if i := strings.LastIndex(repo, "_s_"); i >= 0 {
 		repo = repo[i+len("_s_"):]
 	}
-	return shortenIdent(repo, tag, MaxBaseSlug-len(suffix)) + suffix
+	return shortenIdent(repo, tag, maxBaseSlug-len(suffix)) + suffix
 }
 
 // shortenIdent is build.py's _truncate_ident: repo and "_tag_"+tag in budget characters,

@@ -138,12 +138,12 @@ func TestBaseSlugMatchesTheProjectsBuild(t *testing.T) {
 		"python@sha256:" + strings.Repeat("a", 64):                                                                  "_tag_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-f304221fd37d",
 		"python@sha256:abc": "python_at_sha256_tag_abc",
 	} {
-		if got := BaseSlug(image); got != want {
-			t.Errorf("BaseSlug(%s)\n= %s\nwant %s", image, got, want)
+		if got := baseSlug(image); got != want {
+			t.Errorf("baseSlug(%s)\n= %s\nwant %s", image, got, want)
 		}
 	}
 	long := "registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm"
-	if BaseSlug(strings.Replace(long, "nested", "other", 1)) == BaseSlug(long) {
+	if baseSlug(strings.Replace(long, "nested", "other", 1)) == baseSlug(long) {
 		t.Fatal("two long bases share a slug: the digest of the full slug must tell them apart")
 	}
 }

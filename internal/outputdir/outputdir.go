@@ -23,8 +23,8 @@ const (
 	prefix     = ".runtimebuild-"
 	tempSuffix = ".tmp"
 	lockSuffix = ".lock"
-	// TempPattern is the os.CreateTemp pattern of temporary files.
-	TempPattern = prefix + "*" + tempSuffix
+	// tempPattern is the os.CreateTemp pattern of temporary files.
+	tempPattern = prefix + "*" + tempSuffix
 	lockPattern = prefix + "*" + lockSuffix
 )
 

@@ -20,7 +20,7 @@ func CreateTemp(dir string) (*Temp, error) {
 	var f *os.File
 	err := withDirLock(dir, false, func() error {
 		var err error
-		if f, err = os.CreateTemp(dir, TempPattern); err != nil {
+		if f, err = os.CreateTemp(dir, tempPattern); err != nil {
 			return err
 		}
 		if err := lockFile(f, true); err != nil {

@@ -30,7 +30,7 @@ import (
 
 // Plan is everything decided about a run before anything is written: the source, its commit
 // and ref, the Dockerfile and its standalone rendering, the files, the check, the names. It is
-// built once (NewPlan) and handed along: Context packs it, Upload sends what Context produced.
+// built once (newPlan) and handed along: Context packs it, Upload sends what Context produced.
 type Plan struct {
 	Config    config.Config
 	SourceDir string // SOURCE_DIR, or the top of the git work tree holding the current directory
@@ -53,10 +53,10 @@ type Plan struct {
 	BaseTag    string              // the tag of Tags that names the base image ({sha7}-{base slug}[-{target}]); "" when the base is unknown
 }
 
-// NewPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
+// newPlan decides everything about a run without writing anything: it checks SOURCE_DIR and
 // OUTPUT_DIR, resolves the commit and the ref, chooses and renders the Dockerfile, selects
 // the files and checks the one against the other, and names the archive and the image.
-func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, error) {
+func newPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, error) {
 	p := Plan{Config: cfg, Commit: gitinfo.Commit{SHA: gitinfo.Unknown}, SourceDir: cfg.SourceDir}
 	if p.SourceDir == "" {
 		p.SourceDir = "."
@@ -138,7 +138,7 @@ func NewPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 		files = append(files, e.Name)
 	}
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
-		File: p.Dockerfile.Name(), Files: files, Excluded: buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules).Why,
+		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: whyExcluded(buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules)),
 	})
 	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
 	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
@@ -183,9 +183,9 @@ func (c Choice) Name() string {
 	return c.Path
 }
 
-// AgentServerDockerfiles are the agent server's own Dockerfiles, in the order DOCKERFILE=auto
+// agentServerDockerfiles are the agent server's own Dockerfiles, in the order DOCKERFILE=auto
 // looks for them after the root Dockerfile.
-var AgentServerDockerfiles = []string{
+var agentServerDockerfiles = []string{
 	"openhands-agent-server/openhands/agent_server/docker/Dockerfile",
 	"openhands/agent_server/docker/Dockerfile",
 }
@@ -204,7 +204,7 @@ func chooseDockerfile(root string, cfg config.Config) (Choice, error) {
 		if cfg.DockerfileTmpl != "" {
 			return Choice{Why: "DOCKERFILE_TEMPLATE is set"}, nil
 		}
-		for _, c := range append([]string{"Dockerfile"}, AgentServerDockerfiles...) {
+		for _, c := range append([]string{"Dockerfile"}, agentServerDockerfiles...) {
 			if isFile(c) {
 				why := "DOCKERFILE=auto: the source's root Dockerfile"
 				if c != "Dockerfile" {
@@ -213,7 +213,7 @@ func chooseDockerfile(root string, cfg config.Config) (Choice, error) {
 				return Choice{Path: c, Why: why}, nil
 			}
 		}
-		return Choice{Why: "DOCKERFILE=auto: neither a root Dockerfile nor the agent server's (" + strings.Join(AgentServerDockerfiles, ", ") + ")"}, nil
+		return Choice{Why: "DOCKERFILE=auto: neither a root Dockerfile nor the agent server's (" + strings.Join(agentServerDockerfiles, ", ") + ")"}, nil
 	}
 	rel, err := buildctx.NormalizePath(cfg.Dockerfile)
 	if err != nil {
@@ -266,6 +266,9 @@ func resolve(p string) string {
 	return filepath.Join(resolve(filepath.Clean(dir)), base)
 }
 
+// A progress meter is what packing reports to.
+var _ buildctx.Progress = (*progress.Meter)(nil)
+
 // Packed is the outcome of Context.
 type Packed struct {
 	Plan    Plan
@@ -277,7 +280,7 @@ type Packed struct {
 // standalone Dockerfile at the root. A Dockerfile that cannot build with these files stops it
 // before anything is written.
 func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return Packed{}, err
 	}
@@ -307,7 +310,7 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 	archive, err := buildctx.Write(ctx, filepath.Dir(plan.Archive), filepath.Base(plan.Archive), plan.Entries, plan.MTime, meter)
 	meter.Done()
 	if err != nil {
-		return Packed{}, err
+		return Packed{}, settingError(err)
 	}
 	for _, w := range archive.Warnings {
 		log.Warnf("%s", w)
@@ -346,7 +349,7 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	}
 	paths, err := buildctx.Filter(candidates, plan.Rules)
 	if err != nil {
-		return nil, err
+		return nil, settingError(err)
 	}
 	entries, warnings, err := buildctx.Scan(plan.SourceDir, paths)
 	if err != nil {
@@ -358,12 +361,12 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 	if len(entries) == 0 {
 		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
 	}
-	entries, warnings, err = buildctx.GuardSecrets(entries, cfg.AllowSecrets)
-	for _, w := range warnings {
-		log.Warnf("%s", w)
+	entries, unmatched, err := buildctx.GuardSecrets(entries, cfg.AllowSecrets)
+	for _, p := range unmatched {
+		log.Warnf("%s", unmatchedAllowWarning(p))
 	}
 	if err != nil {
-		return nil, err
+		return nil, settingError(err)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, plan, entries); err != nil {
@@ -469,7 +472,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 			Tags: cfg.Tags, BaseImage: base, ImageName: cfg.ImageName, Files: buildctx.Names(entries),
 		})
 		if err != nil {
-			return err
+			return settingError(err)
 		}
 	}
 	opt := dockerfile.Options{Args: map[string]string{}, IfDeclared: map[string]string{

@@ -247,6 +247,12 @@ func TestBadInputFailsWithOneLineAndLeavesNothing(t *testing.T) {
 	os.Chmod(filepath.Join(unreadable, "README.md"), 0)
 	ignoreAll := gittest.Init(t, t.TempDir(), map[string]string{".dockerignore": "*\n", "a.txt": "a"})
 	noProject := gittest.Init(t, t.TempDir(), map[string]string{"main.go": "package main"})
+	badIgnore := gittest.Init(t, t.TempDir(), map[string]string{"app/Dockerfile": "FROM scratch\nCOPY . /\n", "app/Dockerfile.dockerignore": "[z-a\n", "a.txt": "a"})
+	keyInside := gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": "FROM scratch\nCOPY . /\n", "notes.txt": "-----BEGIN " + "RSA PRIVATE KEY-----\n" + strings.Repeat("QUJD", 40) + "\n-----END RSA PRIVATE KEY-----\n"})
+	badTemplate := filepath.Join(t.TempDir(), "Dockerfile.tmpl")
+	if err := os.WriteFile(badTemplate, []byte("FROM {{if}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -258,6 +264,13 @@ func TestBadInputFailsWithOneLineAndLeavesNothing(t *testing.T) {
 		{"an empty selection", map[string]string{"SOURCE_DIR": ignoreAll}, 2, "nothing to pack"},
 		{"likely secrets", map[string]string{"SOURCE_DIR": withSecret, "DOCKERFILE": "app.py"}, 2, "ALLOW_SECRETS=.env"},
 		{"a project the template cannot build", map[string]string{"SOURCE_DIR": noProject}, 2, "missing: pyproject.toml"},
+		{"the template's missing files name the way out", map[string]string{"SOURCE_DIR": noProject}, 2, "; add them, or set DOCKERFILE to a Dockerfile of the source"},
+		{"a malformed INCLUDE pattern", map[string]string{"SOURCE_DIR": src, "INCLUDE": "src,[z-a"}, 2, `INCLUDE pattern "[z-a": `},
+		{"a malformed ignore file names it", map[string]string{"SOURCE_DIR": badIgnore, "DOCKERFILE": "app/Dockerfile"}, 2, "app/Dockerfile.dockerignore: syntax error"},
+		{"a malformed ALLOW_SECRETS pattern", map[string]string{"SOURCE_DIR": withSecret, "DOCKERFILE": "app.py", "ALLOW_SECRETS": ".env,[z-a"}, 2, "ALLOW_SECRETS"},
+		{"likely secrets say how to go on", map[string]string{"SOURCE_DIR": withSecret, "DOCKERFILE": "app.py"}, 2, "refusing to pack 1 file(s) that look like secrets: .env; exclude them in .dockerignore, or allow them with ALLOW_SECRETS=.env"},
+		{"a key found in the content", map[string]string{"SOURCE_DIR": keyInside}, 2, "notes.txt:1 (private-key); exclude them in .dockerignore, or allow them with ALLOW_SECRETS=notes.txt"},
+		{"a DOCKERFILE_TEMPLATE that does not parse", map[string]string{"SOURCE_DIR": src, "DOCKERFILE": "generated", "DOCKERFILE_TEMPLATE": badTemplate}, 2, "parsing the Dockerfile template: "},
 		{"a missing DOCKERFILE", map[string]string{"SOURCE_DIR": src, "DOCKERFILE": "nope/Dockerfile"}, 2, `DOCKERFILE="nope/Dockerfile"`},
 		{"OUTPUT_DIR equal to SOURCE_DIR", map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": src}, 2, "is SOURCE_DIR itself"},
 		{"CLEAN_OUTPUT of the root", map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": "/"}, 2, "refuses to clean"},

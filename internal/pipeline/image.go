@@ -27,7 +27,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 		return Built{}, err
 	}
 	if _, err := imageexport.ParseReference(ref); err != nil {
-		return Built{}, err
+		return Built{}, settingError(err)
 	}
 	if timeout > 0 {
 		cfg.BuildTimeout = timeout
@@ -43,7 +43,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	log.Infof("exporting %s (%s)", ref, how)
 	start := time.Now()
 	meter := log.Meter("exporting", -1, 0)
-	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir, meter.Add)
+	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir, meter)
 	meter.Done()
 	switch {
 	case err == nil:
@@ -52,7 +52,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	case errors.Is(err, docker.ErrNoEngine):
 		return Built{}, fmt.Errorf("%w; start the Docker engine, or set IMAGE_SOURCE=registry to read the image straight from its registry", err)
 	default:
-		return Built{}, err
+		return Built{}, settingError(err)
 	}
 	defer os.Remove(archive) // on every path: the image is on the server or the run failed
 	if err := run.Hold(filepath.Base(archive)); err != nil {

@@ -45,7 +45,7 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 	switch cfg.ServeBuilder {
 	case "check":
 		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
-		return server.CheckBuilder{}, nil
+		return server.CheckBuilder{Name: "SERVE_BUILDER=check"}, nil
 	case "buildkit":
 		d := buildkit.Daemon{Host: cfg.BuildkitHost, CACert: cfg.BuildkitTLSCACert, Cert: cfg.BuildkitTLSCert, Key: cfg.BuildkitTLSKey, ServerName: cfg.BuildkitTLSName}
 		c, err := d.Connect(ctx)

@@ -74,9 +74,10 @@ func NewClient(cfg config.Config, log *progress.Log) (*runtimeapi.Client, error)
 	if cfg.RuntimeAPIURL == "" || cfg.RuntimeAPIKey == "" {
 		return nil, exitcode.Usagef("RUNTIME_API_URL and RUNTIME_API_KEY must be set to talk to the Runtime API")
 	}
-	return runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
+	client, err := runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP, Logger: log,
 	})
+	return client, settingError(err)
 }
 
 // HandOver returns a context in which Context leaves what it packed for Upload to take, so that
@@ -198,7 +199,7 @@ func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.
 // packedOnDisk finds the archive and result file that Context wrote for this configuration
 // and checks the archive's Dockerfile against its own listing.
 func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return Packed{}, err
 	}

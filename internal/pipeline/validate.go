@@ -13,7 +13,7 @@ import (
 // Validate plans the run as Context would and returns the check of its standalone Dockerfile
 // against its files, without writing or sending anything.
 func Validate(ctx context.Context, cfg config.Config, log *progress.Log) (preflight.Report, error) {
-	plan, err := NewPlan(ctx, cfg, log)
+	plan, err := newPlan(ctx, cfg, log)
 	if err != nil {
 		return preflight.Report{}, err
 	}
@@ -30,7 +30,7 @@ func checkArchive(ctx context.Context, archive, dockerfile string) (preflight.Re
 	if err != nil {
 		return preflight.Report{}, fmt.Errorf("reading %s: %w", archive, err)
 	}
-	return preflight.Check(l.Files["Dockerfile"], preflight.Context{File: dockerfile, Files: l.Names}), nil
+	return preflight.Check(l.Files["Dockerfile"], preflight.Context{File: dockerfile, Files: l.Names, TargetSetting: "TARGET"}), nil
 }
 
 // ProblemsError reports the problems on the log and returns the error that stops the run.

@@ -44,9 +44,19 @@ type Context struct {
 	File   string
 	Files  []string // every path in the context (files, links and directories), slash-separated
 	Target string   // the stage to build; empty: the last one
+	// TargetSetting is how problems name the setting that chooses the target ("TARGET", a
+	// request's "target"); empty: "target".
+	TargetSetting string
 	// Excluded explains why a path missing from the context is missing ("excluded by
 	// .dockerignore line 3: docs"); empty when it does not know. May be nil.
 	Excluded func(path string) string
+}
+
+func (c Context) targetSetting() string {
+	if c.TargetSetting == "" {
+		return "target"
+	}
+	return c.TargetSetting
 }
 
 // Report is the outcome of Check.
@@ -235,7 +245,7 @@ func check(dockerfile []byte, ctx Context) Report {
 	if ctx.Target != "" {
 		var ok bool
 		if root, ok = byName[strings.ToLower(ctx.Target)]; !ok {
-			rep.add(1, fmt.Sprintf("no stage named %q (TARGET); the stages are %s", ctx.Target, strings.Join(rep.Stages, ", ")))
+			rep.add(1, fmt.Sprintf("no stage named %q (%s); the stages are %s", ctx.Target, ctx.targetSetting(), strings.Join(rep.Stages, ", ")))
 			sortByLine(rep.Problems)
 			return rep // which stages are built is not known: every problem stands
 		}
@@ -261,7 +271,7 @@ func check(dockerfile []byte, ctx Context) Report {
 			problems = append(problems, p)
 			continue
 		}
-		p.Msg += fmt.Sprintf("; stage %s is not built for TARGET=%s", p.Stage, rep.Target)
+		p.Msg += fmt.Sprintf("; stage %s is not built for %s=%s", p.Stage, ctx.targetSetting(), rep.Target)
 		rep.Warnings = append(rep.Warnings, p)
 	}
 	rep.Problems = problems

@@ -42,7 +42,7 @@ ADD https://example.com/x.tgz /tmp/
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := Check([]byte(tt.dockerfile), Context{Files: files, Target: tt.target})
+			rep := Check([]byte(tt.dockerfile), Context{Files: files, Target: tt.target, TargetSetting: "TARGET"})
 			var got []string
 			for _, p := range rep.Problems {
 				got = append(got, p.String())
@@ -63,6 +63,25 @@ func TestCheckExplainsExcludedFiles(t *testing.T) {
 	}})
 	if len(rep.Problems) != 1 || rep.Problems[0].String() != "Dockerfile:2: COPY source docs/guide.md is not in the build context (excluded by .dockerignore line 2: docs)" {
 		t.Fatalf("problems %v", rep.Problems)
+	}
+}
+
+func TestProblemsNameTheTargetAsTheCallerSays(t *testing.T) {
+	df := []byte("FROM scratch AS one\nCOPY gone /\nFROM scratch AS two\n")
+	for _, tt := range []struct {
+		setting, unknown, skipped string
+	}{
+		{"", `Dockerfile:1: no stage named "three" (target); the stages are one, two`, "Dockerfile:2: COPY source gone is not in the build context; stage one is not built for target=two"},
+		{"TARGET", `Dockerfile:1: no stage named "three" (TARGET); the stages are one, two`, "Dockerfile:2: COPY source gone is not in the build context; stage one is not built for TARGET=two"},
+	} {
+		rep := Check(df, Context{Files: files, Target: "three", TargetSetting: tt.setting})
+		if len(rep.Problems) != 2 || rep.Problems[0].String() != tt.unknown {
+			t.Errorf("setting %q: problems %v, want %q first", tt.setting, rep.Problems, tt.unknown)
+		}
+		rep = Check(df, Context{Files: files, Target: "two", TargetSetting: tt.setting})
+		if len(rep.Warnings) != 1 || rep.Warnings[0].String() != tt.skipped {
+			t.Errorf("setting %q: warnings %v, want %q", tt.setting, rep.Warnings, tt.skipped)
+		}
 	}
 }
 
@@ -177,7 +196,7 @@ FROM final
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := Check([]byte(df), Context{File: "d/Dockerfile", Files: files, Target: tt.target})
+			rep := Check([]byte(df), Context{File: "d/Dockerfile", Files: files, Target: tt.target, TargetSetting: "TARGET"})
 			if got := strs(rep.Problems); !slices.Equal(got, tt.problems) {
 				t.Errorf("problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.problems, "\n"))
 			}

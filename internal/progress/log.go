@@ -50,6 +50,12 @@ var Discard Logger = discard{}
 
 type discard struct{}
 
+// The sinks at the seam.
+var (
+	_ Logger    = (*Log)(nil)
+	_ io.Writer = (*Meter)(nil)
+)
+
 func (discard) Infof(string, ...any) {}
 func (discard) Warnf(string, ...any) {}
 
@@ -346,6 +352,12 @@ func (m *Meter) Add(n int64) {
 	m.done += n
 	m.mu.Unlock()
 	m.maybePrint()
+}
+
+// Write counts the bytes of p, so that a stream can be teed into the meter; it never fails.
+func (m *Meter) Write(p []byte) (int, error) {
+	m.Add(int64(len(p)))
+	return len(p), nil
 }
 
 // Item counts one more item (a file packed).

@@ -14,7 +14,7 @@ import (
 // Format is how SubmitBuild sends the archive.
 type Format string
 
-// The upload formats of PROTOCOL.md.
+// The upload formats of docs/protocol.md.
 const (
 	// Multipart is the builder client's form: part "context" (context.tar.gz) holding base64 text.
 	Multipart Format = "multipart"

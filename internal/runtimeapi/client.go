@@ -1,4 +1,4 @@
-// Package runtimeapi is a client of the Runtime API build protocol (PROTOCOL.md): it streams
+// Package runtimeapi is a client of the Runtime API build protocol (docs/protocol.md): it streams
 // archives to /build with retries and follows /build_status to a terminal status.
 package runtimeapi
 
@@ -19,7 +19,6 @@ import (
 
 	"github.com/avast/retry-go/v4"
 
-	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
@@ -54,20 +53,26 @@ type Client struct {
 	redact *strings.Replacer // the key out of every string the server sends back
 }
 
-// New returns a client for baseURL. The key travels only in the X-API-Key header.
+// New returns a client for baseURL. The key travels only in the X-API-Key header. A base URL it
+// refuses is a *URLError.
 func New(baseURL, key string, opts Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, exitcode.Usagef("RUNTIME_API_URL=%q is not an http:// or https:// URL", baseURL)
+	if err != nil {
+		return nil, &URLError{URL: baseURL, Reason: NotHTTP}
+	}
+	shown := *u
+	shown.User = nil // never in a message: it may be the key
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &URLError{URL: shown.String(), Reason: NotHTTP}
 	}
 	if u.User != nil {
-		return nil, exitcode.Usagef("RUNTIME_API_URL must not carry credentials; the key goes in RUNTIME_API_KEY")
+		return nil, &URLError{URL: shown.String(), Reason: HasCredentials}
 	}
 	if strings.ContainsFunc(key, unicode.IsControl) {
 		return nil, ErrKeyControlCharacter
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !opts.AllowInsecureHTTP {
-		return nil, exitcode.Usagef("RUNTIME_API_URL=%q is plain http to another host: the API key would cross the network unencrypted; use https, or set ALLOW_INSECURE_HTTP=true", baseURL)
+		return nil, &URLError{URL: shown.String(), Reason: InsecureHTTP}
 	}
 	if opts.Retry.Attempts == 0 {
 		opts.Retry = DefaultRetry
@@ -254,7 +259,7 @@ func (c *Client) do(ctx context.Context, op string, newRequest func(context.Cont
 		retry.Delay(r.BaseDelay),
 		retry.MaxDelay(r.MaxDelay),
 		retry.LastErrorOnly(true),
-		retry.RetryIf(func(err error) bool { return !IsPermanent(err) }),
+		retry.RetryIf(func(err error) bool { return !isPermanent(err) }),
 		retry.DelayType(func(n uint, err error, cfg *retry.Config) time.Duration {
 			var herr *HTTPError
 			if errors.As(err, &herr) && herr.RetryAfter > 0 {

@@ -482,11 +482,36 @@ func TestPlainHTTPIsOnlyForLoopback(t *testing.T) {
 			t.Errorf("New(%s): %v", u, err)
 		}
 	}
-	if _, err := runtimeapi.New("http://api.example.com", key, runtimeapi.Options{}); err == nil || !strings.Contains(err.Error(), "ALLOW_INSECURE_HTTP") {
+	var ue *runtimeapi.URLError
+	if _, err := runtimeapi.New("http://api.example.com", key, runtimeapi.Options{}); !errors.As(err, &ue) || ue.Reason != runtimeapi.InsecureHTTP || ue.URL != "http://api.example.com" {
 		t.Errorf("plain http to another host: err = %v", err)
 	}
 	if _, err := runtimeapi.New("http://api.example.com", key, runtimeapi.Options{AllowInsecureHTTP: true}); err != nil {
 		t.Errorf("with ALLOW_INSECURE_HTTP: %v", err)
+	}
+}
+
+func TestNewRefusesABaseURLItCannotUseWithoutShowingItsUser(t *testing.T) {
+	for _, tt := range []struct {
+		url    string
+		reason runtimeapi.URLReason
+		shown  string
+	}{
+		{"ftp://api.example.com", runtimeapi.NotHTTP, "ftp://api.example.com"},
+		{"https://", runtimeapi.NotHTTP, "https:"},
+		{"ftp://" + key + "@api.example.com", runtimeapi.NotHTTP, "ftp://api.example.com"},
+		{"https://" + key + ":pw@api.example.com", runtimeapi.HasCredentials, "https://api.example.com"},
+		{"http://api.example.com/", runtimeapi.InsecureHTTP, "http://api.example.com"},
+	} {
+		_, err := runtimeapi.New(tt.url, key, runtimeapi.Options{})
+		var ue *runtimeapi.URLError
+		if !errors.As(err, &ue) || ue.Reason != tt.reason || ue.URL != tt.shown {
+			t.Errorf("New(%q): err = %#v, want reason %d showing %q", tt.url, err, tt.reason, tt.shown)
+			continue
+		}
+		if strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "RUNTIME_API") {
+			t.Errorf("New(%q): %q names the key or a setting", tt.url, err)
+		}
 	}
 }
 

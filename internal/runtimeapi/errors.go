@@ -9,6 +9,33 @@ import (
 	"time"
 )
 
+// URLReason is why New refuses a base URL.
+type URLReason int
+
+// The base URLs New refuses.
+const (
+	NotHTTP        URLReason = iota + 1 // not an http:// or https:// URL with a host
+	HasCredentials                      // it carries a user or password: the key has its own header
+	InsecureHTTP                        // plain http to a host other than loopback, without Options.AllowInsecureHTTP
+)
+
+// URLError is a base URL New refuses. URL is the URL without its user information, which may
+// be the key.
+type URLError struct {
+	URL    string
+	Reason URLReason
+}
+
+func (e *URLError) Error() string {
+	switch e.Reason {
+	case HasCredentials:
+		return "the Runtime API URL must not carry credentials: the key travels in the X-API-Key header"
+	case InsecureHTTP:
+		return fmt.Sprintf("%q is plain http to another host: the API key would cross the network unencrypted", e.URL)
+	}
+	return fmt.Sprintf("%q is not an http:// or https:// URL", e.URL)
+}
+
 // HTTPError is an answer with an unexpected status.
 type HTTPError struct {
 	Op         string // "POST /build"
@@ -68,8 +95,8 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// IsPermanent reports whether err is known not to heal by retrying.
-func IsPermanent(err error) bool {
+// isPermanent reports whether err is known not to heal by retrying.
+func isPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p)
 }

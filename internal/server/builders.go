@@ -31,10 +31,19 @@ import (
 
 // CheckBuilder builds nothing: it unpacks the upload and checks it as a builder would (the
 // Dockerfile parses, its sources exist; an image archive's manifest names files it holds).
-type CheckBuilder struct{}
+type CheckBuilder struct {
+	Name string // how its messages name it (the setting that chose it); "the check builder" when empty
+}
+
+func (c CheckBuilder) name() string {
+	if c.Name == "" {
+		return "the check builder"
+	}
+	return c.Name
+}
 
 // Build checks the job and says that nothing was built.
-func (CheckBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
+func (c CheckBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
 		return "", fmt.Errorf("unpacking: %w", err)
@@ -47,7 +56,7 @@ func (CheckBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string,
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(log, "check builder: the %s is sound; nothing was built (SERVE_BUILDER=check)\n", job.Kind)
+	fmt.Fprintf(log, "check builder: the %s is sound; nothing was built (%s)\n", job.Kind, c.name())
 	return job.TargetImage, nil
 }
 
@@ -55,7 +64,7 @@ func (CheckBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string,
 func (CheckBuilder) ImageExists(context.Context, string) (bool, error) { return false, nil }
 
 // Note says what the check builder's SUCCESS means.
-func (CheckBuilder) Note() string { return "checked only: SERVE_BUILDER=check builds nothing" }
+func (c CheckBuilder) Note() string { return "checked only: " + c.name() + " builds nothing" }
 
 func checkContext(dir, target string, log io.Writer) error {
 	df, err := readInside(dir, "Dockerfile", 16<<20)
@@ -66,7 +75,7 @@ func checkContext(dir, target string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := preflight.Check(df, preflight.Context{Files: files, Target: target})
+	rep := preflight.Check(df, preflight.Context{Files: files, Target: target, TargetSetting: "target"})
 	if rep.OK() {
 		fmt.Fprintf(log, "Dockerfile stages: %s\n", strings.Join(rep.Stages, ", "))
 		return nil

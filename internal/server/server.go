@@ -1,4 +1,4 @@
-// Package server is a local Runtime API: the protocol of PROTOCOL.md over HTTP, with builds
+// Package server is a local Runtime API: the protocol of docs/protocol.md over HTTP, with builds
 // run by a Builder: BuildKit (the Docker engine's own, or a buildkitd) or a check that builds nothing.
 package server
 
@@ -24,9 +24,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/runtimebuild/runtimebuild/internal/progress"
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
 // Builder builds what an upload holds.
@@ -119,7 +120,7 @@ type Server struct {
 type build struct {
 	job    *Job
 	mu     sync.Mutex
-	status string
+	status runtimeapi.BuildStatus
 	image  string
 	err    string
 	log    logBuffer
@@ -129,7 +130,7 @@ type build struct {
 	stopped, reported bool
 }
 
-func (b *build) set(status, image, errText string) {
+func (b *build) set(status runtimeapi.BuildStatus, image, errText string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.status, b.image, b.err = status, image, errText
@@ -138,13 +139,16 @@ func (b *build) set(status, image, errText string) {
 // maxErrorText bounds a build's error text; the failing step and its last lines fit well within.
 const maxErrorText = 8 << 10
 
+// ErrNoKey is Options with neither a Key nor NoAuth: the server would accept no request.
+var ErrNoKey = errors.New("server: no API key, and NoAuth is not set")
+
 // New checks the options and prepares the work directory, removing what an earlier run left.
 func New(opts Options) (*Server, error) {
 	if opts.Builder == nil {
 		return nil, errors.New("server: no builder")
 	}
 	if opts.Key == "" && !opts.NoAuth {
-		return nil, errors.New("no API key: set RUNTIME_API_KEY, or SERVE_NO_AUTH=true to accept any request")
+		return nil, ErrNoKey
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 1
@@ -308,7 +312,7 @@ func (s *Server) Close() error {
 	for {
 		select {
 		case b := <-s.queue:
-			s.finish(b, "CANCELLED", "", "the server stopped before the build started")
+			s.finish(b, runtimeapi.Cancelled, "", "the server stopped before the build started")
 		default:
 			return s.removeWorkDir()
 		}
@@ -411,14 +415,14 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	b := &build{job: job, status: "QUEUED"}
+	b := &build{job: job, status: runtimeapi.Queued}
 	s.mu.Lock()
 	s.builds[job.ID] = b
 	s.mu.Unlock()
 	select {
 	case s.queue <- b:
 	default:
-		s.finish(b, "CANCELLED", "", "the build queue was full")
+		s.finish(b, runtimeapi.Cancelled, "", "the build queue was full")
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusTooManyRequests, "the build queue is full; try again later")
 		return
@@ -527,34 +531,34 @@ func (s *Server) work() {
 
 func (s *Server) run(b *build) {
 	if s.ctx.Err() != nil {
-		s.finish(b, "CANCELLED", "", "the server stopped before the build started")
+		s.finish(b, runtimeapi.Cancelled, "", "the server stopped before the build started")
 		return
 	}
-	b.set("WORKING", "", "")
+	b.set(runtimeapi.Working, "", "")
 	s.opts.Logger.Infof("build %s: WORKING", b.job.ID)
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.BuildTimeout)
 	defer cancel()
 	image, err := s.opts.Builder.Build(ctx, b.job, &b.log)
 	switch {
 	case err == nil:
-		s.finish(b, "SUCCESS", image, "")
+		s.finish(b, runtimeapi.Success, image, "")
 	case s.ctx.Err() != nil:
-		s.finish(b, "CANCELLED", "", "the server stopped during the build")
+		s.finish(b, runtimeapi.Cancelled, "", "the server stopped during the build")
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		s.finish(b, "TIMEOUT", "", fmt.Sprintf("the build took longer than %s", s.opts.BuildTimeout))
+		s.finish(b, runtimeapi.Timeout, "", fmt.Sprintf("the build took longer than %s", s.opts.BuildTimeout))
 	default:
-		s.finish(b, "FAILURE", "", err.Error())
+		s.finish(b, runtimeapi.Failure, "", err.Error())
 	}
 }
 
-func (s *Server) finish(b *build, status, image, errText string) {
+func (s *Server) finish(b *build, status runtimeapi.BuildStatus, image, errText string) {
 	os.RemoveAll(b.job.Dir) // first: a client told the build ended finds its files gone
 	b.log.Compact()
 	errText = boundText(errText, maxErrorText)
 	b.mu.Lock()
 	b.status, b.image, b.err = status, image, errText
 	b.ended = s.opts.Now()
-	b.stopped = status == "CANCELLED" && s.ctx.Err() != nil
+	b.stopped = status == runtimeapi.Cancelled && s.ctx.Err() != nil
 	b.mu.Unlock()
 	s.mu.Lock()
 	s.forget()
@@ -633,11 +637,11 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := map[string]string{"build_id": b.job.ID, "status": b.status}
+	out := map[string]string{"build_id": b.job.ID, "status": b.status.String()}
 	if b.image != "" {
 		out["image"] = b.image
 	}
-	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status == "SUCCESS" {
+	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
 		out["message"] = n.Note()
 	}
 	if b.err != "" {

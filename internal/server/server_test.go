@@ -318,6 +318,26 @@ func noDocker(t *testing.T) {
 	}
 }
 
+func TestNewRefusesOptionsThatAcceptNoRequest(t *testing.T) {
+	if _, err := server.New(server.Options{Builder: server.CheckBuilder{}, WorkDir: t.TempDir()}); !errors.Is(err, server.ErrNoKey) {
+		t.Fatalf("neither Key nor NoAuth: err = %v, want ErrNoKey", err)
+	}
+}
+
+func TestTheCheckBuilderNamesItselfAsTheCallerSays(t *testing.T) {
+	for _, tt := range []struct {
+		b    server.CheckBuilder
+		want string
+	}{
+		{server.CheckBuilder{}, "checked only: the check builder builds nothing"},
+		{server.CheckBuilder{Name: "SERVE_BUILDER=check"}, "checked only: SERVE_BUILDER=check builds nothing"},
+	} {
+		if got := tt.b.Note(); got != tt.want {
+			t.Errorf("Note() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
 func TestTheCheckBuilderNeedsNoEngine(t *testing.T) {
 	noDocker(t)
 	l := start(t, server.Options{Builder: server.CheckBuilder{}})

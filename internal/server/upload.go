@@ -43,7 +43,7 @@ type badRequest struct{ msg string }
 
 func (b badRequest) Error() string { return b.msg }
 
-// receive reads the body of POST /build in any form of PROTOCOL.md, streaming the archive into
+// receive reads the body of POST /build in any form of docs/protocol.md, streaming the archive into
 // dst (decoding base64 when it is text) and never holding it in memory.
 func receive(contentType string, r io.Reader, dst io.Writer, limit int64) (upload, error) {
 	mediaType, params, err := mime.ParseMediaType(contentType)

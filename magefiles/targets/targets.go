@@ -3,7 +3,8 @@
 //	//mage:import
 //	_ "github.com/runtimebuild/runtimebuild/magefiles/targets"
 //
-// Each target reads the environment of INTERFACE.md, calls the internal packages and reports.
+// Each target reads the environment (the README's Environment section), calls the internal
+// packages and reports.
 package targets
 
 import (

@@ -45,7 +45,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// go run magefile.go -compile with a path relative to the repository root, as INTERFACE.md
+	// go run magefile.go -compile with a path relative to the repository root, as the README
 	// words it: the zero-install entry point and the CI binary in one step.
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {

@@ -1,0 +1,64 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/buildctx"
+	"github.com/runtimebuild/runtimebuild/internal/config"
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
+	"github.com/runtimebuild/runtimebuild/internal/imageexport"
+	"github.com/runtimebuild/runtimebuild/internal/progress"
+)
+
+func TestARefusedRuntimeAPIURLNamesTheSettingsAndIsAUsageError(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want string
+	}{
+		{"ftp://api.example.com", `RUNTIME_API_URL="ftp://api.example.com" is not an http:// or https:// URL`},
+		{"https://user:secret@api.example.com", "RUNTIME_API_URL must not carry credentials; the key goes in RUNTIME_API_KEY"},
+		{"http://api.example.com", `RUNTIME_API_URL="http://api.example.com" is plain http to another host: the API key would cross the network unencrypted; use https, or set ALLOW_INSECURE_HTTP=true`},
+	} {
+		_, err := NewClient(config.Config{RuntimeAPIURL: tt.url, RuntimeAPIKey: "k"}, progress.New(io.Discard, "quiet"))
+		if exitcode.Of(err) != exitcode.Usage || err.Error() != tt.want {
+			t.Errorf("%s: exit code %d, %q; want 2, %q", tt.url, exitcode.Of(err), err, tt.want)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the message shows the password: %q", tt.url, err)
+		}
+	}
+	if _, err := NewClient(config.Config{RuntimeAPIURL: "http://api.example.com", RuntimeAPIKey: "k", AllowInsecureHTTP: true}, progress.New(io.Discard, "quiet")); err != nil {
+		t.Errorf("with ALLOW_INSECURE_HTTP=true: %v", err)
+	}
+}
+
+func TestDomainErrorsBecomeOneLineNamingTheSettingWithTheirExitCode(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		code int
+		want string
+	}{
+		{"a bad image reference", &imageexport.ReferenceError{Ref: "UPPER::x", Err: errors.New("bad")}, 2, `"UPPER::x" is not a valid image reference: bad`},
+		{"a bad PLATFORM", &imageexport.PlatformError{Platform: "linux/", Err: errors.New("bad")}, 2, `PLATFORM="linux/": bad`},
+		{"an image the engine lacks with PULL=false", fmt.Errorf("exporting: %w", &imageexport.NotLocalError{Ref: "app:1"}), 1, "image app:1 is not in the local engine (PULL=false): pull it, or set PULL=true"},
+		{"a template that fails", &dockerfile.TemplateError{Op: "rendering", Err: errors.New("no field")}, 2, "rendering the Dockerfile template: no field"},
+		{"an ALLOW_SECRETS list that does not compile", &buildctx.PatternError{List: buildctx.AllowSecretsPatterns, Err: errors.New("bad")}, 2, "ALLOW_SECRETS: bad"},
+		{"an ALLOW_SECRETS pattern that does not compile", &buildctx.PatternError{List: buildctx.AllowSecretsPatterns, Pattern: "[", Err: errors.New("bad")}, 2, `ALLOW_SECRETS pattern "[": bad`},
+		{"an ignore file without a path", &buildctx.PatternError{List: buildctx.IgnorePatterns, Err: errors.New("bad")}, 2, ".dockerignore: bad"},
+		{"anything else", errors.New("disk full"), 1, "disk full"},
+	} {
+		got := settingError(tt.err)
+		if exitcode.Of(got) != tt.code || got.Error() != tt.want {
+			t.Errorf("%s: exit code %d, %q; want %d, %q", tt.name, exitcode.Of(got), got, tt.code, tt.want)
+		}
+	}
+	if settingError(nil) != nil {
+		t.Error("settingError(nil) is not nil")
+	}
+}
