@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
@@ -75,4 +76,22 @@ func settingError(err error) error {
 // unmatchedAllowWarning is the warning for an ALLOW_SECRETS pattern that allows nothing.
 func unmatchedAllowWarning(pattern string) string {
 	return fmt.Sprintf("ALLOW_SECRETS pattern %q matches no packed file", pattern)
+}
+
+// Advise adds to an error of the Runtime API client the setting that fixes it; other errors
+// pass unchanged. The client speaks of keys and URLs; only this edge knows their variables.
+func Advise(err error) error {
+	var he *runtimeapi.HTTPError
+	var re *runtimeapi.RedirectError
+	switch {
+	case errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden):
+		return fmt.Errorf("%w (check RUNTIME_API_KEY)", err)
+	case errors.As(err, &he) && he.StatusCode == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w (narrow the archive with .dockerignore or INCLUDE)", err)
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: set RUNTIME_API_URL to the Runtime API itself", err)
+	case errors.Is(err, runtimeapi.ErrKeyEchoed):
+		return fmt.Errorf("%w: check RUNTIME_API_URL points at the Runtime API", err)
+	}
+	return err
 }

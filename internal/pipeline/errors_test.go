@@ -13,6 +13,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imageexport"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
 func TestARefusedRuntimeAPIURLNamesTheSettingsAndIsAUsageError(t *testing.T) {
@@ -60,5 +61,31 @@ func TestDomainErrorsBecomeOneLineNamingTheSettingWithTheirExitCode(t *testing.T
 	}
 	if settingError(nil) != nil {
 		t.Error("settingError(nil) is not nil")
+	}
+}
+
+func TestRuntimeAPIErrorsAreAdvisedWithTheSettingThatFixesThem(t *testing.T) {
+	wrapped := func(err error) error { return fmt.Errorf("uploading ctx.tar.gz: %w", err) }
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{wrapped(&runtimeapi.HTTPError{Op: "POST /build", StatusCode: 401, Detail: "bad key"}), "uploading ctx.tar.gz: POST /build: 401 Unauthorized: bad key (check RUNTIME_API_KEY)"},
+		{wrapped(&runtimeapi.HTTPError{Op: "GET /build_status", StatusCode: 403}), "uploading ctx.tar.gz: GET /build_status: 403 Forbidden (check RUNTIME_API_KEY)"},
+		{wrapped(&runtimeapi.HTTPError{Op: "POST /build", StatusCode: 413, Detail: "max 1 GB"}), "uploading ctx.tar.gz: POST /build: 413 Request Entity Too Large: max 1 GB (narrow the archive with .dockerignore or INCLUDE)"},
+		{wrapped(&runtimeapi.RedirectError{Op: "POST /build", StatusCode: 302, Location: "https://x/build"}), "uploading ctx.tar.gz: POST /build: the server answered 302 Found, redirecting to https://x/build; not followed: set RUNTIME_API_URL to the Runtime API itself"},
+		{wrapped(runtimeapi.ErrKeyEchoed), "uploading ctx.tar.gz: POST /build: the server answered with the API key in the build_id: check RUNTIME_API_URL points at the Runtime API"},
+		{wrapped(&runtimeapi.HTTPError{Op: "POST /build", StatusCode: 400, Detail: "no"}), "uploading ctx.tar.gz: POST /build: 400 Bad Request: no"},
+	} {
+		if got := Advise(tt.err); got.Error() != tt.want {
+			t.Errorf("Advise:\n got %q\nwant %q", got, tt.want)
+		}
+	}
+	if Advise(nil) != nil {
+		t.Error("Advise(nil) is not nil")
+	}
+	code := exitcode.Usagef("x: %w", &runtimeapi.HTTPError{Op: "POST /build", StatusCode: 401})
+	if exitcode.Of(Advise(code)) != exitcode.Usage {
+		t.Error("Advise lost the exit code of the error it advised")
 	}
 }

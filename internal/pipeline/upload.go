@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -366,6 +367,10 @@ func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan) (str
 		repo, target = r, cfg.TargetImage
 	} else {
 		prefix, err := client.RegistryPrefix(ctx)
+		var he *runtimeapi.HTTPError
+		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
+			return "", nil, err // the key is wrong, not the URL: Advise says so
+		}
 		if err != nil {
 			return "", nil, fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
 		}

@@ -211,7 +211,7 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 		return "", errors.New("POST /build: the server accepted the upload but returned no build_id")
 	}
 	if id := c.redact.Replace(out.BuildID); id != out.BuildID {
-		return "", errors.New("POST /build: the server answered with RUNTIME_API_KEY in the build_id: check RUNTIME_API_URL points at the Runtime API")
+		return "", ErrKeyEchoed
 	}
 	return out.BuildID, nil
 }

@@ -315,8 +315,8 @@ func TestPermanentAnswersAreNotRetried(t *testing.T) {
 		ft   fault
 		want string
 	}{
-		{"401 says to check the key", status(401, `{"detail":"bad key"}`), "401 Unauthorized: bad key (check RUNTIME_API_KEY)"},
-		{"403 says to check the key", status(403, `{"detail":"forbidden"}`), "check RUNTIME_API_KEY"},
+		{"401 shows the detail", status(401, `{"detail":"bad key"}`), "401 Unauthorized: bad key"},
+		{"403 shows the detail", status(403, `{"detail":"forbidden"}`), "403 Forbidden: forbidden"},
 		{"413 shows the detail", status(413, `{"detail":"max 1 GB"}`), "413 Request Entity Too Large: max 1 GB"},
 		{"422 shows a structured detail", status(422, `{"detail":[{"loc":["body","target_image"],"msg":"field required"}]}`), "field required"},
 		{"400", status(400, `{"detail":"no"}`), "400 Bad Request: no"},
@@ -366,7 +366,7 @@ func TestWaitForBuild(t *testing.T) {
 		{"TIMEOUT", []fault{status(200, `{"status":"TIMEOUT","error":"took too long"}`)}, nil, "TIMEOUT", "ended TIMEOUT: took too long"},
 		{"CANCELLED", []fault{status(200, `{"status":"CANCELLED"}`)}, nil, "CANCELLED", "ended CANCELLED: the server gave no reason"},
 		{"EXPIRED", []fault{status(200, `{"status":"EXPIRED","error":"queued past its TTL"}`)}, nil, "EXPIRED", "ended EXPIRED: queued past its TTL"},
-		{"a 401 while polling stops at once", []fault{status(401, `{"detail":"revoked"}`)}, nil, "", "check RUNTIME_API_KEY"},
+		{"a 401 while polling stops at once", []fault{status(401, `{"detail":"revoked"}`)}, nil, "", "401 Unauthorized: revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

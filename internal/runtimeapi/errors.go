@@ -49,12 +49,6 @@ func (e *HTTPError) Error() string {
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
-	switch e.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		msg += " (check RUNTIME_API_KEY)"
-	case http.StatusRequestEntityTooLarge:
-		msg += " (narrow the archive with .dockerignore or INCLUDE)"
-	}
 	return msg
 }
 
@@ -72,9 +66,12 @@ func (e *RedirectError) Error() string {
 	if where == "" {
 		where = "nowhere"
 	}
-	return fmt.Sprintf("%s: the server answered %d %s, redirecting to %s; not followed: set RUNTIME_API_URL to the Runtime API itself",
+	return fmt.Sprintf("%s: the server answered %d %s, redirecting to %s; not followed",
 		e.Op, e.StatusCode, http.StatusText(e.StatusCode), where)
 }
+
+// ErrKeyEchoed is a build_id holding the API key: whatever answered is not a Runtime API to trust.
+var ErrKeyEchoed = errors.New("POST /build: the server answered with the API key in the build_id")
 
 // ErrKeyControlCharacter is a key holding a line break or another control character: no
 // HTTP header can carry it, so every request would fail.

@@ -82,7 +82,7 @@ func run(ctx context.Context, reads []string, job func(context.Context, config.C
 	if err == nil {
 		log := progress.New(os.Stderr, cfg.Progress).WithResults(os.Stdout)
 		jobCtx, stop := interruptible(ctx, log)
-		err = job(jobCtx, cfg, log)
+		err = pipeline.Advise(job(jobCtx, cfg, log))
 		if sig := stop(); sig != nil && err != nil && errors.Is(err, context.Canceled) {
 			err = interrupted(err, sig)
 		}
