@@ -85,11 +85,11 @@ func (e *ParseError) Unwrap() error { return e.Err }
 func Standalone(src []byte, opt Options) (Rendered, error) {
 	res, err := parser.Parse(bytes.NewReader(src))
 	if err != nil {
-		return Rendered{}, parseError(err)
+		return Rendered{}, AsParseError(err)
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return Rendered{}, parseError(err)
+		return Rendered{}, AsParseError(err)
 	}
 	if len(stages) == 0 {
 		return Rendered{}, &ParseError{Line: 1, Err: errors.New("no FROM instruction: nothing to build")}
@@ -282,7 +282,8 @@ var (
 	parsePrefix = regexp.MustCompile(`^.*line \d+: `)
 )
 
-func parseError(err error) error {
+// AsParseError places an error of BuildKit's parser at the line it names (1 when it names none).
+func AsParseError(err error) *ParseError {
 	line := 1
 	var le *parser.LocationError
 	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {

@@ -43,19 +43,7 @@ func Open(dir string) (*Run, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
-	var f *os.File
-	err := withDirLock(dir, false, func() error {
-		var err error
-		if f, err = os.CreateTemp(dir, lockPattern); err != nil {
-			return err
-		}
-		if err := lockFile(f, true); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
-		return nil
-	})
+	f, err := createLocked(dir, lockPattern)
 	if err != nil {
 		return nil, fmt.Errorf("locking %s for this run: %w", dir, err)
 	}

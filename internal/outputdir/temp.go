@@ -17,10 +17,20 @@ type Temp struct {
 
 // CreateTemp creates a locked temporary file in dir.
 func CreateTemp(dir string) (*Temp, error) {
+	f, err := createLocked(dir, tempPattern)
+	if err != nil {
+		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
+	}
+	return &Temp{File: f, dir: dir}, nil
+}
+
+// createLocked creates a file named by pattern in dir and locks it, under the directory's
+// shared lock so that no cleaning sees it unlocked.
+func createLocked(dir, pattern string) (*os.File, error) {
 	var f *os.File
 	err := withDirLock(dir, false, func() error {
 		var err error
-		if f, err = os.CreateTemp(dir, tempPattern); err != nil {
+		if f, err = os.CreateTemp(dir, pattern); err != nil {
 			return err
 		}
 		if err := lockFile(f, true); err != nil {
@@ -30,10 +40,7 @@ func CreateTemp(dir string) (*Temp, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
-	}
-	return &Temp{File: f, dir: dir}, nil
+	return f, err
 }
 
 // Commit makes the written file dir/name, mode 0644, flushed to disk: the name appears

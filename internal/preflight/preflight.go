@@ -4,10 +4,8 @@ package preflight
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
+
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 )
 
 // Problem is one thing wrong with the Dockerfile, at a line of it.
@@ -414,21 +414,10 @@ func lineOf(r []parser.Range) int {
 	return r[0].Start.Line
 }
 
-var (
-	lineInError = regexp.MustCompile(`line (\d+)`)
-	parsePrefix = regexp.MustCompile(`^.*line \d+: `)
-)
-
 // problemFrom turns a parse error into a problem at the line BuildKit names.
 func problemFrom(err error) Problem {
-	line := 1
-	var le *parser.LocationError
-	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
-		line = le.Locations[0][0].Start.Line
-	} else if m := lineInError.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-	}
-	return Problem{Line: line, Msg: parsePrefix.ReplaceAllString(err.Error(), "")}
+	pe := dockerfile.AsParseError(err)
+	return Problem{Line: pe.Line, Msg: pe.Error()}
 }
 
 // fileSet answers whether a COPY source exists: a path, a directory holding paths, or a glob.
