@@ -15,29 +15,7 @@ import (
 // `//mage:import` of this package (testdata/consumer, the README's snippet), points it at this
 // checkout, and lists its targets with mage.
 func TestAnotherModuleImportsTheTargets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a separate module; not in -short")
-	}
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	magefile, err := os.ReadFile(filepath.Join("testdata", "consumer", "magefiles", "magefile.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, "magefiles"), 0o755)
-	os.WriteFile(filepath.Join(dir, "magefiles", "magefile.go"), magefile, 0o644)
-	gomod := "module example.com/consumer\n\ngo 1.25.0\n\n" +
-		"require github.com/runtimebuild/runtimebuild v0.0.0\n\n" +
-		"replace github.com/runtimebuild/runtimebuild => " + repo + "\n"
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644)
-	sum, err := os.ReadFile(filepath.Join(repo, "go.sum")) // the same dependencies: nothing to download
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+	dir := consumerModule(t, "consumer", "module example.com/consumer\n\ngo 1.25.0\n\n")
 
 	run := func(args ...string) string {
 		t.Helper()
@@ -66,29 +44,7 @@ func TestAnotherModuleImportsTheTargets(t *testing.T) {
 // module that has an `all` of its own, runs them with `go tool mage` (mage declared as a tool),
 // and checks that a resume hint names exactly what the user would type there.
 func TestANamespacedImportRunsWithGoToolMage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a separate module; not in -short")
-	}
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	magefile, err := os.ReadFile(filepath.Join("testdata", "consumer-rb", "magefiles", "magefile.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, "magefiles"), 0o755)
-	os.WriteFile(filepath.Join(dir, "magefiles", "magefile.go"), magefile, 0o644)
-	gomod := "module example.com/consumer\n\ngo 1.26.0\n\ntool github.com/magefile/mage\n\n" +
-		"require github.com/runtimebuild/runtimebuild v0.0.0\n\n" +
-		"replace github.com/runtimebuild/runtimebuild => " + repo + "\n"
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644)
-	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+	dir := consumerModule(t, "consumer-rb", "module example.com/consumer\n\ngo 1.26.0\n\ntool github.com/magefile/mage\n\n")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"status":"WORKING"}`) // a build that never ends
 	}))
@@ -118,4 +74,34 @@ func TestANamespacedImportRunsWithGoToolMage(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.Contains(last, "still WORKING after") || !strings.HasSuffix(last, "; follow it with: go tool mage rb:status b-42") {
 		t.Fatalf("the hint does not name the command used:\n%s", out)
 	}
+}
+
+// consumerModule makes, in a temporary directory, a module whose go.mod starts with gomodHead and
+// requires this checkout (replaced by its path), with testdata/<fixture>'s magefile and our go.sum.
+func consumerModule(t *testing.T, fixture, gomodHead string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a separate module; not in -short")
+	}
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	magefile, err := os.ReadFile(filepath.Join("testdata", fixture, "magefiles", "magefile.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "magefiles"), 0o755)
+	os.WriteFile(filepath.Join(dir, "magefiles", "magefile.go"), magefile, 0o644)
+	gomod := gomodHead +
+		"require github.com/runtimebuild/runtimebuild v0.0.0\n\n" +
+		"replace github.com/runtimebuild/runtimebuild => " + repo + "\n"
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644)
+	sum, err := os.ReadFile(filepath.Join(repo, "go.sum")) // the same dependencies: nothing to download
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+	return dir
 }
