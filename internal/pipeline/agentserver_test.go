@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
-	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
 const agentDockerfile = "openhands-agent-server/openhands/agent_server/docker/Dockerfile"
@@ -317,14 +315,7 @@ func TestReleaseTagsOfSDKRefAndGitHubOutput(t *testing.T) {
 }
 
 func TestOneTargetsImageNeverSatisfiesAnother(t *testing.T) {
-	reg := &registryOf{images: map[string]bool{}}
-	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	api := httptest.NewServer(srv.Handler())
-	defer api.Close()
+	reg, api := registryServer(t)
 	src := agentServer(t, nil)
 	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
 	out := t.TempDir()
@@ -357,14 +348,7 @@ func TestOneTargetsImageNeverSatisfiesAnother(t *testing.T) {
 }
 
 func TestUploadSendsWhatContextPackedInTheSameRun(t *testing.T) {
-	reg := &registryOf{images: map[string]bool{}}
-	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	api := httptest.NewServer(srv.Handler())
-	defer api.Close()
+	_, api := registryServer(t)
 	src := agentServer(t, nil)
 	cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "20ms"})
 	log := progress.New(io.Discard, "quiet")

@@ -40,15 +40,23 @@ func (r *registryOf) ImageExists(_ context.Context, image string) (bool, error) 
 	return r.images[image], nil
 }
 
-func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T) {
+// registryServer serves our server package over httptest with key "k", building into a fake
+// registry under registry.test/rt; both are closed when the test ends.
+func registryServer(t *testing.T) (*registryOf, *httptest.Server) {
+	t.Helper()
 	reg := &registryOf{images: map[string]bool{}}
 	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	api := httptest.NewServer(srv.Handler())
-	defer api.Close()
+	t.Cleanup(api.Close)
+	return reg, api
+}
+
+func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T) {
+	reg, api := registryServer(t)
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
 	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
 	env := map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k",
@@ -101,14 +109,7 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 }
 
 func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
-	reg := &registryOf{images: map[string]bool{}}
-	srv, err := server.New(server.Options{Key: "k", Builder: reg, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	api := httptest.NewServer(srv.Handler())
-	defer api.Close()
+	reg, api := registryServer(t)
 	src := agentServer(t, nil)
 	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
 	out := t.TempDir()
