@@ -44,47 +44,10 @@ RUN ["/bin/busybox", "sh", "-c", "echo last > /stage"]
 // image's /stage back.
 func TestEachTargetIsBuiltForRealAsItsStage(t *testing.T) {
 	dockertest.Require(t)
-	busybox, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		msg := "NO STATIC BUSYBOX at /bin/busybox (apt-get install -y busybox-static): " + err.Error()
-		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	src := gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": stagesDockerfile, "busybox": "placeholder"})
-	if err := os.WriteFile(src+"/busybox", busybox, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(src+"/busybox", 0o755); err != nil { // WriteFile keeps the mode of a file that exists
-		t.Fatal(err)
-	}
-	gittest.Git(t, src, "commit", "-qam", "the real busybox")
-	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
-
-	id := make([]byte, 4)
-	rand.Read(id)
-	prefix := "localhost/issue9-stages-" + hex.EncodeToString(id) // every image of this test, removed at the end
-	t.Cleanup(func() { removeImages(t, prefix) })
-
+	src, sha := busyboxSource(t, stagesDockerfile)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var serverLog bytes.Buffer
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
-	go func() { done <- Serve(ctx, serveCfg, progress.New(&serverLog, "plain"), func(a string) { addr <- a }) }()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	defer func() {
-		cancel()
-		<-done
-	}()
+	url, prefix, serverLog := serveDocker(t, ctx, "issue9-stages")
 
 	for _, target := range []string{"first", "second"} {
 		cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "TARGET": target, "IMAGE_NAME": "stages",
@@ -113,6 +76,59 @@ func TestEachTargetIsBuiltForRealAsItsStage(t *testing.T) {
 			t.Fatalf("labels %s (%v)", labels, err)
 		}
 	}
+}
+
+// busyboxSource makes a git repository of dockerfile and the host's static busybox (a test image
+// is FROM scratch, as no registry is reachable) and returns it with its commit's SHA.
+func busyboxSource(t *testing.T, dockerfile string) (src, sha string) {
+	t.Helper()
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		msg := "NO STATIC BUSYBOX at /bin/busybox (apt-get install -y busybox-static): " + err.Error()
+		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	src = gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": dockerfile, "busybox": "placeholder"})
+	if err := os.WriteFile(src+"/busybox", busybox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src+"/busybox", 0o755); err != nil { // WriteFile keeps the mode of a file that exists
+		t.Fatal(err)
+	}
+	gittest.Git(t, src, "commit", "-qam", "the real busybox")
+	sha = strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
+	return src, sha
+}
+
+// serveDocker runs Serve with its Docker builder until the test ends and returns its URL, the
+// registry prefix of its images (named after the test and removed at the end) and its log.
+func serveDocker(t *testing.T, ctx context.Context, name string) (url, prefix string, serverLog *bytes.Buffer) {
+	t.Helper()
+	id := make([]byte, 4)
+	rand.Read(id)
+	prefix = "localhost/" + name + "-" + hex.EncodeToString(id) // every image of this test, removed at the end
+	t.Cleanup(func() { removeImages(t, prefix) })
+
+	ctx, cancel := context.WithCancel(ctx)
+	serverLog = &bytes.Buffer{}
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
+	go func() { done <- Serve(ctx, serveCfg, progress.New(serverLog, "plain"), func(a string) { addr <- a }) }()
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return url, prefix, serverLog
 }
 
 // removeImages removes every image tag in the repositories below prefix, and nothing else.

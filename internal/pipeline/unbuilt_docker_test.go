@@ -3,9 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
-	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
@@ -22,48 +18,10 @@ import (
 // BuildKit builds the archive, as it builds only the stages the target needs.
 func TestAStageTheTargetDoesNotNeedIsNotBuiltForReal(t *testing.T) {
 	dockertest.Require(t)
-	busybox, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		msg := "NO STATIC BUSYBOX at /bin/busybox (apt-get install -y busybox-static): " + err.Error()
-		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	df := stagesDockerfile + "\nFROM tools AS unbuilt\nCOPY gone.txt /gone.txt\n"
-	src := gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": df, "busybox": "placeholder"})
-	if err := os.WriteFile(src+"/busybox", busybox, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(src+"/busybox", 0o755); err != nil { // WriteFile keeps the mode of a file that exists
-		t.Fatal(err)
-	}
-	gittest.Git(t, src, "commit", "-qam", "the real busybox")
-	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
-
-	id := make([]byte, 4)
-	rand.Read(id)
-	prefix := "localhost/issue9b-unbuilt-" + hex.EncodeToString(id) // every image of this test, removed at the end
-	t.Cleanup(func() { removeImages(t, prefix) })
-
+	src, sha := busyboxSource(t, stagesDockerfile+"\nFROM tools AS unbuilt\nCOPY gone.txt /gone.txt\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var serverLog bytes.Buffer
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
-	go func() { done <- Serve(ctx, serveCfg, progress.New(&serverLog, "plain"), func(a string) { addr <- a }) }()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	defer func() {
-		cancel()
-		<-done
-	}()
+	url, _, serverLog := serveDocker(t, ctx, "issue9b-unbuilt")
 
 	env := func(target string) map[string]string {
 		return map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "TARGET": target, "IMAGE_NAME": "unbuilt", "BUILD_ARGS": "GREETING=from issue9b",
