@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -367,25 +366,11 @@ func TestReferencesAreParsedAsImageReferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var body bytes.Buffer
-			mw := multipart.NewWriter(&body)
-			mw.WriteField("target_image", tt.target)
+			fields := []string{"target_image", tt.target}
 			for _, tag := range tt.tags {
-				mw.WriteField("tags", tag)
+				fields = append(fields, "tags", tag)
 			}
-			part, _ := mw.CreateFormFile("context", "image.tar.gz")
-			part.Write(ctx)
-			mw.Close()
-			req, _ := http.NewRequest(http.MethodPost, l.url+"/build", &body)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			req.Header.Set("X-API-Key", hardKey)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var out map[string]string
-			json.NewDecoder(resp.Body).Decode(&out)
+			resp, out := postBuild(t, l.url, hardKey, ctx, fields...)
 			if resp.StatusCode != tt.code || !strings.Contains(out["detail"], tt.detail) {
 				t.Fatalf("answer %d %v, want %d with %q", resp.StatusCode, out, tt.code, tt.detail)
 			}
@@ -541,20 +526,7 @@ func TestASlowBodyIsCutOffAndLeavesNothing(t *testing.T) {
 
 	// A client that keeps the pace is not cut off.
 	ctx := tarGz(t, map[string]string{"Dockerfile": "FROM scratch\n"})
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mw.WriteField("target_image", "a/b:1")
-	part, _ := mw.CreateFormFile("context", "image.tar.gz")
-	part.Write(ctx)
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, l.url+"/build", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("X-API-Key", hardKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := postBuild(t, l.url, hardKey, ctx, "target_image", "a/b:1")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("a prompt upload: %d", resp.StatusCode)
 	}

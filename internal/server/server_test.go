@@ -119,21 +119,32 @@ func (l *local) buildID(t *testing.T, path, target string, tags ...string) (stri
 // post sends a multipart upload by hand, with the raw archive bytes and any extra fields.
 func (l *local) post(t testing.TB, path string, fields map[string]string) (*http.Response, map[string]string) {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range fields {
-		mw.WriteField(k, v)
-	}
-	part, _ := mw.CreateFormFile("context", "image.tar.gz")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	part.Write(data)
+	var pairs []string
+	for k, v := range fields {
+		pairs = append(pairs, k, v)
+	}
+	return postBuild(t, l.url, key, data, pairs...)
+}
+
+// postBuild sends POST /build to url by hand: the fields in order (name, value, ...), then the
+// raw archive bytes as the context; it decodes the JSON answer and closes its body.
+func postBuild(t testing.TB, url, apiKey string, archive []byte, fields ...string) (*http.Response, map[string]string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for i := 0; i+1 < len(fields); i += 2 {
+		mw.WriteField(fields[i], fields[i+1])
+	}
+	part, _ := mw.CreateFormFile("context", "image.tar.gz")
+	part.Write(archive)
 	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, l.url+"/build", &body)
+	req, _ := http.NewRequest(http.MethodPost, url+"/build", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("X-API-Key", key)
+	req.Header.Set("X-API-Key", apiKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
