@@ -46,10 +46,16 @@ func Require(t testing.TB) {
 // skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
 func BuildkitHost(t testing.TB) string {
 	t.Helper()
-	if host := os.Getenv("RUNTIMEBUILD_TEST_BUILDKIT_HOST"); host != "" {
-		return host
+	return fromCI(t, "RUNTIMEBUILD_TEST_BUILDKIT_HOST", "NO BUILDKITD: RUNTIMEBUILD_TEST_BUILDKIT_HOST is not set (.ci/run starts a buildkitd and sets it); this test of a real buildkitd did not run")
+}
+
+// fromCI returns the variable .ci/run sets for a test; without it the test skips loudly with
+// msg, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func fromCI(t testing.TB, name, msg string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
-	msg := "NO BUILDKITD: RUNTIMEBUILD_TEST_BUILDKIT_HOST is not set (.ci/run starts a buildkitd and sets it); this test of a real buildkitd did not run"
 	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
 		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
 	}
@@ -195,13 +201,5 @@ func randomWord() string {
 // under RUNTIMEBUILD_REQUIRE_DOCKER=1.
 func BuildkitdBinary(t testing.TB) string {
 	t.Helper()
-	if bin := os.Getenv("RUNTIMEBUILD_TEST_BUILDKITD"); bin != "" {
-		return bin
-	}
-	msg := "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run"
-	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
-		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
-	}
-	t.Skip(msg)
-	return ""
+	return fromCI(t, "RUNTIMEBUILD_TEST_BUILDKITD", "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run")
 }

@@ -40,19 +40,9 @@ func TestStoppingServeCancelsARunningBuildKitBuildAndLeavesNothing(t *testing.T)
 				var logs bytes.Buffer
 				ctx, ctrlC := context.WithCancel(context.Background())
 				defer ctrlC()
-				addr := make(chan string, 1)
-				done := make(chan error, 1)
-				go func() { done <- Serve(ctx, cfg, progress.New(&logs, "plain"), func(a string) { addr <- a }) }()
-				var listening string
-				select {
-				case listening = <-addr:
-				case err := <-done:
-					t.Fatalf("serve: %v", err)
-				}
-				client, err := runtimeapi.New("http://"+listening, "k", runtimeapi.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				client, _, done := startServe(t, func(ready func(string)) error {
+					return Serve(ctx, cfg, progress.New(&logs, "plain"), ready)
+				})
 				id, err := client.SubmitBuild(context.Background(), runtimeapi.BuildRequest{Archive: archive, TargetImage: image})
 				if err != nil {
 					t.Fatal(err)

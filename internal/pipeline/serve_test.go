@@ -36,20 +36,9 @@ func TestCtrlCCancelsTheBuildsAndReleasesThePort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	builder := untilStopped{started: make(chan struct{})}
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, progress.New(&logs, "plain"), builder, func(a string) { addr <- a }) }()
-	var listening string
-	select {
-	case listening = <-addr:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-
-	client, err := runtimeapi.New("http://"+listening, "k", runtimeapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, listening, done := startServe(t, func(ready func(string)) error {
+		return serve(ctx, cfg, progress.New(&logs, "plain"), builder, ready)
+	})
 	archive, _ := makeContextArchive(t)
 	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: archive, TargetImage: "localhost/runtime/app:1"})
 	if err != nil {
@@ -129,4 +118,24 @@ func TestSERVE_BUILDERBuildkitNeedsBUILDKIT_HOSTAndWholeTLSPairs(t *testing.T) {
 	if cfg.BuildkitHost != "tcp://bk:1234" || cfg.BuildkitTLSCACert != "ca.pem" || cfg.BuildkitTLSCert != "c.pem" || cfg.BuildkitTLSKey != "k.pem" {
 		t.Fatalf("%+v", cfg)
 	}
+}
+
+// startServe runs a serve function in the background until it listens, and returns a client of
+// it (key "k"), the address, and the channel that gets serve's end.
+func startServe(t *testing.T, run func(ready func(addr string)) error) (*runtimeapi.Client, string, <-chan error) {
+	t.Helper()
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(func(a string) { addr <- a }) }()
+	var listening string
+	select {
+	case listening = <-addr:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	client, err := runtimeapi.New("http://"+listening, "k", runtimeapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, listening, done
 }
