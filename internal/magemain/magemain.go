@@ -138,3 +138,46 @@ func abs(p string) string {
 	}
 	return p
 }
+
+// Program says where mage puts the program it compiles for args and whether it compiles one:
+// -compile's path, else the file of mage's cache named after the magefiles (mage.ExeName),
+// which exists once they have been compiled. -l, -h and mage's other commands compile nothing.
+// names are the magefiles (mage.Magefiles), asked for only when needed.
+func Program(args []string, cacheDir string, exeName func(cacheDir string, files []string) (string, error), names func() ([]string, error)) (string, bool, error) {
+	if out, ok := FlagValue(args, "compile"); ok {
+		return out, true, nil
+	}
+	for _, f := range []string{"l", "h", "help", "version", "clean", "init"} {
+		if HasFlag(args, f) {
+			return "", false, nil
+		}
+	}
+	files, err := names()
+	if err != nil {
+		return "", false, err
+	}
+	exe, err := exeName(cacheDir, files)
+	return exe, err == nil, err
+}
+
+// FlagValue is the value of mage's flag name (given as -name value or -name=value), if given.
+func FlagValue(args []string, name string) (string, bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return "", false
+		}
+		n, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if valueFlags[n] && !hasValue {
+			if i+1 == len(args) {
+				return "", false
+			}
+			i++
+			v = args[i]
+		}
+		if n == name {
+			return v, true
+		}
+	}
+	return "", false
+}
