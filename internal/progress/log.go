@@ -8,7 +8,6 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,7 +104,7 @@ func New(w io.Writer, mode string) *Log {
 		}
 	}
 	l := &Log{w: w, out: w, mode: mode, clock: SystemClock}
-	l.cols = func() int { return terminalWidth(w) }
+	l.cols = func() int { return terminalWidth(w, 80) }
 	l.lastLine = l.clock.Now()
 	return l
 }
@@ -129,17 +128,24 @@ func (l *Log) WithWidth(cols int) *Log {
 	return l
 }
 
-// terminalWidth is the width of the terminal w writes to: its size, else COLUMNS, else 80.
-func terminalWidth(w io.Writer) int {
+// WithColumns is the width to draw at when w is no terminal that can tell its size (PROGRESS=tty
+// into a pipe): the edge passes COLUMNS. Zero or less keeps 80.
+func (l *Log) WithColumns(cols int) *Log {
+	if cols > 0 {
+		w := l.w
+		l.cols = func() int { return terminalWidth(w, cols) }
+	}
+	return l
+}
+
+// terminalWidth is the width of the terminal w writes to: its size, else fallback.
+func terminalWidth(w io.Writer, fallback int) int {
 	if f, ok := w.(interface{ Fd() uintptr }); ok {
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
 			return cols
 		}
 	}
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
-		return n
-	}
-	return 80
+	return fallback
 }
 
 // Mode is the resolved mode: TTY, Plain or Quiet.
@@ -333,6 +339,8 @@ type Meter struct {
 	start     time.Time
 	printed   time.Time // the last plain line or terminal render (or the start)
 	ended     bool      // the bar was drawn complete
+
+	stopBeat func() // ends the plain heartbeat
 }
 
 // Meter starts following a transfer named what ("packing", "uploading") of total bytes
@@ -340,8 +348,11 @@ type Meter struct {
 func (l *Log) Meter(what string, total int64, items int) *Meter {
 	now := l.clock.Now()
 	m := &Meter{log: l, what: what, total: total, items: items, start: now, printed: now}
-	if l.mode == TTY {
+	switch l.mode {
+	case TTY:
 		l.draw(m.bar(now))
+	case Plain: // a stalled transfer still prints its state every Heartbeat
+		m.stopBeat = l.beat(func(now time.Time) string { return m.status(now) })
 	}
 	return m
 }
@@ -381,6 +392,43 @@ func (m *Meter) Done() {
 	if m.log.mode == TTY {
 		m.log.undraw()
 	}
+	m.mu.Lock()
+	stop := m.stopBeat
+	m.stopBeat = nil
+	m.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// beat prints line() in plain mode whenever Heartbeat has passed without a line, whatever the
+// reason for the silence (a quiet build, polls that fail, a stalled transfer), until the
+// returned function is called; that function returns once the beat has stopped.
+func (l *Log) beat(line func(now time.Time) string) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			l.mu.Lock()
+			due := l.lastLine.Add(Heartbeat)
+			l.mu.Unlock()
+			now := l.clock.Now()
+			if !now.Before(due) {
+				l.Infof("%s", line(now))
+				continue
+			}
+			select {
+			case <-quit:
+				return
+			case <-l.clock.After(due.Sub(now)):
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-stopped
+	}
 }
 
 // maybePrint renders the terminal bar at most every redrawEvery, and prints a plain progress
@@ -413,38 +461,77 @@ func (m *Meter) maybePrint() {
 	m.log.Infof("%s", m.status(now))
 }
 
+// minBar is the narrowest bar worth drawing: below it the counts give way first.
+const minBar = 10
+
+// maxBar is the widest bar drawn, however wide the terminal.
+const maxBar = 30
+
 // bar is the terminal line: "[runtime-build] packing 12/345 files  42% [=====>      ] 1.2 MiB/3.0 MiB 4.1 MiB/s 2s left",
-// its bar as wide as the terminal leaves room for.
+// fitted to the terminal: the rate, the word "files", the total and the bytes give way, in that
+// order, to keep a bar of at least minBar columns. Counts are padded to their widest, so that
+// the bar keeps its width from one render to the next.
 func (m *Meter) bar(now time.Time) string {
 	// Not schollz/progressbar v3.19.1: it shrinks only its bar, never its 35-50 columns of counts, rate and times, and measures only an *os.File.
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	head := Prefix + m.what
-	if m.items > 0 {
-		head += fmt.Sprintf(" %d/%d files", m.itemsDone, m.items)
-	}
-	tail := " " + Bytes(m.done)
-	if m.total > 0 {
-		tail += "/" + Bytes(m.total)
-	}
 	rate, left := m.rate(now)
-	if rate > 0 {
-		tail += fmt.Sprintf(" %s/s", Bytes(int64(rate)))
-	}
-	if left > 0 {
-		tail += fmt.Sprintf(" %s left", left.Round(time.Second))
-	}
+	cols := m.log.cols() - 1 // the last column would wrap on some terminals
 	if m.total <= 0 {
-		return head + tail
+		text := Prefix + m.what + " " + Bytes(m.done)
+		if rate > 0 {
+			text += fmt.Sprintf(" %s/s", Bytes(int64(rate)))
+		}
+		return text
 	}
 	pct := min(m.done*100/m.total, 100)
-	head += fmt.Sprintf(" %3d%%", pct)
-	width := min(m.log.cols()-1-len([]rune(head))-len([]rune(tail))-3, 30)
-	if width < 5 {
-		return head + tail
+	files := func(word bool) (string, int) { // the text, and its width when every file is counted
+		if m.items <= 0 {
+			return "", 0
+		}
+		s := fmt.Sprintf(" %d/%d", m.itemsDone, m.items)
+		widest := 2 + 2*len(strconv.Itoa(m.items))
+		if word {
+			s, widest = s+" files", widest+len(" files")
+		}
+		return s, widest
 	}
-	filled := int(int64(width) * pct / 100)
-	return head + " [" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]" + tail
+	// Each field is measured at its widest (a size "1023.9 MiB", a rate "1023.9 MiB/s", a time
+	// "59m59s left"), so that the layout and the bar's width stay put as the numbers change.
+	field := func(text string, widest int) (string, int) { return " " + text, 1 + widest }
+	done, doneW := field(Bytes(m.done), 10)
+	total, totalW := "/"+Bytes(m.total), 1+len(Bytes(m.total))
+	leftText, leftW := field("", 11)
+	if left > 0 {
+		leftText, _ = field(left.Round(time.Second).String()+" left", 11)
+	}
+	rateText, rateW := "", 0
+	if rate > 0 {
+		rateText, rateW = field(Bytes(int64(rate))+"/s", 12)
+	}
+	for _, v := range []struct {
+		word  bool // "files" after the count
+		tail  string
+		tailW int
+	}{
+		{true, done + total + rateText + leftText, doneW + totalW + rateW + leftW},
+		{true, done + total + leftText, doneW + totalW + leftW},
+		{false, done + total + leftText, doneW + totalW + leftW},
+		{false, done + leftText, doneW + leftW},
+		{false, leftText, leftW},
+		{false, "", 0},
+	} {
+		count, countW := files(v.word)
+		head := Prefix + m.what + count + fmt.Sprintf(" %3d%%", pct)
+		width := min(cols-utf8.RuneCountInString(Prefix+m.what)-countW-5-v.tailW-3, maxBar)
+		if width < minBar {
+			continue
+		}
+		filled := int(int64(width) * pct / 100)
+		return head + " [" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]" + v.tail
+	}
+	count, _ := files(false)
+	return Prefix + m.what + count + fmt.Sprintf(" %3d%%", pct) // too narrow for a bar: draw cuts it
 }
 
 // rate is the bytes a second so far and the time left at that rate (0: unknown).
@@ -488,26 +575,47 @@ type Live struct {
 	id    string
 	start time.Time
 
-	mu     sync.Mutex
-	status string
-	frame  int
+	mu      sync.Mutex
+	status  string
+	frame   int
+	elapsed time.Duration // the build's time at the last answer (Update)
+	heard   time.Time     // when the last answer came; zero: none yet
 
 	stop, stopped chan struct{} // the terminal spinner's ticker
+	stopBeat      func()        // the plain heartbeat
 }
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // Status starts the live line of build id: on a terminal a spinner with the status and the
-// time elapsed; in plain mode nothing but a heartbeat line when the build has been silent
-// for Heartbeat (each change of status is logged as a line of its own).
+// time elapsed; in plain mode nothing but a heartbeat line whenever nothing was printed for
+// Heartbeat, answers or not (each change of status is logged as a line of its own).
 func (l *Log) Status(id string) *Live {
 	s := &Live{log: l, id: id, start: l.clock.Now(), status: "waiting for its status"}
-	if l.mode == TTY {
+	switch l.mode {
+	case TTY:
 		s.stop, s.stopped = make(chan struct{}), make(chan struct{})
 		s.render()
 		go s.spin()
+	case Plain:
+		s.stopBeat = l.beat(s.heartbeat)
 	}
 	return s
+}
+
+// heartbeat is the plain line of a silent build: its last status, or that no answer came.
+func (s *Live) heartbeat(now time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := Escape(s.id)
+	switch {
+	case s.heard.IsZero():
+		return fmt.Sprintf("build %s: no status yet after %s; polling on", id, now.Sub(s.start).Round(time.Second))
+	case now.Sub(s.heard) >= Heartbeat:
+		return fmt.Sprintf("build %s: no answer for %s (last status %s after %s); polling on", id,
+			now.Sub(s.heard).Round(time.Second), Escape(s.status), s.elapsed.Round(time.Second))
+	}
+	return fmt.Sprintf("build %s: still %s after %s", id, Escape(s.status), (s.elapsed + now.Sub(s.heard)).Round(time.Second))
 }
 
 func (s *Live) spin() {
@@ -534,30 +642,26 @@ func (s *Live) render() {
 	s.log.draw(text)
 }
 
-// Update shows the latest status; in plain mode it prints a heartbeat line when nothing was
-// printed for Heartbeat.
+// Update shows the latest status, an answer that came elapsed into the build (the plain
+// heartbeat counts on from it).
 func (s *Live) Update(status string, elapsed time.Duration) {
 	s.mu.Lock()
-	s.status = status
+	s.status, s.elapsed, s.heard = status, elapsed, s.log.clock.Now()
 	s.mu.Unlock()
-	switch s.log.mode {
-	case TTY:
+	if s.log.mode == TTY {
 		s.render()
-	case Plain:
-		s.log.mu.Lock()
-		silent := s.log.clock.Now().Sub(s.log.lastLine)
-		s.log.mu.Unlock()
-		if silent >= Heartbeat {
-			s.log.Infof("build %s: still %s after %s", s.id, status, elapsed.Round(time.Second))
-		}
 	}
 }
 
 // Line prints a line of the build's own log (above the spinner on a terminal); silenced in Quiet mode.
 func (s *Live) Line(text string) { s.log.Infof("| %s", text) }
 
-// Done clears the live line.
+// Done clears the live line (and ends the plain heartbeat).
 func (s *Live) Done() {
+	if s.stopBeat != nil {
+		s.stopBeat()
+		s.stopBeat = nil
+	}
 	if s.stop != nil {
 		close(s.stop)
 		<-s.stopped

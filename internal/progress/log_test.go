@@ -221,35 +221,86 @@ func TestTheTerminalStatusLineTicksUntilDone(t *testing.T) {
 	}
 }
 
-func TestPlainModeBeatsWhileABuildIsSilent(t *testing.T) {
-	var out bytes.Buffer
-	c := newClock()
-	log := New(&out, Plain).WithClock(c)
-	live := log.Status("b1")
-	var stamps []time.Time
-	last := c.Now()
-	for i := 1; i <= 60; i++ { // ten minutes of polls every 10 s, with a log line at 3 min
-		c.Advance(10 * time.Second)
-		if i == 18 {
-			live.Line("Step 3/9 : RUN make")
-		}
-		live.Update("WORKING", time.Duration(i)*10*time.Second)
-		if n := strings.Count(out.String(), "\n"); n > len(stamps) {
-			stamps = append(stamps, c.Now())
-		}
+// TestPlainModeBeatsInEveryState runs ten minutes of fake time in each state a run waits in,
+// 10 s at a time, and reads the gaps between the lines' own timestamps: none exceeds Heartbeat,
+// whether the build answers, its polls fail, it never answers, or a transfer stalls.
+func TestPlainModeBeatsInEveryState(t *testing.T) {
+	type state struct {
+		step func(i int) // called after each 10 s
+		done func()
 	}
-	live.Done()
-	for _, s := range stamps {
-		if gap := s.Sub(last); gap > Heartbeat {
-			t.Fatalf("%s without a line:\n%s", gap, out.String())
-		}
-		last = s
-	}
-	if c.Now().Sub(last) > Heartbeat || len(stamps) < 9 || len(stamps) > 11 {
-		t.Fatalf("%d lines in 10 min, the last at %s:\n%s", len(stamps), last, out.String())
-	}
-	if !strings.Contains(out.String(), "build b1: still WORKING after 1m0s") || !strings.Contains(out.String(), "| Step 3/9 : RUN make") {
-		t.Fatalf("no heartbeat or log line:\n%s", out.String())
+	for _, tt := range []struct {
+		name  string
+		start func(log *Log) state
+		want  string
+	}{
+		{"a silent build that answers every 10 s, with one log line", func(log *Log) state {
+			live := log.Status("b1")
+			return state{func(i int) {
+				if i == 18 {
+					live.Line("Step 3/9 : RUN make")
+				}
+				live.Update("WORKING", time.Duration(i)*10*time.Second)
+			}, live.Done}
+		}, "build b1: still WORKING after 1m0s"},
+		{"polls that fail after the first two minutes", func(log *Log) state {
+			live := log.Status("b1")
+			return state{func(i int) {
+				if i <= 12 {
+					live.Update("WORKING", time.Duration(i)*10*time.Second)
+				}
+			}, live.Done}
+		}, "build b1: no answer for 1m0s (last status WORKING after 2m0s); polling on"},
+		{"a build that never answers", func(log *Log) state {
+			live := log.Status("b1")
+			return state{func(int) {}, live.Done}
+		}, "build b1: no status yet after 1m0s; polling on"},
+		{"an upload that stalls after its first MiB", func(log *Log) state {
+			m := log.Meter("uploading", 100<<20, 0)
+			return state{func(i int) {
+				if i == 1 {
+					m.Add(1 << 20)
+				}
+			}, m.Done}
+		}, "uploading: 1.0 MiB of 100.0 MiB (1%)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out syncBuffer
+			c := newClock()
+			log := New(&out, Plain).WithClock(c)
+			begin := c.Now()
+			st := tt.start(log)
+			for i := 1; i <= 60; i++ {
+				waitUntil(t, func() bool { return c.waiting() == 1 }) // the heartbeat waits
+				c.Advance(10 * time.Second)
+				st.step(i)
+			}
+			waitUntil(t, func() bool { return c.waiting() == 1 })
+			end := c.Now()
+			st.done() // returns once the heartbeat has stopped
+			size := out.Len()
+			c.Advance(5 * time.Minute)
+			if out.Len() != size {
+				t.Fatalf("a line after Done:\n%s", out.String())
+			}
+			last := begin
+			for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				at, err := time.Parse(time.RFC3339, strings.Fields(line)[1])
+				if err != nil {
+					t.Fatalf("line without a time: %q", line)
+				}
+				if gap := at.Sub(last); gap > Heartbeat {
+					t.Fatalf("%s without a line before %q:\n%s", gap, line, out.String())
+				}
+				last = at
+			}
+			if gap := end.Sub(last); gap > Heartbeat {
+				t.Fatalf("%s without a line at the end:\n%s", gap, out.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("no line %q:\n%s", tt.want, out.String())
+			}
+		})
 	}
 }
 
@@ -345,3 +396,47 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
 func (s *syncBuffer) Len() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.Len() }
+
+// TestAt80ColumnsBothBarsShowAndKeepTheirWidth draws the packing bar (with a file count) and the
+// upload bar at 80 columns through a whole transfer: each frame fits, has a bar of at least
+// minBar columns, and the bar does not change width as the counts grow.
+func TestAt80ColumnsBothBarsShowAndKeepTheirWidth(t *testing.T) {
+	bar := regexp.MustCompile(`\[([= ]*)\]`)
+	for _, tt := range []struct {
+		what  string
+		total int64
+		items int
+	}{{"packing", 3 << 30, 12345}, {"uploading", 900 << 20, 0}} {
+		var out bytes.Buffer
+		c := newClock()
+		log := New(&out, TTY).WithClock(c).WithWidth(80)
+		m := log.Meter(tt.what, tt.total, tt.items)
+		for i := 1; i <= 100; i++ {
+			c.Advance(time.Second)
+			m.Update(tt.total*int64(i)/100, tt.total)
+			for range tt.items / 100 {
+				m.Item()
+			}
+		}
+		m.Done()
+		widths := map[int]bool{}
+		frames := 0
+		for _, seg := range regexp.MustCompile(`\r\x1b\[2K`).Split(out.String(), -1) {
+			if seg == "" {
+				continue
+			}
+			frames++
+			if n := utf8.RuneCountInString(seg); n >= 80 {
+				t.Fatalf("%s: a frame is %d wide: %q", tt.what, n, seg)
+			}
+			b := bar.FindStringSubmatch(seg)
+			if b == nil || len(b[1]) < minBar {
+				t.Fatalf("%s: no bar of %d columns in %q", tt.what, minBar, seg)
+			}
+			widths[len(b[1])] = true
+		}
+		if frames < 50 || len(widths) != 1 {
+			t.Fatalf("%s: %d frames, bar widths %v; want one width:\n%q", tt.what, frames, widths, out.String())
+		}
+	}
+}

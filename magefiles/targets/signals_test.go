@@ -111,7 +111,7 @@ func TestASignalWhilePackingLeavesNothing(t *testing.T) {
 			var stdout, stderr output
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			startAsFromATerminal(t, cmd)
-			waitOutput(t, &stderr, regexp.MustCompile(`\x1b\[2K\[runtime-build\] packing \d+/\d+ files`))
+			waitOutput(t, &stderr, regexp.MustCompile(`\x1b\[2K\[runtime-build\] packing \d+/\d+ `))
 			cmd.Process.Signal(tt.sig)
 			if code := exitCode(t, cmd); code != tt.code {
 				t.Fatalf("exit %d, want %d\n%q", code, tt.code, stderr.String())

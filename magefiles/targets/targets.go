@@ -80,7 +80,8 @@ func isDependency(ctx context.Context) bool { return ctx.Value(dependencyKey{}) 
 func run(ctx context.Context, reads []string, job func(context.Context, config.Config, *progress.Log) error) error {
 	cfg, err := config.LoadFor(os.Getenv, readsAny(reads))
 	if err == nil {
-		log := progress.New(os.Stderr, cfg.Progress).WithResults(os.Stdout)
+		columns, _ := strconv.Atoi(os.Getenv("COLUMNS")) // the width when stderr is no terminal that can tell (PROGRESS=tty)
+		log := progress.New(os.Stderr, cfg.Progress).WithResults(os.Stdout).WithColumns(columns)
 		jobCtx, stop := interruptible(ctx, log)
 		err = pipeline.Advise(job(jobCtx, cfg, log))
 		if sig := stop(); sig != nil && err != nil && errors.Is(err, context.Canceled) {
