@@ -71,8 +71,10 @@ func (w Warm) Do(ctx context.Context) error {
 	})
 	if err != nil {
 		io.WriteString(w.Out, built.text())
+		return err
 	}
-	return err
+	fmt.Fprintf(w.Out, "%scompiled %d package(s)\n", Prefix, len(stale))
+	return nil
 }
 
 // nonMain leaves out the magefiles package, which is package main without a main function
@@ -106,6 +108,7 @@ func (w Warm) phase(status func() string, do func() error) error {
 // Watch prints a line at every tick until the file at exe is written after start (mage's
 // compiled targets, which it runs next) or stop is closed: mage links silently.
 func Watch(out io.Writer, exe string, start time.Time, ticker func() (<-chan time.Time, func()), now func() time.Time, stop <-chan struct{}) {
+	fmt.Fprintf(out, "%slinking the targets into one program\n", Prefix)
 	ticks, stopTicks := ticker()
 	defer stopTicks()
 	for {

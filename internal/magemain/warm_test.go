@@ -105,6 +105,7 @@ func TestEachTickOfAFirstRunSaysWhatIsBuiltAndHowFar(t *testing.T) {
 		"[runtime-build] downloaded 2 module(s)",
 		"[runtime-build] compiling the targets: 2 package(s) to build",
 		"[runtime-build] compiling the targets: 1 of 2 packages (github.com/moby/buildkit/client)",
+		"[runtime-build] compiled 2 package(s)",
 	}
 	if got := strings.Split(strings.TrimSpace(out.String()), "\n"); !slices.Equal(got, want) {
 		t.Errorf("the lines are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -158,7 +159,7 @@ func TestWatchSaysLinkingUntilTheProgramIsWritten(t *testing.T) {
 		close(ended)
 	}()
 	ticks <- time.Time{}
-	waitForLines(t, out, 1)
+	waitForLines(t, out, 2)
 	if err := os.WriteFile(exe, []byte("program"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestWatchSaysLinkingUntilTheProgramIsWritten(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch goes on after the program was written")
 	}
-	if got := out.String(); got != "[runtime-build] linking the targets into one program (10s)\n" {
+	if got := out.String(); got != "[runtime-build] linking the targets into one program\n[runtime-build] linking the targets into one program (10s)\n" {
 		t.Errorf("printed %q", got)
 	}
 }
