@@ -48,8 +48,8 @@ func compileWithProgress(args []string) chan struct{} {
 	exe, compiles, err := magemain.Program(args, mg.CacheDir(), func(dir string, files []string) (string, error) {
 		return mage.ExeName("go", dir, files)
 	}, func() ([]string, error) { return mage.Magefiles(mage.MagefilesDirName, "", "", true) })
-	if err != nil || !compiles {
-		return stop // mage says what is wrong, or compiles nothing
+	if _, other := magemain.FlagValue(args, "d"); other || err != nil || !compiles {
+		return stop // magefiles of another directory, mage says what is wrong, or compiles nothing
 	}
 	_, statErr := os.Stat(exe)
 	if statErr == nil && !magemain.Compiles(args) {

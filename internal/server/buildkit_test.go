@@ -286,12 +286,16 @@ func randomHex(n int) string {
 }
 
 func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 20 s SERVE_BUILD_TIMEOUT; not in -short")
+	}
 	builders := map[string]func(*testing.T) server.Builder{
 		"engine":    func(t *testing.T) server.Builder { return engineBuilder(t) },
 		"buildkitd": func(t *testing.T) server.Builder { return daemonBuilder(t) },
 	}
 	for name, builder := range builders {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each waits out its timeout; they share nothing but the builders' daemons
 			b := builder(t)
 			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second})
 			archive, marker := dockertest.SleepingContext(t)

@@ -83,6 +83,7 @@ func consumerModule(t *testing.T, fixture, gomodHead string) string {
 	if testing.Short() {
 		t.Skip("builds a separate module; not in -short")
 	}
+	t.Parallel() // a module, a mage cache and processes of its own
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

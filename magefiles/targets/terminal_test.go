@@ -20,6 +20,7 @@ func TestTheBarFitsARealTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("SKIPPED LOUDLY: no tmux to run a real terminal")
 	}
+	t.Parallel() // a process of its own in a tmux server of its own
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
 	f, err := os.Create(filepath.Join(src, "zeros.bin"))
 	if err != nil {
