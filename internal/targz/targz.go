@@ -86,12 +86,12 @@ func Walk(ctx context.Context, r io.Reader, lim Limits, fn func(m Member, conten
 	}
 	defer zr.Close()
 	var src io.Reader = zr
+	limited := &io.LimitedReader{R: zr, N: lim.Bytes + 1} // one byte more tells "exactly the limit" from "beyond it"
 	if lim.Bytes > 0 {
-		src = io.LimitReader(zr, lim.Bytes+1) // one byte more tells "exactly the limit" from "beyond it"
+		src = limited
 	}
-	counted := &countingReader{r: src}
-	tooLarge := func() bool { return lim.Bytes > 0 && counted.n > lim.Bytes }
-	tr := tar.NewReader(counted)
+	tooLarge := func() bool { return lim.Bytes > 0 && limited.N == 0 }
+	tr := tar.NewReader(src)
 	links := newLinks()
 	for members := 0; ; members++ {
 		if err := ctx.Err(); err != nil {
@@ -170,18 +170,6 @@ func (c content) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		err = &FormatError{err}
 	}
-	return n, err
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
 	return n, err
 }
 
