@@ -680,7 +680,8 @@ func TestGivingUpAtTheDeadlineSaysWhyTheTriesFailed(t *testing.T) {
 	if _, err := c.RegistryPrefix(context.Background()); err != nil { // the server answered once: it may come back
 		t.Fatal(err)
 	}
-	gone.Close()                                                            // nothing listens there now: every try is refused
+	// nothing listens there now: every try is refused
+	gone.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // room for the first try on a loaded machine
 	defer cancel()
 	_, err = c.RegistryPrefix(ctx)
