@@ -149,7 +149,7 @@ func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("asking the registry prefix: %w", err)
 	}
 	if out.RegistryPrefix == "" {
-		return "", errors.New("asking the registry prefix: GET /registry_prefix answered without registry_prefix")
+		return "", fmt.Errorf("asking the registry prefix: %w", ErrNoRegistryPrefix)
 	}
 	return c.redact.Replace(strings.TrimRight(out.RegistryPrefix, "/")), nil
 }

@@ -141,6 +141,9 @@ func (e *CancelUnsupportedError) Error() string {
 		e.URL, PathBuildCancel, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
+// ErrNoRegistryPrefix is a 2xx answer of /registry_prefix that names none.
+var ErrNoRegistryPrefix = errors.New("GET /registry_prefix answered without registry_prefix")
+
 // ErrKeyEchoed is a build_id holding the API key: whatever answered is not a Runtime API to trust.
 var ErrKeyEchoed = errors.New("POST /build: the server answered with the API key in the build_id")
 
