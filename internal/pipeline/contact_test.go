@@ -129,7 +129,7 @@ func TestAHostileBuildIDFailsTheUploadAndIsWrittenNowhere(t *testing.T) {
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
 	for _, tt := range []struct{ name, id, shown string }{
 		{"shell syntax", `"x; touch /tmp/PWNED #\u202e"`, `"x; touch /tmp/PWNED #\u202e"`},
-		{"900 KB", `"` + strings.Repeat("9", 900<<10) + `"`, "921600 bytes long"},
+		{"900 KB", `"` + strings.Repeat("9", 900<<10) + `"`, "build_id of 921600 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			url, polls := hostileAPI(t, tt.id)

@@ -120,13 +120,10 @@ func (e *BuildIDError) Error() string {
 	id := e.ID
 	const shown = 64
 	if len(id) > shown {
-		return fmt.Sprintf("the build_id the server answered is %d bytes long, beginning %q; a build ID is 1 to %d letters, digits and ._:-",
+		return fmt.Sprintf("the server answered a build_id of %d bytes beginning %q, which is no build ID (1 to %d letters, digits and ._:-)",
 			len(id), id[:shown], MaxBuildIDLength)
 	}
-	if id == "" {
-		return "the server answered an empty build_id"
-	}
-	return fmt.Sprintf("the build_id the server answered, %q, is no build ID: a build ID is 1 to %d letters, digits and ._:-", id, MaxBuildIDLength)
+	return fmt.Sprintf("the server answered the build_id %q, which is no build ID (1 to %d letters, digits and ._:-)", id, MaxBuildIDLength)
 }
 
 // CancelUnsupportedError is a Runtime API that offers no cancel endpoint (404 or 405 without a

@@ -128,8 +128,8 @@ func TestABuildIDThatCouldActIsRefused(t *testing.T) {
 		{"a GitHub output heredoc", `"EOF\u0000"`, `"EOF\x00"`},
 		{"a path", `"../../etc/passwd"`, `"../../etc/passwd"`},
 		{"a space", `"b 1"`, `"b 1"`},
-		{"one byte too long", `"` + strings.Repeat("a", 257) + `"`, "257 bytes long"},
-		{"900 KB", huge, "921600 bytes long"},
+		{"one byte too long", `"` + strings.Repeat("a", 257) + `"`, "build_id of 257 bytes"},
+		{"900 KB", huge, "build_id of 921600 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			id, err := fastClient(t, hostileID(t, tt.json)).SubmitBuild(context.Background(), runtimeapi.BuildRequest{Archive: archiveFile(t), TargetImage: "x/y:1"})
