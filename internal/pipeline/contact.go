@@ -22,6 +22,11 @@ import (
 // reached all the same; no server at the URL, a redirect elsewhere, a wrong key or a body that
 // is not the API's JSON still stop the run.
 func Reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client) error {
+	return reach(ctx, cfg, client, cfg.TargetImage == "")
+}
+
+// reach is Reach for a run that needs the registry prefix or not (image names its target itself).
+func reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client, needsPrefix bool) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
 	_, err := registryPrefix(ctx, client)
@@ -33,7 +38,7 @@ func Reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client) er
 		return &InterruptedError{While: "contacting the Runtime API", Advice: "nothing was written"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("the Runtime API did not answer within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
-	case cfg.TargetImage == "":
+	case needsPrefix:
 		return err
 	case errors.Is(err, runtimeapi.ErrNoRegistryPrefix):
 		return nil

@@ -32,7 +32,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	if timeout > 0 {
 		cfg.BuildTimeout = timeout
 	}
-	if err := Reach(ctx, cfg, client); err != nil { // before exporting: a wrong URL fails in seconds
+	if err := reach(ctx, cfg, client, false); err != nil { // before exporting: a wrong URL fails in seconds
 		return Built{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
