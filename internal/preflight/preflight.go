@@ -1,5 +1,6 @@
-// Package preflight checks a Dockerfile against the files of its build context with BuildKit's
-// own parser, so that a build bound to fail on a missing file fails here in milliseconds.
+// Package preflight checks a Dockerfile (the model dockerfile.Parse makes) against the files
+// of its build context, as BuildKit would build it, so that a build bound to fail on a missing
+// file fails here in milliseconds.
 package preflight
 
 import (
