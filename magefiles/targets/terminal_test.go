@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 )
@@ -28,30 +27,10 @@ func TestTheBarFitsARealTerminal(t *testing.T) {
 	}
 	f.Truncate(1 << 30) // a few seconds of packing: many redraws
 	f.Close()
-	dir := t.TempDir()
-	socket := fmt.Sprintf("runtimebuild-issue12-%d", os.Getpid())
-	tmux := func(args ...string) string {
-		cmd := exec.Command("tmux", append([]string{"-L", socket}, args...)...)
-		cmd.Env = cleanEnv("SOURCE_DIR="+src, "INCLUDE_UNTRACKED=true", "TERM=xterm-256color")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	script := fmt.Sprintf("cd %s && %s context; echo EXIT=$?; sleep 300", dir, filepath.Join(binDir, "runtimebuild"))
-	tmux("new-session", "-d", "-x", "80", "-y", "40", "sh", "-c", script)
-	defer exec.Command("tmux", "-L", socket, "kill-server").Run()
-
-	var screen string
-	deadline := time.Now().Add(120 * time.Second)
-	for !strings.Contains(screen, "EXIT=") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no end within 120s:\n%s", screen)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the pane, with a deadline
-		screen = tmux("capture-pane", "-p", "-S", "-200")
-	}
+	p := newPane(t, cleanEnv("SOURCE_DIR="+src, "INCLUDE_UNTRACKED=true"),
+		fmt.Sprintf("cd %s && %s context", t.TempDir(), filepath.Join(binDir, "runtimebuild")))
+	p.waitFor(regexp.MustCompile(`EXIT=\d+`))
+	screen := p.tmux("capture-pane", "-p", "-S", "-200") // the scrollback too
 	if !strings.Contains(screen, "EXIT=0") {
 		t.Fatalf("context failed:\n%s", screen)
 	}

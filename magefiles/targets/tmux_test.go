@@ -55,14 +55,14 @@ func (p *pane) screen() string { return p.tmux("capture-pane", "-p") }
 // waitFor polls the screen until it matches re, within a deadline, and returns it.
 func (p *pane) waitFor(re *regexp.Regexp) string {
 	p.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		s := p.screen()
 		if re.MatchString(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("no %s on the screen within 90s:\n%s", re, s)
+			p.t.Fatalf("no %s on the screen within 120s:\n%s", re, s)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the pane, with a deadline
 	}
