@@ -51,13 +51,13 @@ func compileWithProgress(args []string) chan struct{} {
 	if _, other := magemain.FlagValue(args, "d"); other || err != nil || !compiles {
 		return stop // magefiles of another directory, mage says what is wrong, or compiles nothing
 	}
-	_, statErr := os.Stat(exe)
-	if statErr == nil && !magemain.Compiles(args) {
-		return stop // compiled before: mage only checks that it is up to date
+	fi, statErr := os.Stat(exe)
+	if statErr == nil && !magemain.Compiles(args) && !magemain.ChangedSince(".", fi.ModTime()) {
+		return stop // compiled before from these sources: mage only checks that it is up to date
 	}
 	first := ""
 	if gomod, err := os.ReadFile("go.mod"); err == nil && magemain.FirstRun(gomod, magemain.ModCache(os.Getenv)) {
-		first = " (first run: their modules are downloaded and compiled once, a minute or two)"
+		first = " (first run: their modules are downloaded and compiled once; a line every 10 s)"
 	}
 	if statErr != nil {
 		fmt.Fprintf(os.Stderr, "%scompiling the targets%s\n", magemain.Prefix, first)
@@ -74,10 +74,11 @@ func compileWithProgress(args []string) chan struct{} {
 		Tags:   "mage",
 		Pkgs:   []string{"./" + mage.MagefilesDirName, "github.com/magefile/mage/mg"},
 	}
-	if err := warm.Do(context.Background()); err != nil {
+	compiled, err := warm.Do(context.Background())
+	if err != nil {
 		return stop // mage's own compile fails the same way and says so
 	}
-	if statErr != nil || magemain.Compiles(args) {
+	if statErr != nil || compiled > 0 { // mage links a program anew
 		go magemain.Watch(os.Stderr, exe, time.Now(), ticker, time.Now, stop)
 	}
 	return stop

@@ -5,9 +5,12 @@ package magemain
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -180,4 +183,32 @@ func FlagValue(args []string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ChangedSince reports whether a Go source file, go.mod or go.sum under root was modified after
+// t: then mage, whose compiled targets are from t, compiles them again (after a git pull, say),
+// and the entry point reports that compile as it reports a first one. Hidden directories and
+// testdata are not walked.
+func ChangedSince(root string, t time.Time) bool {
+	changed := errors.New("changed")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // what cannot be read cannot be compiled either
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if (!strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go")) && name != "go.mod" && name != "go.sum" {
+			return nil // tests are not part of the targets' program
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(t) {
+			return changed
+		}
+		return nil
+	})
+	return err == changed
 }

@@ -33,9 +33,10 @@ type Warm struct {
 	Pkgs   []string                          // what mage's main package imports: the magefiles package and mage's runtime
 }
 
-// Do downloads and compiles; an error of the go command is printed as the go command said it
-// and returned (mage's own compile would fail the same way, and say it again).
-func (w Warm) Do(ctx context.Context) error {
+// Do downloads and compiles, and returns how many packages it compiled; an error of the go
+// command is printed as the go command said it and returned (mage's own compile would fail the
+// same way, and say it again).
+func (w Warm) Do(ctx context.Context) (int, error) {
 	// What is stale: downloading the modules is part of listing them.
 	dl := &counter{prefix: "go: downloading "}
 	var listed bytes.Buffer
@@ -51,14 +52,14 @@ func (w Warm) Do(ctx context.Context) error {
 	})
 	if err != nil {
 		io.WriteString(w.Out, dl.text())
-		return err
+		return 0, err
 	}
 	if n, _ := dl.get(); n > 0 {
 		fmt.Fprintf(w.Out, "%sdownloaded %d module(s)\n", Prefix, n)
 	}
 	stale := w.nonMain(strings.Fields(listed.String()))
 	if len(stale) == 0 {
-		return nil // all in the build cache: mage's compile is quick
+		return 0, nil // all in the build cache: mage's compile is quick
 	}
 	built := &counter{}
 	fmt.Fprintf(w.Out, "%scompiling the targets: %d package(s) to build\n", Prefix, len(stale))
@@ -71,10 +72,10 @@ func (w Warm) Do(ctx context.Context) error {
 	})
 	if err != nil {
 		io.WriteString(w.Out, built.text())
-		return err
+		return 0, err
 	}
 	fmt.Fprintf(w.Out, "%scompiled %d package(s)\n", Prefix, len(stale))
-	return nil
+	return len(stale), nil
 }
 
 // nonMain leaves out the magefiles package, which is package main without a main function
@@ -105,8 +106,13 @@ func (w Warm) phase(status func() string, do func() error) error {
 	}
 }
 
+// WatchAtMost bounds Watch: no link takes that long, and a program that was up to date after
+// all (mage's go build links nothing then) must not hear of linking while the targets run.
+const WatchAtMost = 5 * time.Minute
+
 // Watch prints a line at every tick until the file at exe is written after start (mage's
-// compiled targets, which it runs next) or stop is closed: mage links silently.
+// compiled targets, which it runs next), stop is closed, or WatchAtMost has passed: mage links
+// silently.
 func Watch(out io.Writer, exe string, start time.Time, ticker func() (<-chan time.Time, func()), now func() time.Time, stop <-chan struct{}) {
 	fmt.Fprintf(out, "%slinking the targets into one program\n", Prefix)
 	ticks, stopTicks := ticker()
@@ -116,7 +122,7 @@ func Watch(out io.Writer, exe string, start time.Time, ticker func() (<-chan tim
 		case <-stop:
 			return
 		case <-ticks:
-			if fi, err := os.Stat(exe); err == nil && !fi.ModTime().Before(start.Truncate(time.Second)) {
+			if fi, err := os.Stat(exe); err == nil && !fi.ModTime().Before(start.Truncate(time.Second)) || now().Sub(start) >= WatchAtMost {
 				return
 			}
 			fmt.Fprintf(out, "%slinking the targets into one program (%s)\n", Prefix, now().Sub(start).Round(time.Second))

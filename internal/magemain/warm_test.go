@@ -81,7 +81,13 @@ func TestEachTickOfAFirstRunSaysWhatIsBuiltAndHowFar(t *testing.T) {
 	w := Warm{Run: run, Out: out, Tags: "mage", Pkgs: []string{"./magefiles", "github.com/magefile/mage/mg"},
 		Ticker: func() (<-chan time.Time, func()) { return ticks, func() {} }}
 	done := make(chan error)
-	go func() { done <- w.Do(context.Background()) }()
+	go func() {
+		n, err := w.Do(context.Background())
+		if n != 2 {
+			err = fmt.Errorf("Do compiled %d packages, want 2 (%v)", n, err)
+		}
+		done <- err
+	}()
 
 	<-wrote
 	ticks <- time.Time{}
@@ -124,7 +130,7 @@ func TestEverythingInTheBuildCacheCompilesNothing(t *testing.T) {
 	}
 	out := &syncBuffer{}
 	w := Warm{Run: run, Out: out, Ticker: func() (<-chan time.Time, func()) { return nil, func() {} }}
-	if err := w.Do(context.Background()); err != nil || calls != 1 || out.String() != "" {
+	if n, err := w.Do(context.Background()); n != 0 || err != nil || calls != 1 || out.String() != "" {
 		t.Fatalf("err %v, %d go commands, printed %q; want one list and silence", err, calls, out.String())
 	}
 }
@@ -140,7 +146,7 @@ func TestAFailedCompileShowsWhatTheGoCommandSaid(t *testing.T) {
 	}
 	out := &syncBuffer{}
 	w := Warm{Run: run, Out: out, Ticker: func() (<-chan time.Time, func()) { return nil, func() {} }}
-	if err := w.Do(context.Background()); err == nil || !strings.Contains(out.String(), "broken.go:3:1: syntax error") {
+	if _, err := w.Do(context.Background()); err == nil || !strings.Contains(out.String(), "broken.go:3:1: syntax error") {
 		t.Fatalf("err %v, printed %q", err, out.String())
 	}
 }
@@ -195,5 +201,51 @@ func TestProgramIsWhatMageCompiles(t *testing.T) {
 		if err != nil || exe != tc.exe || compiles != tc.compiles {
 			t.Errorf("Program(%q) = %q, %v, %v; want %q, %v", tc.args, exe, compiles, err, tc.exe, tc.compiles)
 		}
+	}
+}
+
+func TestChangedSinceSeesANewerSourceButNotATest(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{"go.mod", "internal/x/x.go", "internal/x/x_test.go", "testdata/y.go", ".git/z.go", "README.md"} {
+		p := filepath.Join(dir, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, nil, 0o644)
+		os.Chtimes(p, old, old)
+	}
+	compiled := old.Add(time.Minute)
+	if ChangedSince(dir, compiled) {
+		t.Fatal("nothing changed since the compile, yet ChangedSince says so")
+	}
+	for _, f := range []string{"internal/x/x_test.go", "testdata/y.go", ".git/z.go", "README.md"} {
+		os.Chtimes(filepath.Join(dir, f), time.Now(), time.Now())
+	}
+	if ChangedSince(dir, compiled) {
+		t.Fatal("a test, testdata, .git or a README changed the targets' program")
+	}
+	os.Chtimes(filepath.Join(dir, "internal/x/x.go"), time.Now(), time.Now())
+	if !ChangedSince(dir, compiled) {
+		t.Fatal("a changed source file went unseen")
+	}
+}
+
+func TestWatchEndsWhenNoLinkCameAfterAll(t *testing.T) {
+	start := time.Now()
+	ticks := make(chan time.Time, 1)
+	ticks <- time.Time{}
+	out := &syncBuffer{}
+	ended := make(chan struct{})
+	go func() {
+		later := func() time.Time { return start.Add(WatchAtMost) }
+		Watch(out, filepath.Join(t.TempDir(), "never-written"), start, func() (<-chan time.Time, func()) { return ticks, func() {} }, later, nil)
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch goes on past WatchAtMost")
+	}
+	if got := out.String(); got != "[runtime-build] linking the targets into one program\n" {
+		t.Errorf("printed %q", got)
 	}
 }
