@@ -1,5 +1,5 @@
 // Command testrun is the README's test command: it runs `go test -json` with the arguments it is
-// given (./... when they name no package), prints what `go test` would (a line per package, the
+// given (./... when they name no package; at least 4 packages at once), prints what `go test` would (a line per package, the
 // output of failed tests), and ends with every skipped test and why, and the slowest packages, so
 // that a skip is never silent. It exits with go test's exit code.
 //
@@ -16,13 +16,15 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 func main() {
-	args := append([]string{"test", "-json"}, goTestArgs(os.Args[1:])...)
+	args := append([]string{"test", "-json"}, goTestArgs(os.Args[1:], runtime.NumCPU())...)
 	cmd := exec.Command("go", args...)
 	cmd.Stdin, cmd.Stderr = os.Stdin, os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -48,21 +50,36 @@ func main() {
 	}
 }
 
-// goTestArgs adds ./... when args name no package: a package argument is one that is not a flag
-// and does not follow a flag that takes a value.
-func goTestArgs(args []string) []string {
+// minParallel is the fewest test binaries run at once: most of the suite waits (on Docker,
+// buildkitd, subprocesses and timeouts) rather than computes, so on a 2-core machine four at
+// once take half the time of go test's default of one per core.
+const minParallel = 4
+
+// goTestArgs adds ./... when args name no package (a package argument is one that is not a flag
+// and does not follow a flag that takes a value), and -p when they set none and the machine has
+// fewer than minParallel cores.
+func goTestArgs(args []string, cpus int) []string {
+	out := slices.Clone(args)
+	pkgs, parallel := false, false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			if !hasValue && takesValue[name] {
-				i++
-			}
+		if !strings.HasPrefix(a, "-") {
+			pkgs = true
 			continue
 		}
-		return args // a package
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		parallel = parallel || name == "p"
+		if !hasValue && takesValue[name] {
+			i++
+		}
 	}
-	return append(slices.Clone(args), "./...")
+	if !parallel && cpus < minParallel {
+		out = append([]string{"-p", strconv.Itoa(minParallel)}, out...)
+	}
+	if !pkgs {
+		out = append(out, "./...")
+	}
+	return out
 }
 
 // takesValue are the go test and build flags that take their value as the next word.

@@ -66,16 +66,22 @@ func TestNoSkipIsSaidToo(t *testing.T) {
 	}
 }
 
-func TestPackagesDefaultToTheWholeModule(t *testing.T) {
-	for _, tc := range []struct{ args, want []string }{
-		{nil, []string{"./..."}},
-		{[]string{"-race", "-short"}, []string{"-race", "-short", "./..."}},
-		{[]string{"-run", "TestX/y"}, []string{"-run", "TestX/y", "./..."}},
-		{[]string{"-run=TestX", "./internal/progress"}, []string{"-run=TestX", "./internal/progress"}},
-		{[]string{"-count", "1", "github.com/x/y"}, []string{"-count", "1", "github.com/x/y"}},
+func TestPackagesDefaultToTheWholeModuleAndFourAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		cpus int
+		want []string
+	}{
+		{nil, 2, []string{"-p", "4", "./..."}},
+		{nil, 16, []string{"./..."}},
+		{[]string{"-race", "-short"}, 2, []string{"-p", "4", "-race", "-short", "./..."}},
+		{[]string{"-run", "TestX/y"}, 2, []string{"-p", "4", "-run", "TestX/y", "./..."}},
+		{[]string{"-p=1", "-run=TestX", "./internal/progress"}, 2, []string{"-p=1", "-run=TestX", "./internal/progress"}},
+		{[]string{"-count", "1", "github.com/x/y"}, 8, []string{"-count", "1", "github.com/x/y"}},
+		{[]string{"-p", "2", "-count", "1"}, 2, []string{"-p", "2", "-count", "1", "./..."}},
 	} {
-		if got := goTestArgs(tc.args); !slices.Equal(got, tc.want) {
-			t.Errorf("goTestArgs(%q) = %q, want %q", tc.args, got, tc.want)
+		if got := goTestArgs(tc.args, tc.cpus); !slices.Equal(got, tc.want) {
+			t.Errorf("goTestArgs(%q, %d cpus) = %q, want %q", tc.args, tc.cpus, got, tc.want)
 		}
 	}
 }
