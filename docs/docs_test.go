@@ -165,3 +165,43 @@ func TestTheExtendingRecipeWorksAsWritten(t *testing.T) {
 		t.Errorf("smoke did not see the archive context packed:\n%s", out)
 	}
 }
+
+// TestTheReadmesGoToolMageRecipeMakesTheStaticBinary runs the README's command that makes, with
+// `go tool mage -compile`, the binary `go run magefile.go -compile` makes: static, and naming this
+// checkout's revision.
+func TestTheReadmesGoToolMageRecipeMakesTheStaticBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("links the targets; not in -short")
+	}
+	t.Parallel()
+	if _, err := exec.LookPath("file"); err != nil {
+		t.Skip("SKIPPED LOUDLY: no `file` command to tell static binaries")
+	}
+	var recipe string
+	for _, b := range codeBlocks(t, "../README.md") {
+		if b.lang == "sh" && strings.HasPrefix(b.text, "CGO_ENABLED=0 go tool mage -compile") {
+			recipe = b.text
+		}
+	}
+	if recipe == "" {
+		t.Fatal("the README lost its go tool mage -compile recipe")
+	}
+	bin := filepath.Join(t.TempDir(), "runtimebuild")
+	recipe = strings.Replace(recipe, `"$PWD/bin/runtimebuild"`, bin, 1) // not into this checkout
+	cmd := exec.Command("sh", "-c", recipe)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", recipe, err, out)
+	}
+	if out, err := exec.Command("file", bin).CombinedOutput(); err != nil || !strings.Contains(string(out), "statically linked") {
+		t.Fatalf("file %s: %v %s", bin, err, out)
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("SKIPPED LOUDLY: not a git checkout (%v): no revision to compare", err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.Contains(string(out), "(revision "+string(head[:12])) {
+		t.Fatalf("version printed %q (%v), want the revision %.12s", out, err, head)
+	}
+}
