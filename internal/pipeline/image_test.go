@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -109,7 +111,7 @@ func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
 	out := t.TempDir()
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
 		"OUTPUT_DIR": out, "POLL_INTERVAL": "20ms"})
-	built, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, []string{"latest"}, 0)
+	built, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, []string{"latest"}, 0)
 	if err != nil {
 		t.Fatalf("%v (server side: %v)", err, checker.err)
 	}
@@ -134,10 +136,19 @@ func TestImageRemovesItsArchiveWhenTheUploadFails(t *testing.T) {
 	out := t.TempDir()
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": "http://127.0.0.1:1", "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
 		"OUTPUT_DIR": out, "BUILD_TIMEOUT": "300ms"})
-	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil {
+	if _, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil {
 		t.Fatal("an upload to a closed port succeeded")
 	}
 	if left, _ := os.ReadDir(out); len(left) != 0 {
 		t.Fatalf("left behind: %v", left)
 	}
+}
+
+// imageJob runs Image as the image target does: the client first.
+func imageJob(ctx context.Context, cfg config.Config, log *progress.Log, ref string, tags []string, timeout time.Duration) (Built, error) {
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		return Built{}, err
+	}
+	return Image(ctx, client, cfg.API, cfg.Export, cfg.Output.GitHubOutput, log, ref, tags, timeout)
 }

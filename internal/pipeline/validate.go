@@ -5,20 +5,9 @@ import (
 	"fmt"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
-	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
-
-// Validate plans the run as Context would and returns the check of its standalone Dockerfile
-// against its files, without writing or sending anything.
-func Validate(ctx context.Context, cfg config.Config, log *progress.Log) (preflight.Report, error) {
-	plan, err := newPlan(ctx, cfg, log)
-	if err != nil {
-		return preflight.Report{}, err
-	}
-	return plan.Check, nil
-}
 
 // maxDockerfile is the largest Dockerfile read from an archive; a larger one is an error, never cut.
 const maxDockerfile = 16 << 20

@@ -257,7 +257,7 @@ func TestASkippedBuildStillReportsTheImage(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "github-output")
 	stdout, stderr := runBinary(t, dir, cleanEnv("SOURCE_DIR="+src, "RUNTIME_API_URL="+url, "RUNTIME_API_KEY=k", "GITHUB_OUTPUT="+out, "TARGET_IMAGE=registry.test/rt/app:1"), "all")
-	if stdout != "registry.test/rt/app:1\n" || !strings.Contains(stderr, "exists already: nothing to build") {
+	if stdout != "registry.test/rt/app:1\n" || !strings.Contains(stderr, "exists already: registry.test/rt/app:ctx-") {
 		t.Fatalf("stdout %q\n%s", stdout, stderr)
 	}
 	b, _ := os.ReadFile(out)
