@@ -112,7 +112,9 @@ func serveDocker(t *testing.T, ctx context.Context, name string) (url, prefix st
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
-	go func() { done <- Serve(ctx, serveCfg.Serve, progress.New(serverLog, "plain"), func(a string) { addr <- a }) }()
+	go func() {
+		done <- Serve(ctx, serveCfg.Serve, progress.New(serverLog, "plain"), func(a string) { addr <- a })
+	}()
 	select {
 	case a := <-addr:
 		url = "http://" + a
