@@ -365,3 +365,34 @@ func TestStatusOfABuildWhoseServerNamesNoImagePrintsNoEmptyResult(t *testing.T) 
 		t.Fatalf("stdout %q\n%s", stdout, stderr)
 	}
 }
+
+// In plain mode (CI: no bar is ever drawn) the targets own SIGINT from the start of the run:
+// Ctrl-C, even pressed twice, is 130 every time, SIGTERM 143, and mage's own handler never
+// speaks ("cancelling mage targets ...", its exit 1 at a second Ctrl-C).
+func TestCtrlCRepeatedInPlainModeIsAlways130(t *testing.T) {
+	api := slowAPI(t, false)
+	for i := range 11 {
+		sig, code := os.Signal(os.Interrupt), 130
+		if i == 10 {
+			sig, code = syscall.SIGTERM, 143
+		}
+		cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "status", "0123456789abcdef01234567")
+		cmd.Dir = t.TempDir()
+		cmd.Env = cleanEnv("RUNTIME_API_URL="+api, "RUNTIME_API_KEY=k", "POLL_INTERVAL=50ms", "PROGRESS=plain")
+		var stdout, stderr output
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		startAsFromATerminal(t, cmd)
+		waitOutput(t, &stderr, regexp.MustCompile(`build 0123456789abcdef01234567: WORKING`))
+		cmd.Process.Signal(sig)
+		cmd.Process.Signal(sig) // pressed again while the run cleans up
+		if got := exitCode(t, cmd); got != code {
+			t.Fatalf("run %d: %v gave exit %d, want %d\n%s", i, sig, got, code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "cancelling mage targets") || strings.Contains(stderr.String(), "exiting mage") {
+			t.Fatalf("run %d: mage's own handler acted:\n%s", i, stderr.String())
+		}
+		if last := lastLine(stderr.String()); !strings.HasPrefix(last, "Error: interrupted while waiting for build 0123456789abcdef01234567") {
+			t.Fatalf("run %d: last line %q", i, last)
+		}
+	}
+}
