@@ -3,7 +3,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -65,7 +64,7 @@ func (p Pack) PrimaryTag() string { return p.Tags[0] }
 
 // API is how to reach the Runtime API and how long to follow a build.
 type API struct {
-	URL               string // RUNTIME_API_URL, validated here once
+	URL               string // RUNTIME_API_URL; the client validates it, once (runtimeapi.New)
 	Key               string // RUNTIME_API_KEY
 	AllowInsecureHTTP bool
 	PollInterval      time.Duration
@@ -303,11 +302,6 @@ func (r *reader) api() API {
 		AllowInsecureHTTP: r.boolean("ALLOW_INSECURE_HTTP", false),
 		PollInterval:      r.duration("POLL_INTERVAL", 10*time.Second),
 		BuildTimeout:      r.duration("BUILD_TIMEOUT", 30*time.Minute),
-	}
-	if a.URL != "" {
-		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			r.fail("RUNTIME_API_URL", a.URL, "an http:// or https:// URL")
-		}
 	}
 	if a.PollInterval <= 0 {
 		r.fail("POLL_INTERVAL", a.PollInterval.String(), "a positive duration")

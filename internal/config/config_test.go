@@ -48,7 +48,6 @@ func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 		{"SDK_SHA", "../../etc", "commit SHA"},
 		{"IMAGE_NAME", "Agent Server", "image repository"},
 		{"OUTPUT_NAME", "../x.tar.gz", "without directories"},
-		{"RUNTIME_API_URL", "ftp://x", "http:// or https://"},
 		{"UPLOAD_FORMAT", "xml", "multipart, json"},
 		{"PROGRESS", "loud", "auto, tty, plain, quiet"},
 		{"SERVE_WORKERS", "0", "positive whole number"},
