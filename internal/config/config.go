@@ -149,6 +149,7 @@ var Sections = map[string][]Section{
 	"upload":   {PackSection, APISection, SendSection, OutputSection},
 	"all":      {PackSection, APISection, SendSection, SkipSection, OutputSection},
 	"status":   {APISection, OutputSection},
+	"cancel":   {APISection, OutputSection},
 	"image":    {APISection, ExportSection, OutputSection},
 	"serve":    {ServeSection, OutputSection},
 	"version":  {OutputSection},

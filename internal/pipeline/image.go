@@ -28,6 +28,9 @@ func Image(ctx context.Context, client *runtimeapi.Client, api config.API, ex co
 	if timeout > 0 {
 		api.BuildTimeout = timeout
 	}
+	if err := reach(ctx, client, api, false); err != nil { // before exporting: a wrong URL fails in seconds
+		return Built{}, err
+	}
 	ctx, cancel := withBuildTimeout(ctx, api.BuildTimeout)
 	defer cancel()
 	src, how := imageSource(ctx, ex, log)

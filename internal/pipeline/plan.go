@@ -31,7 +31,7 @@ type Facts struct {
 	InGit       bool
 	NoCommitYet bool   // a repository without a commit
 	Branch      string // the current branch; empty when there is none
-	RemoteURL   string // the origin's URL, credentials stripped; empty when none or not a URL
+	RemoteURL   string // the origin's public URL (gitinfo.SourceURL); empty when none or not a URL
 
 	Dockerfile       dockerfile.Choice
 	DockerfileSource []byte // the chosen Dockerfile's text; nil for the template
@@ -116,7 +116,7 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 		if b, err := gitinfo.Branch(ctx, f.SourceDir); err == nil {
 			f.Branch = b
 		}
-		if u, err := gitinfo.RemoteURL(ctx, f.SourceDir); err == nil {
+		if u, err := gitinfo.SourceURL(ctx, f.SourceDir); err == nil {
 			f.RemoteURL = u
 		}
 	}
@@ -247,10 +247,9 @@ func decide(s config.Pack, f Facts) (Plan, []Note, error) {
 	for _, e := range p.Entries {
 		files = append(files, e.Name)
 	}
-	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
-		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: f.Excluded,
+	p.Check = preflight.CheckParsed(p.Rendered.Model, preflight.Context{
+		File: p.Dockerfile.Name(), Files: files, Target: p.Rendered.Target, Args: p.Rendered.Args, TargetSetting: "TARGET", Excluded: f.Excluded,
 	})
-	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
 	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
 		notes = append(notes, Note{Warn: true, Text: fmt.Sprint(w)})
 	}
@@ -307,17 +306,17 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 	for _, a := range s.BuildArgs {
 		opt.Args[a.Name] = a.Value
 	}
-	probe, err := dockerfile.Standalone(src, dockerfile.Options{Args: opt.Args, IfDeclared: opt.IfDeclared}) // its stages and ARGs
+	model, err := dockerfile.Parse(src) // the one parse of the run: rendering and the check read it
 	if err != nil {
 		return "", p.renderError(err)
 	}
-	if s.BaseImage != "" && !slices.Contains(probe.Declared, "BASE_IMAGE") {
+	if s.BaseImage != "" && !slices.Contains(model.Declared, "BASE_IMAGE") {
 		*notes = append(*notes, Note{Warn: true, Text: fmt.Sprintf("BASE_IMAGE=%q is not used: %s declares no ARG BASE_IMAGE", s.BaseImage, p.Dockerfile.Name())})
 	}
 	nameTarget := s.Target
-	if i := slices.IndexFunc(probe.Stages, func(st string) bool { return strings.EqualFold(st, s.Target) }); i >= 0 {
-		nameTarget = probe.Stages[i] // as BuildKit names it
-		opt.Target = probe.Stages[i]
+	if i, err := model.Stage(s.Target); err == nil && s.Target != "" {
+		nameTarget = model.Names[i] // as BuildKit names it
+		opt.Target = model.Names[i]
 	} else if s.TargetSet || f.Dockerfile.Path == "" {
 		opt.Target = s.Target // not a stage: Standalone says so, listing them
 	}
@@ -332,7 +331,7 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 		opt.Labels = append(opt.Labels, [2]string{"org.opencontainers.image.source", f.RemoteURL})
 	}
 	opt.Labels = append(opt.Labels, [2]string{"dev.runtimebuild.dockerfile", p.Dockerfile.Name() + "@sha256:" + hex.EncodeToString(sum[:])})
-	if p.Rendered, err = dockerfile.Standalone(src, opt); err != nil {
+	if p.Rendered, err = model.Standalone(opt); err != nil {
 		return "", p.renderError(err)
 	}
 	p.Target, p.BaseImage = p.Rendered.Target, p.Rendered.BaseImage

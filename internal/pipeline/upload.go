@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -101,7 +100,7 @@ func Send(ctx context.Context, client *runtimeapi.Client, packed Packed, api con
 	plan := packed.Plan
 	target, tags, err := targetImage(ctx, client, plan, packed.Tags[1:])
 	if err != nil {
-		return Built{}, err
+		return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 	}
 	res := packed.Result
 	if !send.Force {
@@ -109,7 +108,7 @@ func Send(ctx context.Context, client *runtimeapi.Client, packed Packed, api con
 		content := repo + ":" + packed.ContentTag
 		exists, err := client.ImageExists(ctx, content)
 		if err != nil {
-			return Built{}, err
+			return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 		}
 		if exists {
 			log.Infof("%s exists already: %s was built from this very archive (sha256:%s), so nothing is built (FORCE=true builds it again)", target, content, packed.Archive.SHA256)
@@ -222,7 +221,7 @@ func Status(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 // check builder) comes back CheckedOnly, with no image.
 func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, githubOutput string, log *progress.Log, id, target string) (Built, error) {
 	deadline, _ := ctx.Deadline()
-	resume := "follow it with: " + invocation.Resume("status", shellQuote(id))
+	resume := "follow it with: " + invocation.Resume("status", id)
 	interval := api.PollInterval
 	if log.Mode() == progress.Plain {
 		interval = min(interval, progress.Heartbeat)
@@ -276,16 +275,6 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 // built nothing (docs/protocol.md, /build_status).
 const CheckedOnlyNote = "checked only"
 
-// shellQuote quotes s for a POSIX shell when it holds more than safe characters.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-/@=+,", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // base64Size is the length of n bytes as base64 text.
@@ -302,13 +291,9 @@ func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan, othe
 		}
 		repo, target = r, plan.TargetImage
 	} else {
-		prefix, err := client.RegistryPrefix(ctx)
-		var he *runtimeapi.HTTPError
-		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
-			return "", nil, err // the key is wrong, not the URL: Advise says so
-		}
+		prefix, err := registryPrefix(ctx, client)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
+			return "", nil, err
 		}
 		repo = strings.TrimRight(prefix, "/") + "/" + plan.ImageName
 		refs, err := imagename.References(repo, plan.Tags[:1])

@@ -107,6 +107,9 @@ func upload(ctx context.Context, cfg config.Config, log *progress.Log) error {
 	if err != nil {
 		return err // before packing: the call is wrong
 	}
+	if err := pipeline.Reach(ctx, client, cfg.API, cfg.Pack.TargetImage); err != nil {
+		return err // before packing: a wrong URL or key fails in seconds
+	}
 	packed, err := pack(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -166,8 +169,8 @@ func Status(ctx context.Context, buildID string) error {
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(buildID) == "" {
-			return exitcode.Usagef("status needs a build ID: %s", invocation.Resume("status", "<build_id>"))
+		if err := pipeline.BuildIDArgument("status", buildID); err != nil {
+			return err
 		}
 		built, err := pipeline.Status(ctx, client, cfg.API, cfg.Output.GitHubOutput, log, buildID)
 		if err != nil {
@@ -178,6 +181,29 @@ func Status(ctx context.Context, buildID string) error {
 			return nil
 		}
 		return report(log, built)
+	})
+}
+
+// Cancel asks the Runtime API to cancel a build (POST /build/cancel, serve's endpoint) and prints its status then: CANCELLED, or how it had already ended.
+//
+// Argument: the build ID that upload, all or image printed. Reads RUNTIME_API_URL,
+// RUNTIME_API_KEY, ALLOW_INSECURE_HTTP, POLL_INTERVAL, BUILD_TIMEOUT, PROGRESS and GITHUB_OUTPUT.
+// A Runtime API without the endpoint is an error (exit 1).
+func Cancel(ctx context.Context, buildID string) error {
+	return run(ctx, "cancel", func(ctx context.Context, cfg config.Config, log *progress.Log) error {
+		if err := pipeline.BuildIDArgument("cancel", buildID); err != nil {
+			return err
+		}
+		client, err := pipeline.NewClient(cfg.API, log)
+		if err != nil {
+			return err
+		}
+		status, err := pipeline.Cancel(ctx, client, log, buildID)
+		if err != nil {
+			return err
+		}
+		log.Resultf("%s", status)
+		return nil
 	})
 }
 
