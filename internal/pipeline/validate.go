@@ -1,26 +1,11 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/runtimebuild/runtimebuild/internal/buildctx"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
-
-// maxDockerfile is the largest Dockerfile read from an archive; a larger one is an error, never cut.
-const maxDockerfile = 16 << 20
-
-// checkArchive checks the Dockerfile of a packed archive against the archive's own listing:
-// exactly what an upload would send. dockerfile names the source Dockerfile in problems.
-func checkArchive(ctx context.Context, archive, dockerfile string) (preflight.Report, error) {
-	l, err := buildctx.ListArchive(ctx, archive, []string{"Dockerfile"}, maxDockerfile)
-	if err != nil {
-		return preflight.Report{}, fmt.Errorf("reading %s: %w", archive, err)
-	}
-	return preflight.Check(l.Files["Dockerfile"], preflight.Context{File: dockerfile, Files: l.Names, TargetSetting: "TARGET"}), nil
-}
 
 // ProblemsError reports the problems on the log and returns the error that stops the run.
 func ProblemsError(log *progress.Log, rep preflight.Report) error {

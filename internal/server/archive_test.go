@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // entry is one member of a test archive: a file when Link is empty, else a symbolic link
@@ -127,7 +129,7 @@ func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
 		entries = append(entries, entry{Name: fmt.Sprintf("l0/d%d/f", i), Body: "x"})
 	}
 	_, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30)
-	if err == nil || !strings.Contains(err.Error(), "more links to resolve than the server checks") {
+	if err == nil || !strings.Contains(err.Error(), "more links to resolve than are checked") {
 		t.Fatalf("err %v, want the maze refused once it has cost the step budget", err)
 	}
 }
@@ -151,12 +153,12 @@ func TestAnArchiveOfMoreMembersThanABuilderListsIsRefused(t *testing.T) {
 	for i := 0; i < max; i++ { // empty files: a small upload, many names to list
 		entries = append(entries, entry{Name: fmt.Sprintf("f%d", i)})
 	}
-	_, err := walk(context.Background(), writeArchive(t, entries...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil })
+	_, err := walk(context.Background(), writeArchive(t, entries...), 1<<30, max, func(targz.Member, io.Reader) error { return nil })
 	var ua unsafeArchive
 	if !errors.As(err, &ua) || !strings.Contains(err.Error(), "more than 100 members") {
 		t.Fatalf("err %v, want the archive refused for its number of members", err)
 	}
-	if _, err := walk(context.Background(), writeArchive(t, entries[:max]...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil }); err != nil {
+	if _, err := walk(context.Background(), writeArchive(t, entries[:max]...), 1<<30, max, func(targz.Member, io.Reader) error { return nil }); err != nil {
 		t.Fatalf("%d members, the most allowed: %v", max, err)
 	}
 }
