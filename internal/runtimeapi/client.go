@@ -255,6 +255,13 @@ func (c *Client) Cancel(ctx context.Context, buildID string) (CancelAnswer, erro
 		return CancelAnswer{}, err
 	}
 	out.BuildID, out.Status = c.redact.Replace(out.BuildID), ParseBuildStatus(c.redact.Replace(string(out.Status)))
+	switch {
+	case out.BuildID != "" && out.BuildID != buildID:
+		return CancelAnswer{}, fmt.Errorf("POST %s: asked to cancel build %s, the server answered for build %q", PathBuildCancel, buildID, out.BuildID)
+	case !out.Status.Known():
+		return CancelAnswer{}, fmt.Errorf("POST %s: the server answered the status %q, which is none of the protocol's", PathBuildCancel, out.Status)
+	}
+	out.BuildID = buildID
 	return out, nil
 }
 
