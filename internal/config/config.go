@@ -98,6 +98,14 @@ type Serve struct {
 	Workers      int
 	BuildTimeout time.Duration
 	MaxUpload    int64
+	// The trust boundary's opt-ins, the docker builder's cache bound, the build records' home
+	// and the buildkit builder's cache and platforms.
+	LocalImages      bool     // SERVE_LOCAL_IMAGES
+	AllowPrivateURLs bool     // SERVE_ALLOW_PRIVATE_URLS
+	CacheMax         int64    // SERVE_CACHE_MAX: bytes of BuildKit cache serve's builds keep in the engine
+	StateDir         string   // SERVE_STATE_DIR; empty: the records' default directory
+	CacheMode        string   // SERVE_CACHE_MODE: max, min, off
+	Platforms        []string // SERVE_PLATFORMS; empty: the daemon's own
 
 	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
 	BuildkitHost      string // BUILDKIT_HOST
@@ -350,6 +358,13 @@ func (r *reader) serve() Serve {
 		Workers:      r.positiveInt("SERVE_WORKERS", 1),
 		BuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
 		MaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+
+		LocalImages:      r.boolean("SERVE_LOCAL_IMAGES", false),
+		AllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
+		CacheMax:         r.positiveInt64("SERVE_CACHE_MAX", 10<<30),
+		StateDir:         r.str("SERVE_STATE_DIR", ""),
+		CacheMode:        r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
+		Platforms:        r.list("SERVE_PLATFORMS", ""),
 
 		BuildkitHost:      r.str("BUILDKIT_HOST", ""),
 		BuildkitTLSCACert: r.str("BUILDKIT_TLS_CA_CERT", ""),
