@@ -1,4 +1,5 @@
-// Package config reads the environment (the README's Environment section) once into a Config.
+// Package config reads the environment once into the settings of one target: Sections says which
+// parts (Pack, API, Send, Export, Serve, Output) each target reads, and Reads lists their variables.
 package config
 
 import (
