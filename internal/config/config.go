@@ -88,7 +88,8 @@ type Export struct {
 	OutputDir   string // where the exported image waits while it is sent
 }
 
-// Serve is what serve reads; its defaults are these and no others.
+// Serve is what serve reads. A zero Workers, BuildTimeout or MaxUpload leaves the default to
+// server.New, the one place that keeps them.
 type Serve struct {
 	Addr         string
 	Builder      string // docker, buildkit, check
@@ -356,9 +357,9 @@ func (r *reader) serve() Serve {
 		NoAuth:       r.boolean("SERVE_NO_AUTH", false),
 		RemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
 		Registry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
-		Workers:      r.positiveInt("SERVE_WORKERS", 1),
-		BuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
-		MaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+		Workers:      r.positiveInt("SERVE_WORKERS", 0),      // 0: server.New's default, the one place
+		BuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 0),   // 0: server.New's default
+		MaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 0), // 0: server.New's default
 
 		LocalImages:      r.boolean("SERVE_LOCAL_IMAGES", false),
 		AllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
@@ -382,7 +383,7 @@ func (r *reader) serve() Serve {
 	if (s.BuildkitTLSCert == "") != (s.BuildkitTLSKey == "") {
 		r.fail("BUILDKIT_TLS_CERT/BUILDKIT_TLS_KEY", s.BuildkitTLSCert+s.BuildkitTLSKey, "both set (a client certificate and its key) or neither")
 	}
-	if s.BuildTimeout <= 0 {
+	if r.str("SERVE_BUILD_TIMEOUT", "") != "" && s.BuildTimeout <= 0 {
 		r.fail("SERVE_BUILD_TIMEOUT", s.BuildTimeout.String(), "a positive duration")
 	}
 	return s
