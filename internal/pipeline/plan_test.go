@@ -175,3 +175,29 @@ func TestCtrlCWhileFollowingRecordsTheLastStatus(t *testing.T) {
 		t.Fatalf("result %+v, %v", r, err)
 	}
 }
+
+// status shows the time since the build started when the server says so (issue 20.7), not the
+// time since it re-attached.
+func TestStatusShowsTheTimeSinceTheBuildStartedWhenTheServerSaysSo(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/build_status" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, `{"status":"SUCCESS","image":"registry.test/rt/app:1","elapsed_seconds":125}`)
+	}))
+	defer api.Close()
+	cfg := load(t, map[string]string{"RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "20ms"})
+	var logs bytes.Buffer
+	log := progress.New(&logs, "plain")
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Status(context.Background(), client, cfg.API, "", log, "b-1"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "build b-1: SUCCESS (2m5s)") {
+		t.Fatalf("the log does not count from the build's start:\n%s", logs.String())
+	}
+}
