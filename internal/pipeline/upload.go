@@ -243,6 +243,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 			log.Warnf("| %s", l)
 		}
 	}
+	if errors.Is(err, runtimeapi.ErrBuildTimeout) {
+		err = fmt.Errorf("BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
+	}
 	if err != nil {
 		return Built{BuildID: id, Status: st.Status}, err
 	}

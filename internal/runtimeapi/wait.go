@@ -13,8 +13,9 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
-// ErrBuildTimeout is returned by WaitForBuild when the deadline passes first.
-var ErrBuildTimeout = errors.New("BUILD_TIMEOUT reached")
+// ErrBuildTimeout is returned by WaitForBuild when the deadline passes first (the caller names
+// the setting behind the deadline).
+var ErrBuildTimeout = errors.New("time limit reached")
 
 // ErrLogsUnsupported is returned by BuildLogs when the server does not offer /build_logs (404).
 var ErrLogsUnsupported = errors.New("the Runtime API does not offer /build_logs")

@@ -334,7 +334,7 @@ var buildIDPattern = regexp.MustCompile(`build ([0-9a-f]{24}) accepted`)
 
 func TestBuildTimeoutEndsWithTheResumeCommand(t *testing.T) {
 	cmd, _, lines := startUpload(t, "RUNTIME_API_URL="+startBlocking(t), "BUILD_TIMEOUT=1s")
-	seen := waitFor(t, lines, "BUILD_TIMEOUT reached")
+	seen := waitFor(t, lines, "BUILD_TIMEOUT=1s: time limit reached")
 	if code := exitCode(t, cmd); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
