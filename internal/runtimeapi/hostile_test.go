@@ -294,3 +294,15 @@ func TestCancelOnAServerWithoutTheEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAStatusAboutAnotherBuildIsNoResult(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"build_id":"b2","status":"SUCCESS","image":"evil.example/app:1"}`)
+	}))
+	defer srv.Close()
+	s, err := fastClient(t, srv.URL).WaitForBuild(context.Background(), "b1", runtimeapi.Wait{FirstPoll: time.Millisecond, Interval: time.Millisecond,
+		Deadline: time.Now().Add(time.Hour)})
+	if !errors.Is(err, runtimeapi.ErrOtherBuild) || s.Image != "" || s.Status.Succeeded() {
+		t.Fatalf("status %+v, err %v: want ErrOtherBuild at once", s, err)
+	}
+}

@@ -230,3 +230,26 @@ func FuzzAcceptedLinksStayInsideOnDisk(f *testing.F) {
 		})
 	})
 }
+
+func TestServeBuildsTheStageTheClientNamesWhenTheDockerfileHasIt(t *testing.T) {
+	for _, tt := range []struct {
+		name, dockerfile, want, stage, log string
+	}{
+		{"no stage named: the last", "FROM scratch AS a\nFROM scratch AS b\n", "", "", ""},
+		{"a stage named in another case: as BuildKit names it", "FROM scratch AS builder\nFROM scratch AS final\n", "Builder", "builder", ""},
+		{"an unknown stage: the last, said in the log", "FROM scratch AS a\n", "nope", "", `no stage "nope"`},
+		{"a Dockerfile that does not parse: the last, the builder says why", "FROM scratch\nCOPPY a b\n", "a", "", `no stage "a"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(tt.dockerfile), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			stage, err := chooseStage(dir, tt.want, &log)
+			if err != nil || stage != tt.stage || (tt.log == "") != (log.Len() == 0) || !strings.Contains(log.String(), tt.log) {
+				t.Fatalf("stage %q, %v, log %q; want %q, log with %q", stage, err, log.String(), tt.stage, tt.log)
+			}
+		})
+	}
+}
