@@ -417,3 +417,32 @@ func TestCtrlCRepeatedIsAlways130(t *testing.T) {
 		}
 	}
 }
+
+// serve is stopped by the same owner of the signals: Ctrl-C 130, SIGTERM 143, once it has
+// drained, and mage's handler stays silent.
+func TestServeStopsAt130Or143(t *testing.T) {
+	for _, tt := range []struct {
+		sig  os.Signal
+		code int
+	}{{os.Interrupt, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "serve")
+			cmd.Dir = t.TempDir()
+			cmd.Env = cleanEnv("SERVE_ADDR=127.0.0.1:0", "SERVE_BUILDER=check", "RUNTIME_API_KEY=k", "PROGRESS=plain", "SERVE_STATE_DIR="+t.TempDir())
+			var stdout, stderr output
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			startAsFromATerminal(t, cmd)
+			waitOutput(t, &stderr, regexp.MustCompile(`Runtime API listening on http://127\.0\.0\.1:\d+`))
+			cmd.Process.Signal(tt.sig)
+			if code := exitCode(t, cmd); code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.code, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "cancelling mage targets") {
+				t.Fatalf("mage's own handler acted:\n%s", stderr.String())
+			}
+			if last := lastLine(stderr.String()); !strings.HasPrefix(last, "Error: interrupted: serve stopped") {
+				t.Fatalf("last line %q", last)
+			}
+		})
+	}
+}
