@@ -23,6 +23,7 @@ func TestOnlyTheSameArchiveSkipsTheBuild(t *testing.T) {
 	}
 	treeA, treeB := plain("print('a')\n"), plain("print('b')\n")
 	out := t.TempDir()
+	var cleanImage string
 	for i, step := range []struct {
 		name    string
 		env     map[string]string
@@ -33,6 +34,8 @@ func TestOnlyTheSameArchiveSkipsTheBuild(t *testing.T) {
 		{"the same archive again", nil, nil, false},
 		{"a dirty tree", nil, func() { gittest.Write(t, src, map[string]string{"pyproject.toml": "[project]\nname = \"changed\"\n"}) }, true},
 		{"the dirty tree again", nil, nil, false},
+		// The dirty build moved the commit's tags; the clean archive still finds its own image.
+		{"the clean tree again", nil, func() { gittest.Git(t, src, "checkout", "--", "pyproject.toml") }, false},
 		{"other BUILD_ARGS", map[string]string{"BUILD_ARGS": "ENABLE_VERTEX=1"}, nil, true},
 		{"a tree outside git", map[string]string{"SOURCE_DIR": treeA}, nil, true},
 		{"another tree outside git", map[string]string{"SOURCE_DIR": treeB}, nil, true},
@@ -54,9 +57,17 @@ func TestOnlyTheSameArchiveSkipsTheBuild(t *testing.T) {
 		if built.Skipped == step.built || (len(reg.builds) > before) != step.built {
 			t.Fatalf("step %d (%s): %+v, want built %v\n%s", i, step.name, built, step.built, logs.String())
 		}
-		if !step.built && !strings.Contains(logs.String(), "exists already: registry.test/rt/agent-server:ctx-") ||
-			!step.built && !strings.Contains(logs.String(), "was built from this very archive (sha256:") {
+		if !step.built && (!strings.HasPrefix(built.Image, "registry.test/rt/agent-server:ctx-") ||
+			!strings.Contains(logs.String(), built.Image+" exists already: it was built from this very archive (sha256:")) {
 			t.Fatalf("step %d (%s): the skip does not say which image and why:\n%s", i, step.name, logs.String())
+		}
+		switch step.name {
+		case "the same archive again":
+			cleanImage = built.Image
+		case "the clean tree again":
+			if built.Image != cleanImage {
+				t.Fatalf("the clean archive reported %s, want its own image %s", built.Image, cleanImage)
+			}
 		}
 	}
 }

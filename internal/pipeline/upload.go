@@ -110,16 +110,16 @@ func Send(ctx context.Context, client *runtimeapi.Client, packed Packed, api con
 		if err != nil {
 			return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 		}
-		if exists {
-			log.Infof("%s exists already: %s was built from this very archive (sha256:%s), so nothing is built (FORCE=true builds it again)", target, content, packed.Archive.SHA256)
-			res.Status, res.Image = string(runtimeapi.Skipped), target
+		if exists { // the content tag names this archive's image; target's tag may since name another build
+			log.Infof("%s exists already: it was built from this very archive (sha256:%s): nothing to build (FORCE=true builds it again)", content, packed.Archive.SHA256)
+			res.Status, res.Image = string(runtimeapi.Skipped), content
 			if err := result.Write(plan.Archive, res); err != nil {
 				log.Warnf("updating the result file: %v", err)
 			}
-			if err := result.AppendGitHubOutput(githubOutput, [2]string{"image", target}); err != nil {
+			if err := result.AppendGitHubOutput(githubOutput, [2]string{"image", content}); err != nil {
 				log.Warnf("%v", err)
 			}
-			return Built{Image: target, Skipped: true}, nil
+			return Built{Image: content, Skipped: true}, nil
 		}
 		log.Infof("no image holds this archive yet (%s is not there): building", content)
 	}

@@ -89,7 +89,7 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 	}
 
 	second := upload(env)
-	if !second.Skipped || second.Image != want || len(reg.builds) != 1 {
+	if !second.Skipped || second.Image != repo+"ctx-"+r.SHA256[:16] || len(reg.builds) != 1 {
 		t.Fatalf("the image exists: %+v after %d builds, want it skipped", second, len(reg.builds))
 	}
 
@@ -117,7 +117,7 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 	}{
 		{"registry.example/base:a", "", true, ""},
 		{"registry.example/base:b", "", true, "no image holds this archive yet (registry.test/rt/agent-server:ctx-"},
-		{"registry.example/base:b", "", false, "-python-source exists already: registry.test/rt/agent-server:ctx-"},
+		{"registry.example/base:b", "", false, "exists already: it was built from this very archive"},
 		{"registry.example/base:b", "true", true, ""},
 	} {
 		var logs strings.Builder
@@ -129,7 +129,11 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Image != "registry.test/rt/agent-server:"+short+"-python-source" || got.Skipped == step.built || (len(reg.builds) > before) != step.built {
+		want := "registry.test/rt/agent-server:" + short + "-python-source"
+		if !step.built {
+			want = "registry.test/rt/agent-server:ctx-" // the image the archive's content tag names
+		}
+		if !strings.HasPrefix(got.Image, want) || got.Skipped == step.built || (len(reg.builds) > before) != step.built {
 			t.Fatalf("step %d, BASE_IMAGE=%s FORCE=%q: %+v, want built %v\n%s", i, step.base, step.force, got, step.built, logs.String())
 		}
 		if !strings.Contains(logs.String(), step.log) {
