@@ -121,10 +121,10 @@ func upload(ctx context.Context, cfg config.Config, log *progress.Log) error {
 	return report(log, built)
 }
 
-// report prints the image built, or says that the server built none.
+// report prints the image built on stdout; a build the server only checked has none (Follow
+// said "checked, not built").
 func report(log *progress.Log, built pipeline.Built) error {
 	if built.CheckedOnly {
-		log.Infof("checked, not built: no image to report")
 		return nil
 	}
 	log.Resultf("%s", built.Reference())
