@@ -120,11 +120,11 @@ func newPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	if p.Ignore, err = buildctx.LoadIgnore(p.SourceDir, p.Dockerfile.Path); err != nil {
 		return Plan{}, exitcode.AsUsage(err)
 	}
-	p.Rules = buildctx.Rules{DockerIgnore: p.Ignore.Strings(), IgnoreFile: p.Ignore.Path, Include: cfg.Include}
+	p.Rules = buildctx.Rules{Ignore: p.Ignore, Include: cfg.Include}
 	if rel, ok := within(p.SourceDir, cfg.OutputDir); ok {
 		p.Rules.Exclude = []string{rel}
 	}
-	entries, err := selectEntries(ctx, p, log)
+	entries, sel, err := selectEntries(ctx, p, log)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -138,7 +138,7 @@ func newPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 		files = append(files, e.Name)
 	}
 	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
-		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: whyExcluded(buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules)),
+		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: whyExcluded(sel),
 	})
 	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
 	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
@@ -338,35 +338,36 @@ func Context(ctx context.Context, cfg config.Config, log *progress.Log) (Packed,
 
 // selectEntries applies git, the ignore file, the default excludes and INCLUDE, then checks
 // for secrets and dirty files.
-func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildctx.Entry, error) {
+func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildctx.Entry, *buildctx.Selection, error) {
 	cfg := plan.Config
-	candidates, inGit, err := buildctx.Candidates(ctx, plan.SourceDir, cfg.IncludeUntracked)
+	candidates, err := buildctx.Candidates(ctx, plan.SourceDir, cfg.IncludeUntracked)
 	if err != nil {
-		return nil, fmt.Errorf("listing the files of %s: %w", plan.SourceDir, err)
+		return nil, nil, fmt.Errorf("listing the files of %s: %w", plan.SourceDir, err)
 	}
+	inGit := candidates.InGit
 	if len(plan.Rules.Exclude) > 0 && inGit {
 		warnTrackedInOutputDir(ctx, plan, log)
 	}
-	paths, err := buildctx.Filter(candidates, plan.Rules)
+	sel, err := buildctx.Filter(candidates, plan.Rules)
 	if err != nil {
-		return nil, settingError(err)
+		return nil, nil, settingError(err)
 	}
-	entries, warnings, err := buildctx.Scan(plan.SourceDir, paths)
+	entries, warnings, err := sel.Scan(plan.SourceDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, w := range warnings {
 		log.Warnf("%s", w)
 	}
 	if len(entries) == 0 {
-		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
+		return nil, nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", plan.SourceDir, ignoreName(plan.Ignore))
 	}
 	entries, unmatched, err := buildctx.GuardSecrets(entries, cfg.AllowSecrets)
 	for _, p := range unmatched {
 		log.Warnf("%s", unmatchedAllowWarning(p))
 	}
 	if err != nil {
-		return nil, settingError(err)
+		return nil, nil, settingError(err)
 	}
 	if inGit && !plan.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, plan, entries); err != nil {
@@ -375,7 +376,7 @@ func selectEntries(ctx context.Context, plan Plan, log *progress.Log) ([]buildct
 			log.Warnf("%d packed file(s) differ from HEAD %s: the archive is not exactly that commit", n, plan.Commit.Short())
 		}
 	}
-	return entries, nil
+	return entries, sel, nil
 }
 
 // warnTrackedInOutputDir says when OUTPUT_DIR, never packed, holds files git tracks.
