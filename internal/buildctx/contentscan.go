@@ -3,11 +3,13 @@ package buildctx
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -125,9 +127,13 @@ var (
 		v, ok := bytes.CutPrefix(b, []byte("AccountKey="))
 		return ok && run(v, isBase64) >= 80
 	}}
-	// A JSON Web Token with its signature: header.payload.signature in base64url, the payload
-	// JSON ("eyJ"). The trigger is the dot before the payload; the header must look like one
-	// as far back as the scan can see.
+	// A JSON Web Token with its signature that an issuer gave someone and that has not
+	// expired: header.payload.signature in base64url; the payload JSON names an issuer or a
+	// subject ("iss", "sub"), stamped with a time ("iat", "nbf", "exp") or named like a real
+	// one (a URL, "kubernetes/serviceaccount", "system:serviceaccount:…"), and holds no "exp"
+	// in the past. The test tokens of JWT libraries ({"foo":"bar","iss":"test"}) and expired
+	// ones copied into tests grant nothing. The trigger is the "J" of the payload's "eyJ"; the
+	// header must look like one as far back as the scan can see.
 	ruleJWT = contentRule{"jwt", func(back, b []byte) bool {
 		h := 0
 		for h < len(back) && isBase64URL(back[len(back)-1-h]) {
@@ -137,10 +143,22 @@ var (
 			return false
 		}
 		p := run(b[1:], isBase64URL)
-		if p < 10 || len(b) <= p+1 || b[p+1] != '.' {
+		if p < 10 || len(b) <= p+1 || b[p+1] != '.' || run(b[p+2:], isBase64URL) < 16 {
 			return false
 		}
-		return run(b[p+2:], isBase64URL) >= 16
+		var claims struct {
+			Iss, Sub      string
+			Exp, Iat, Nbf *float64
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(string(bytes.TrimRight(b[1:1+p], "=")))
+		if err != nil || json.Unmarshal(payload, &claims) != nil || claims.Iss == "" && claims.Sub == "" {
+			return false
+		}
+		stamped := claims.Exp != nil || claims.Iat != nil || claims.Nbf != nil
+		if !stamped && !strings.ContainsAny(claims.Iss+claims.Sub, "/:.|") {
+			return false
+		}
+		return claims.Exp == nil || time.Unix(int64(*claims.Exp), 0).After(time.Now())
 	}}
 	// A base64 PEM private key (a Kubernetes Secret's data:, a kubeconfig's client-key-data, a
 	// service-account JSON encoded whole): "LS0t" is base64 of "---", at a group boundary.
