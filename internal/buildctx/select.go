@@ -33,7 +33,7 @@ type Rules struct {
 // the files that are no candidates, so that a selection can say why they are left out.
 type Listing struct {
 	Files     []string // tracked (and, when asked, untracked but not ignored) files; outside git every file
-	Untracked []string // in git, files neither tracked nor ignored that are not candidates
+	Untracked []string // in git, files neither tracked nor ignored, when not candidates; a directory of them ends with "/"
 	Ignored   []string // in git, what git ignores; a directory ignored whole ends with "/"
 	InGit     bool
 }
@@ -50,14 +50,14 @@ func Candidates(ctx context.Context, root string, untracked bool) (Listing, erro
 	if l.Files, err = gitinfo.TrackedFiles(ctx, root); err != nil {
 		return Listing{}, err
 	}
-	others, err := gitinfo.UntrackedFiles(ctx, root)
-	if err != nil {
-		return Listing{}, err
-	}
 	if untracked {
-		l.Files = append(l.Files, others...)
-	} else {
-		l.Untracked = others
+		more, err := gitinfo.UntrackedFiles(ctx, root)
+		if err != nil {
+			return Listing{}, err
+		}
+		l.Files = append(l.Files, more...)
+	} else if l.Untracked, err = gitinfo.UntrackedPaths(ctx, root); err != nil {
+		return Listing{}, err
 	}
 	if l.Ignored, err = gitinfo.IgnoredFiles(ctx, root); err != nil {
 		return Listing{}, err

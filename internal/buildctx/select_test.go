@@ -183,7 +183,7 @@ func TestTheSelectionOfACheckoutRecordsWhatGitAndTheDiskLeftOut(t *testing.T) {
 	root := gittest.Init(t, t.TempDir(), map[string]string{
 		".gitignore": "build/\n*.log\n", "app.py": "a", "gone.txt": "g", "sub/mod.py": "m",
 	})
-	gittest.Write(t, root, map[string]string{"new.py": "n", "build/x/y.o": "o", "debug.log": "l"})
+	gittest.Write(t, root, map[string]string{"new.py": "n", "build/x/y.o": "o", "debug.log": "l", "drafts/a/b.md": "b"})
 	if err := os.Remove(filepath.Join(root, "gone.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +213,10 @@ func TestTheSelectionOfACheckoutRecordsWhatGitAndTheDiskLeftOut(t *testing.T) {
 			t.Errorf("Why(%s) = %+v %q, want %q", p, got, got, want)
 		}
 	}
-	if got := sel.Why("new.py"); got.Reason != Untracked {
-		t.Errorf("Why(new.py) = %+v, want Untracked", got)
+	for _, p := range []string{"new.py", "drafts/a/b.md", "drafts"} {
+		if got := sel.Why(p); got.Reason != Untracked {
+			t.Errorf("Why(%s) = %+v, want Untracked", p, got)
+		}
 	}
 	gittest.NoMarks(t, marks)
 }
