@@ -4,33 +4,15 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // NormalizePath turns a path from git, a directory walk or an archive into the form archive
-// entries use: slash-separated, relative, clean, with no "." or ".." element. Every other byte
-// is part of a name, as on Linux and macOS and in tar: a backslash or a colon ("a:b.txt",
-// "::error::x", "back\slash.txt") is a character, not a separator or a drive, and a name need
-// not be UTF-8 (tar stores bytes). It refuses what cannot be stored safely (a NUL, an absolute
-// path, a path leaving the root) rather than guessing.
-func NormalizePath(p string) (string, error) {
-	if p == "" {
-		return "", fmt.Errorf("empty path")
-	}
-	if strings.IndexByte(p, 0) >= 0 {
-		return "", fmt.Errorf("path %q holds a NUL byte", p)
-	}
-	if strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("path %q is absolute", p)
-	}
-	clean := path.Clean(p)
-	if clean == "." {
-		return "", fmt.Errorf("path %q names the root", p)
-	}
-	if clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("path %q leaves the root", p)
-	}
-	return clean, nil
-}
+// entries use: slash-separated, relative, clean, with no "." or ".." element; every other byte
+// is part of the name (a backslash, a colon, bytes that are not UTF-8). It is the archive
+// reader's own rule (targz.CleanName), so that what is packed is what a reader accepts.
+func NormalizePath(p string) (string, error) { return targz.CleanName(p) }
 
 // escapes reports whether a symbolic link at name (relative to the root) pointing at target
 // resolves outside the root.
