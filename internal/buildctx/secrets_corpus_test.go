@@ -55,7 +55,9 @@ func TestContentRulesFlagNothingInGoSources(t *testing.T) {
 			bytes += fi.Size()
 			if len(s.findings) > before {
 				data, _ := os.ReadFile(p)
-				if holdsKey.Match(data) && !slices.ContainsFunc(s.findings[before:], func(f Finding) bool { return !strings.Contains(f.Rule, "private-key") && f.Rule != "service-account-key" }) {
+				if holdsKey.Match(data) && !slices.ContainsFunc(s.findings[before:], func(f Finding) bool {
+					return !strings.Contains(f.Rule, "private-key") && f.Rule != "service-account-key"
+				}) {
 					keys++ // a test key of crypto/tls, x509, ssh...: a private key indeed
 					return nil
 				}
