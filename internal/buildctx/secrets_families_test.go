@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf16"
 )
@@ -139,4 +140,20 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 		}
 	}
 	t.Logf("%d fixtures holding secrets, %d without", caught, len(tests)-caught)
+}
+
+// A UTF-16 file is scanned as the text it holds wherever the reads cut it, a code unit too.
+func TestUTF16FilesAreScannedAcrossReads(t *testing.T) {
+	token := "gh" + "p_" + fake(40, 36, alnum)
+	for _, bigEndian := range []bool{false, true} {
+		for _, at := range []int{1, readChunk/2 - 20, readChunk/2 - 1, readChunk/2 + 3, readChunk - 7, readChunk + lookahead} {
+			lines := at / 40
+			text := strings.Repeat(strings.Repeat("é", 39)+"\n", lines) + strings.Repeat("y", max(0, at-lines*40-1)) + " " + token + "\r\nend\r\n"
+			findings, _, _ := guard(t, map[string]string{"setup.ps1": utf16File(text, bigEndian)}, nil)
+			want := []Finding{{File: "setup.ps1", Line: lines + 1, Rule: "github-token"}}
+			if !slices.Equal(findings, want) {
+				t.Errorf("big-endian %v, token at code unit %d: findings %v, want %v", bigEndian, at, findings, want)
+			}
+		}
+	}
 }
