@@ -14,6 +14,7 @@ func TestPackingAHostileCheckoutRunsNothingAndKeepsItsNames(t *testing.T) {
 	files["docs/a:b.txt"] = "colon"
 	files["::error::x"] = "annotation"
 	files[`back\slash.txt`] = "backslash"
+	files["::error::link"] = "link:../outside" // warned about: the name is printed
 	src := gittest.Init(t, t.TempDir(), files)
 	gittest.Git(t, src, "remote", "add", "origin", t.TempDir())
 	marks := gittest.Hostile(t, src)
@@ -30,6 +31,9 @@ func TestPackingAHostileCheckoutRunsNothingAndKeepsItsNames(t *testing.T) {
 	}
 	if strings.Contains(members["Dockerfile"], "org.opencontainers.image.source") {
 		t.Errorf("a local origin became the source label:\n%s", members["Dockerfile"])
+	}
+	if !strings.Contains(logs, "symlink ::error::link points outside") {
+		t.Errorf("no warning names the link:\n%s", logs)
 	}
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.HasPrefix(line, "::") {
