@@ -16,10 +16,11 @@ func TestDefaultsAreThoseOfTheContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SourceDir != "" || c.OutputDir != "runtime-build" || c.ImageName != "agent-server" || c.Target != "binary" || c.TargetSet ||
-		c.BaseImage != "" || c.Dockerfile != "auto" || len(c.BuildArgs) != 0 || !slices.Equal(c.Tags, []string{"python"}) ||
-		!c.CleanOutput || c.UploadFormat != "multipart" || c.PollInterval != 10*time.Second || c.BuildTimeout != 30*time.Minute ||
-		c.ImageSource != "auto" || c.Progress != "auto" || c.ServeAddr != "127.0.0.1:8000" || c.ServeBuilder != "docker" {
+	p := c.Pack
+	if p.SourceDir != "" || p.OutputDir != "runtime-build" || p.ImageName != "agent-server" || p.Target != "binary" || p.TargetSet ||
+		p.BaseImage != "" || p.Dockerfile != "auto" || len(p.BuildArgs) != 0 || !slices.Equal(p.Tags, []string{"python"}) ||
+		!p.CleanOutput || c.Send.UploadFormat != "multipart" || c.API.PollInterval != 10*time.Second || c.API.BuildTimeout != 30*time.Minute ||
+		c.Export.Source != "auto" || c.Output.Progress != "auto" || c.Serve.Addr != "127.0.0.1:8000" || c.Serve.Builder != "docker" {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -27,8 +28,8 @@ func TestDefaultsAreThoseOfTheContract(t *testing.T) {
 func TestSHAOverridesInOrder(t *testing.T) {
 	c, _ := Load(env(map[string]string{"SDK_SHA": "abc1234", "GITHUB_SHA": "def5678"}))
 	d, _ := Load(env(map[string]string{"GITHUB_SHA": "def5678"}))
-	if c.SHAOverride != "abc1234" || d.SHAOverride != "def5678" {
-		t.Fatalf("got %q and %q", c.SHAOverride, d.SHAOverride)
+	if c.Pack.SHAOverride != "abc1234" || d.Pack.SHAOverride != "def5678" {
+		t.Fatalf("got %q and %q", c.Pack.SHAOverride, d.Pack.SHAOverride)
 	}
 }
 
@@ -47,7 +48,6 @@ func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 		{"SDK_SHA", "../../etc", "commit SHA"},
 		{"IMAGE_NAME", "Agent Server", "image repository"},
 		{"OUTPUT_NAME", "../x.tar.gz", "without directories"},
-		{"RUNTIME_API_URL", "ftp://x", "http:// or https://"},
 		{"UPLOAD_FORMAT", "xml", "multipart, json"},
 		{"PROGRESS", "loud", "auto, tty, plain, quiet"},
 		{"SERVE_WORKERS", "0", "positive whole number"},
@@ -69,13 +69,40 @@ func TestBuildArgsKeepTheirValuesAndTheLastOneWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []BuildArg{{"A", "again=1"}, {"B", `it's "$x"`}, {"C", ""}}
-	if !slices.Equal(c.BuildArgs, want) || c.Target != "base-image" || !c.TargetSet || c.GitRef != "refs/tags/v1.2.3" {
-		t.Fatalf("build args %q, target %q (%v), ref %q (SDK_REF wins over GITHUB_REF)", c.BuildArgs, c.Target, c.TargetSet, c.GitRef)
+	if p := c.Pack; !slices.Equal(p.BuildArgs, want) || p.Target != "base-image" || !p.TargetSet || p.GitRef != "refs/tags/v1.2.3" {
+		t.Fatalf("build args %q, target %q (%v), ref %q (SDK_REF wins over GITHUB_REF)", p.BuildArgs, p.Target, p.TargetSet, p.GitRef)
 	}
-	if c, _ := Load(env(map[string]string{"GITHUB_REF": "refs/heads/ci"})); c.GitRef != "refs/heads/ci" {
-		t.Fatalf("GITHUB_REF: %q", c.GitRef)
+	if c, _ := Load(env(map[string]string{"GITHUB_REF": "refs/heads/ci"})); c.Pack.GitRef != "refs/heads/ci" {
+		t.Fatalf("GITHUB_REF: %q", c.Pack.GitRef)
 	}
-	if c, _ := Load(env(map[string]string{"SDK_REF": "main"})); c.GitRef != "main" {
-		t.Fatalf("SDK_REF: %q", c.GitRef)
+	if c, _ := Load(env(map[string]string{"SDK_REF": "main"})); c.Pack.GitRef != "main" {
+		t.Fatalf("SDK_REF: %q", c.Pack.GitRef)
+	}
+}
+
+func TestATargetIsStoppedOnlyByTheVariablesItReads(t *testing.T) {
+	bad := env(map[string]string{"PULL": "yes", "SERVE_WORKERS": "0", "FORCE": "perhaps"})
+	if _, err := LoadFor("context", bad); err != nil {
+		t.Fatalf("context stopped by a variable it does not read: %v", err)
+	}
+	if _, err := LoadFor("upload", bad); err == nil || !strings.Contains(err.Error(), "FORCE") {
+		t.Fatalf("upload: %v, want FORCE named", err)
+	}
+	if _, err := LoadFor("image", bad); err == nil || !strings.Contains(err.Error(), "PULL") {
+		t.Fatalf("image: %v, want PULL named", err)
+	}
+}
+
+func TestReadsListsWhatEachTargetLoads(t *testing.T) {
+	for target, want := range map[string][]string{
+		"version": {"PROGRESS", "GITHUB_OUTPUT"},
+		"status":  {"RUNTIME_API_URL", "RUNTIME_API_KEY", "ALLOW_INSECURE_HTTP", "POLL_INTERVAL", "BUILD_TIMEOUT", "PROGRESS", "GITHUB_OUTPUT"},
+	} {
+		if got := Reads(target); !slices.Equal(got, want) {
+			t.Errorf("Reads(%s) = %v, want %v", target, got, want)
+		}
+	}
+	if r := Reads("upload"); !slices.Contains(r, "SOURCE_DIR") || !slices.Contains(r, "FORCE") || slices.Contains(r, "PULL") {
+		t.Errorf("Reads(upload) = %v", r)
 	}
 }

@@ -7,9 +7,12 @@ package invocation
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/magefile/mage/mg"
+
+	"github.com/runtimebuild/runtimebuild/internal/config"
 )
 
 // EntryEnv names the variable the zero-install entry point (magefile.go) sets to the command
@@ -86,21 +89,34 @@ func (p Process) Runner() string {
 	}
 }
 
-// targets are the names this package's targets answer to.
-var targets = map[string]bool{"all": true, "context": true, "upload": true, "status": true, "cancel": true, "image": true,
-	"validate": true, "serve": true, "version": true}
-
 // namespace is the prefix the user typed before one of the targets ("rb:"), or "".
 func (p Process) namespace() string {
 	for _, a := range p.Args {
 		if strings.HasPrefix(a, "-") {
 			continue
 		}
-		if i := strings.LastIndex(a, ":"); i > 0 && targets[strings.ToLower(a[i+1:])] {
+		if i := strings.LastIndex(a, ":"); i > 0 && slices.Contains(config.TargetNames(), strings.ToLower(a[i+1:])) {
 			return a[:i+1]
 		}
 	}
 	return ""
+}
+
+// Trailing returns the words typed after target, its nargs arguments and its -name=value
+// flags: mage would run each as one more target once target is done.
+func (p Process) Trailing(target string, nargs int) []string {
+	for i, a := range p.Args {
+		name := strings.ToLower(a[strings.LastIndex(a, ":")+1:])
+		if strings.HasPrefix(a, "-") || name != target {
+			continue
+		}
+		rest := p.Args[min(i+1+nargs, len(p.Args)):]
+		for len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
+			rest = rest[1:]
+		}
+		return rest
+	}
+	return nil
 }
 
 func within(path, dir string) bool {

@@ -46,3 +46,20 @@ func TestTheHintQuotesAnArgumentOnlyWhenAShellWouldReadItOtherwise(t *testing.T)
 		}
 	}
 }
+
+func TestTrailingWordsAreThoseAfterTheArgumentsAndFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"image", "busybox:1"}, 0},
+		{[]string{"-v", "image", "busybox:1", "-tags=a,b", "-timeout=5m"}, 0},
+		{[]string{"image", "busybox:1", "latest"}, 1},
+		{[]string{"rb:Image", "busybox:1", "-tags=a", "latest", "stable"}, 2},
+		{[]string{"image"}, 0},
+	} {
+		if got := (Process{Args: tt.args}).Trailing("image", 1); len(got) != tt.want {
+			t.Errorf("%q: trailing %q, want %d words", tt.args, got, tt.want)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-// Package outputdir keeps runs that share one OUTPUT_DIR from breaking each other: each run
+// Package outputdir keeps runs that share one output directory from breaking each other: each run
 // holds a lock file naming the outputs it uses, temporary files are locked while they are
 // written and renamed into place at the end, and cleaning removes only what no live run holds.
 //

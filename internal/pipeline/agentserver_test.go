@@ -156,7 +156,7 @@ func TestWithNoSettingsTheAgentServerBuildsItsBinaryWithItsOwnBase(t *testing.T)
 	t.Chdir(filepath.Join(src, "openhands-sdk", "openhands")) // as a user deep in the workspace
 	out := t.TempDir()
 	var logs bytes.Buffer
-	p, err := Context(context.Background(), load(t, map[string]string{"OUTPUT_DIR": out}), progress.New(&logs, "plain"))
+	p, err := Pack(context.Background(), load(t, map[string]string{"OUTPUT_DIR": out}).Pack, "", progress.New(&logs, "plain"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
@@ -234,7 +234,7 @@ func TestWrongCallsExitTwoAndWriteNothing(t *testing.T) {
 			}
 		})
 	}
-	rep, err := Validate(context.Background(), load(t, map[string]string{"SOURCE_DIR": bindless}), progress.New(io.Discard, "quiet"))
+	rep, err := Validate(context.Background(), load(t, map[string]string{"SOURCE_DIR": bindless}).Pack, progress.New(io.Discard, "quiet"))
 	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].File != agentDockerfile || rep.Problems[0].Line != 75 || rep.Stages[len(rep.Stages)-1] != "binary-minimal" {
 		t.Fatalf("validate: %+v, %v", rep, err)
 	}
@@ -261,7 +261,7 @@ func TestAFileOnlyAStageNotBuiltNeedsIsAWarningForThatTarget(t *testing.T) {
 			t.Fatalf("TARGET=%s builds base-image: exit %d, %v\n%s", target, exitcode.Of(err), err, logs)
 		}
 	}
-	rep, err := Validate(context.Background(), load(t, map[string]string{"SOURCE_DIR": src, "TARGET": "source-minimal"}), progress.New(io.Discard, "quiet"))
+	rep, err := Validate(context.Background(), load(t, map[string]string{"SOURCE_DIR": src, "TARGET": "source-minimal"}).Pack, progress.New(io.Discard, "quiet"))
 	if err != nil || !rep.OK() || len(rep.Warnings) != 1 || rep.Warnings[0].Stage != "base-image" || rep.Target != "source-minimal" {
 		t.Fatalf("validate TARGET=source-minimal: %+v, %v", rep, err)
 	}
@@ -306,6 +306,7 @@ func TestReleaseTagsOfSDKRefAndGitHubOutput(t *testing.T) {
 		t.Fatalf("git ref %q", img.args["OPENHANDS_BUILD_GIT_REF"])
 	}
 	b, _ := os.ReadFile(gh)
+	want = append(want, p.ContentTag) // every build carries it too
 	if !strings.Contains(string(b), "\ntags="+strings.Join(want, ",")+"\n") {
 		t.Fatalf("GITHUB_OUTPUT:\n%s", b)
 	}
@@ -324,11 +325,7 @@ func TestOneTargetsImageNeverSatisfiesAnother(t *testing.T) {
 		cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k",
 			"POLL_INTERVAL": "20ms", "TARGET": target})
 		log := progress.New(io.Discard, "quiet")
-		ctx := HandOver(context.Background())
-		if _, err := Context(ctx, cfg, log); err != nil {
-			t.Fatal(err)
-		}
-		built, err := Upload(ctx, cfg, log)
+		built, err := upload(context.Background(), cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +335,10 @@ func TestOneTargetsImageNeverSatisfiesAnother(t *testing.T) {
 		}
 		again := seen[target] // the third and fifth builds repeat a target
 		seen[target] = true
-		if built.Image != want || built.Skipped != again {
+		if again {
+			want = "registry.test/rt/agent-server:ctx-" // the image the archive's content tag names
+		}
+		if !strings.HasPrefix(built.Image, want) || built.Skipped != again {
 			t.Fatalf("TARGET=%s: %+v, want %s (skipped: %v)", target, built, want, again)
 		}
 	}
@@ -352,18 +352,19 @@ func TestUploadSendsWhatContextPackedInTheSameRun(t *testing.T) {
 	src := agentServer(t, nil)
 	cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "20ms"})
 	log := progress.New(io.Discard, "quiet")
-	ctx := HandOver(context.Background())
-	packed, err := Context(ctx, cfg, log)
+	ctx := context.Background()
+	packed, err := Pack(ctx, cfg.Pack, "", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The source changes after packing: upload sends the plan it was handed, it does not plan again.
+	// The source changes after packing: Send sends what Pack handed it, it does not plan again.
 	gittest.Write(t, src, map[string]string{agentDockerfile: "FROM scratch\nCOPY nowhere /\n"})
 	gittest.Git(t, src, "commit", "-qam", "a later commit")
-	if _, err := Upload(context.Background(), cfg, log); err == nil {
-		t.Fatal("without the hand-over, upload planned again and found no archive of the new commit: want an error")
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		t.Fatal(err)
 	}
-	built, err := Upload(ctx, cfg, log)
+	built, err := Send(ctx, client, packed, cfg.API, cfg.Send, "", log)
 	if err != nil {
 		t.Fatal(err)
 	}

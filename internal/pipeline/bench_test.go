@@ -95,7 +95,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 			var ourSize, gitSize int64
 			pack := func(cfg config.Config, total *time.Duration, best *time.Duration) int64 {
 				start := time.Now()
-				p, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet"))
+				p, err := Pack(context.Background(), cfg.Pack, "", progress.New(&bytes.Buffer{}, "quiet"))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -139,7 +139,7 @@ func BenchmarkPackVsGitArchive(b *testing.B) {
 func TestPackerProcess(t *testing.T) {
 	benchtest.InChild(t)
 	cfg := load(t, map[string]string{"SOURCE_DIR": os.Getenv("SOURCE_DIR"), "OUTPUT_DIR": os.Getenv("OUTPUT_DIR"), "ALLOW_SECRETS": goSourceKeys})
-	if _, err := Context(context.Background(), cfg, progress.New(&bytes.Buffer{}, "quiet")); err != nil {
+	if _, err := Pack(context.Background(), cfg.Pack, "", progress.New(&bytes.Buffer{}, "quiet")); err != nil {
 		t.Fatal(err)
 	}
 	benchtest.ReportPeakRSS(t)

@@ -21,13 +21,13 @@ import (
 // prefix is not needed, so a server that answers without one (a 4xx, no registry_prefix) is
 // reached all the same; no server at the URL, a redirect elsewhere, a wrong key or a body that
 // is not the API's JSON still stop the run.
-func Reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client) error {
-	return reach(ctx, cfg, client, cfg.TargetImage == "")
+func Reach(ctx context.Context, client *runtimeapi.Client, api config.API, targetImage string) error {
+	return reach(ctx, client, api, targetImage == "")
 }
 
 // reach is Reach for a run that needs the registry prefix or not (image names its target itself).
-func reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client, needsPrefix bool) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
+func reach(ctx context.Context, client *runtimeapi.Client, api config.API, needsPrefix bool) error {
+	ctx, cancel := context.WithTimeout(ctx, api.BuildTimeout) // a first contact, before the build's own deadline starts
 	defer cancel()
 	_, err := registryPrefix(ctx, client)
 	var he *runtimeapi.HTTPError
@@ -37,7 +37,7 @@ func reach(ctx context.Context, cfg config.Config, client *runtimeapi.Client, ne
 	case errors.Is(err, context.Canceled):
 		return &InterruptedError{While: "contacting the Runtime API", Advice: "nothing was written"}
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("the Runtime API did not answer within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
+		return fmt.Errorf("the Runtime API did not answer within BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 	case needsPrefix:
 		return err
 	case errors.Is(err, runtimeapi.ErrNoRegistryPrefix):
@@ -94,16 +94,10 @@ func BuildIDArgument(target, id string) error {
 	return nil
 }
 
-// Cancel asks the Runtime API to cancel build id, and reports what became of it: CANCELLED, or
-// the status it had already ended with. A server without the cancel endpoint is an error.
-func Cancel(ctx context.Context, cfg config.Config, log *progress.Log, id string) (runtimeapi.BuildStatus, error) {
-	if err := BuildIDArgument("cancel", id); err != nil {
-		return "", err
-	}
-	client, err := NewClient(cfg, log)
-	if err != nil {
-		return "", err
-	}
+// Cancel asks the Runtime API to cancel build id (checked with BuildIDArgument), and reports
+// what became of it: CANCELLED, or the status it had already ended with. A server without the
+// cancel endpoint is an error.
+func Cancel(ctx context.Context, client *runtimeapi.Client, log *progress.Log, id string) (runtimeapi.BuildStatus, error) {
 	answer, err := client.Cancel(ctx, id)
 	var he *runtimeapi.HTTPError
 	switch {

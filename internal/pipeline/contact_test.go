@@ -52,11 +52,11 @@ func TestReachFailsBeforeAnyWorkOnlyWhenTheServerIsWrongForThisRun(t *testing.T)
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := load(t, map[string]string{"RUNTIME_API_URL": tt.url, "RUNTIME_API_KEY": "k", "TARGET_IMAGE": tt.targetImage})
-			client, err := NewClient(cfg, progress.New(io.Discard, "quiet"))
+			client, err := NewClient(cfg.API, progress.New(io.Discard, "quiet"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = Advise(Reach(context.Background(), cfg, client))
+			err = Advise(Reach(context.Background(), client, cfg.API, cfg.Pack.TargetImage))
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("not reached: %v", err)
@@ -73,13 +73,13 @@ func TestCtrlCWhileReachingSaysNothingWasWritten(t *testing.T) {
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hung.Close)
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": hung.URL, "RUNTIME_API_KEY": "k"})
-	client, err := NewClient(cfg, progress.New(io.Discard, "quiet"))
+	client, err := NewClient(cfg.API, progress.New(io.Discard, "quiet"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = Reach(ctx, cfg, client)
+	err = Reach(ctx, client, cfg.API, cfg.Pack.TargetImage)
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.Advice != "nothing was written" {
 		t.Fatalf("err = %v", err)
@@ -137,12 +137,16 @@ func TestAHostileBuildIDFailsTheUploadAndIsWrittenNowhere(t *testing.T) {
 			cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": url, "RUNTIME_API_KEY": "k",
 				"GITHUB_OUTPUT": out, "POLL_INTERVAL": "20ms"})
 			log := progress.New(io.Discard, "quiet")
-			ctx := HandOver(context.Background())
-			packed, err := Context(ctx, cfg, log)
+			ctx := context.Background()
+			client, err := NewClient(cfg.API, log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Upload(ctx, cfg, log)
+			packed, err := Pack(ctx, cfg.Pack, cfg.Output.GitHubOutput, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Send(ctx, client, packed, cfg.API, cfg.Send, cfg.Output.GitHubOutput, log)
 			err = Advise(err)
 			var ie *runtimeapi.BuildIDError
 			if !errors.As(err, &ie) || exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tt.shown) || len(err.Error()) > 500 {
@@ -193,7 +197,12 @@ func TestCancelSaysWhatBecameOfTheBuild(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := load(t, map[string]string{"RUNTIME_API_URL": tt.url, "RUNTIME_API_KEY": "k"})
-			status, err := Cancel(context.Background(), cfg, progress.New(io.Discard, "quiet"), "b1")
+			log := progress.New(io.Discard, "quiet")
+			client, err := NewClient(cfg.API, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, err := Cancel(context.Background(), client, log, "b1")
 			switch {
 			case tt.err == "" && (err != nil || status != tt.want):
 				t.Fatalf("%q, %v; want %q", status, err, tt.want)

@@ -21,6 +21,19 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/result"
 )
 
+// upload packs and sends, as the upload target does.
+func upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, error) {
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		return Built{}, err
+	}
+	packed, err := Pack(ctx, cfg.Pack, cfg.Output.GitHubOutput, log)
+	if err != nil {
+		return Built{}, err
+	}
+	return Send(ctx, client, packed, cfg.API, cfg.Send, cfg.Output.GitHubOutput, log)
+}
+
 // load builds a Config from the given variables only.
 func load(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
@@ -34,7 +47,9 @@ func load(t testing.TB, env map[string]string) config.Config {
 func pack(t *testing.T, env map[string]string) (Packed, string, error) {
 	t.Helper()
 	var logs bytes.Buffer
-	p, err := Context(context.Background(), load(t, env), progress.New(&logs, "plain"))
+	cfg := load(t, env)
+	p, err := Pack(context.Background(), cfg.Pack, cfg.Output.GitHubOutput, progress.New(&logs, "plain"))
+	p.Release() // as the context target does once it is done
 	return p, logs.String(), err
 }
 

@@ -25,7 +25,7 @@ func TestARefusedRuntimeAPIURLNamesTheSettingsAndIsAUsageError(t *testing.T) {
 		{"https://user:secret@api.example.com", "RUNTIME_API_URL must not carry credentials; the key goes in RUNTIME_API_KEY"},
 		{"http://api.example.com", `RUNTIME_API_URL="http://api.example.com" is plain http to another host: the API key would cross the network unencrypted; use https, or set ALLOW_INSECURE_HTTP=true`},
 	} {
-		_, err := NewClient(config.Config{RuntimeAPIURL: tt.url, RuntimeAPIKey: "k"}, progress.New(io.Discard, "quiet"))
+		_, err := NewClient(config.API{URL: tt.url, Key: "k"}, progress.New(io.Discard, "quiet"))
 		if exitcode.Of(err) != exitcode.Usage || err.Error() != tt.want {
 			t.Errorf("%s: exit code %d, %q; want 2, %q", tt.url, exitcode.Of(err), err, tt.want)
 		}
@@ -33,7 +33,7 @@ func TestARefusedRuntimeAPIURLNamesTheSettingsAndIsAUsageError(t *testing.T) {
 			t.Errorf("%s: the message shows the password: %q", tt.url, err)
 		}
 	}
-	if _, err := NewClient(config.Config{RuntimeAPIURL: "http://api.example.com", RuntimeAPIKey: "k", AllowInsecureHTTP: true}, progress.New(io.Discard, "quiet")); err != nil {
+	if _, err := NewClient(config.API{URL: "http://api.example.com", Key: "k", AllowInsecureHTTP: true}, progress.New(io.Discard, "quiet")); err != nil {
 		t.Errorf("with ALLOW_INSECURE_HTTP=true: %v", err)
 	}
 }

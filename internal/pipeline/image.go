@@ -21,24 +21,20 @@ import (
 // Image exports an existing image (docker pull + save, or from its registry), gzips it,
 // uploads it to the Runtime API as TARGET_IMAGE (default: ref) with tags, and follows the build.
 // timeout replaces BUILD_TIMEOUT when not zero.
-func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string, tags []string, timeout time.Duration) (Built, error) {
-	client, err := NewClient(cfg, log)
-	if err != nil {
+func Image(ctx context.Context, client *runtimeapi.Client, api config.API, ex config.Export, githubOutput string, log *progress.Log, ref string, tags []string, timeout time.Duration) (Built, error) {
+	if err := CheckImageReference(ref); err != nil {
 		return Built{}, err
-	}
-	if _, err := imageexport.ParseReference(ref); err != nil {
-		return Built{}, settingError(err)
 	}
 	if timeout > 0 {
-		cfg.BuildTimeout = timeout
+		api.BuildTimeout = timeout
 	}
-	if err := reach(ctx, cfg, client, false); err != nil { // before exporting: a wrong URL fails in seconds
+	if err := reach(ctx, client, api, false); err != nil { // before exporting: a wrong URL fails in seconds
 		return Built{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
+	ctx, cancel := withBuildTimeout(ctx, api.BuildTimeout)
 	defer cancel()
-	src, how := imageSource(ctx, cfg, log)
-	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the exported image
+	src, how := imageSource(ctx, ex, log)
+	run, err := outputdir.Open(ex.OutputDir) // another run's CLEAN_OUTPUT keeps the exported image
 	if err != nil {
 		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
 	}
@@ -46,7 +42,7 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	log.Infof("exporting %s (%s)", ref, how)
 	start := time.Now()
 	meter := log.Meter("exporting", -1, 0)
-	archive, err := imageexport.WriteArchive(ctx, src, ref, cfg.OutputDir, meter)
+	archive, err := imageexport.WriteArchive(ctx, src, ref, ex.OutputDir, meter)
 	meter.Done()
 	switch {
 	case err == nil:
@@ -66,30 +62,33 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 		return Built{}, err
 	}
 	log.Infof("exported %s in %s", progress.Bytes(fi.Size()), time.Since(start).Round(time.Millisecond))
-	target := cfg.TargetImage
-	if target == "" {
-		target = ref
-	}
+	target := firstOf(ex.TargetImage, ref)
 	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
-	return submit(ctx, client, cfg, log, submission{
+	return submit(ctx, client, api, githubOutput, log, submission{
 		Archive: archive, What: "the image " + ref, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,
-		Result: res, ResultFor: filepath.Join(cfg.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
+		Result: res, ResultFor: filepath.Join(ex.OutputDir, "image-"+fileSafe.ReplaceAllString(ref, "_")+".tar.gz"),
 	})
+}
+
+// CheckImageReference refuses what is no image reference before any work (exit 2).
+func CheckImageReference(ref string) error {
+	_, err := imageexport.ParseReference(ref)
+	return settingError(err)
 }
 
 var fileSafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // imageSource picks IMAGE_SOURCE; auto means docker when an engine answers.
-func imageSource(ctx context.Context, cfg config.Config, log *progress.Log) (imageexport.Source, string) {
-	registry := imageexport.Registry{Platform: cfg.Platform}
-	switch cfg.ImageSource {
+func imageSource(ctx context.Context, ex config.Export, log *progress.Log) (imageexport.Source, string) {
+	registry := imageexport.Registry{Platform: ex.Platform}
+	switch ex.Source {
 	case "registry":
-		return registry, "from its registry, " + cfg.Platform
+		return registry, "from its registry, " + ex.Platform
 	case "docker":
-		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save"
+		return imageexport.Docker{Pull: ex.Pull, Log: log}, "docker save"
 	}
 	if docker.Ping(ctx) == nil {
-		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine"
+		return imageexport.Docker{Pull: ex.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine"
 	}
-	return registry, "from its registry, " + cfg.Platform + "; IMAGE_SOURCE=auto found no Docker engine"
+	return registry, "from its registry, " + ex.Platform + "; IMAGE_SOURCE=auto found no Docker engine"
 }

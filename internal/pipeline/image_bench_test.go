@@ -59,7 +59,7 @@ func BenchmarkImageFromRegistry(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
+		if _, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
 			b.Fatal(err)
 		}
 		ours += time.Since(start)
@@ -88,7 +88,7 @@ func TestImageExporterProcess(t *testing.T) {
 	ref := os.Getenv("RUNTIMEBUILD_EXPORTER")
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": os.Getenv("RUNTIME_API_URL"), "RUNTIME_API_KEY": "k",
 		"IMAGE_SOURCE": "registry", "OUTPUT_DIR": os.Getenv("OUTPUT_DIR"), "POLL_INTERVAL": "10ms"})
-	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
+	if _, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	benchtest.ReportPeakRSS(t)

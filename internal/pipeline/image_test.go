@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -110,7 +112,7 @@ func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
 	out := t.TempDir()
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
 		"OUTPUT_DIR": out, "POLL_INTERVAL": "20ms"})
-	built, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, []string{"latest"}, 0)
+	built, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, []string{"latest"}, 0)
 	if err != nil {
 		t.Fatalf("%v (server side: %v)", err, checker.err)
 	}
@@ -137,10 +139,19 @@ func TestImageRemovesItsArchiveWhenTheUploadFails(t *testing.T) {
 	api := answering(t, http.StatusBadRequest, `{"detail":"no uploads today"}`)
 	cfg := load(t, map[string]string{"RUNTIME_API_URL": api, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
 		"OUTPUT_DIR": out, "BUILD_TIMEOUT": "30s"})
-	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil || !strings.Contains(err.Error(), "POST /build: 400 Bad Request: no uploads today") {
+	if _, err := imageJob(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil || !strings.Contains(err.Error(), "POST /build: 400 Bad Request: no uploads today") {
 		t.Fatalf("err = %v, want the refused upload", err)
 	}
 	if left, _ := os.ReadDir(out); len(left) != 0 {
 		t.Fatalf("left behind: %v", left)
 	}
+}
+
+// imageJob runs Image as the image target does: the client first.
+func imageJob(ctx context.Context, cfg config.Config, log *progress.Log, ref string, tags []string, timeout time.Duration) (Built, error) {
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		return Built{}, err
+	}
+	return Image(ctx, client, cfg.API, cfg.Export, cfg.Output.GitHubOutput, log, ref, tags, timeout)
 }

@@ -73,11 +73,15 @@ func TestAnEchoedKeyReachesNeitherLogsNorResultFileNorGitHubOutput(t *testing.T)
 		"POLL_INTERVAL": "20ms", "GITHUB_OUTPUT": ghOutput})
 	var logs bytes.Buffer
 	log := progress.New(&logs, "plain")
-	p, err := Context(context.Background(), cfg, log)
+	client, err := NewClient(cfg.API, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	built, err := Upload(context.Background(), cfg, log)
+	p, err := Pack(context.Background(), cfg.Pack, cfg.Output.GitHubOutput, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := Send(context.Background(), client, p, cfg.API, cfg.Send, cfg.Output.GitHubOutput, log)
 	if err != nil {
 		t.Fatal(err)
 	}

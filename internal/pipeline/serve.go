@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
@@ -21,28 +19,28 @@ import (
 // the builds it cancelled are told CANCELLED; within mage's 5 s grace after Ctrl-C.
 const drainLimit = 3 * time.Second
 
-// Serve runs the local Runtime API on SERVE_ADDR until ctx ends (Ctrl-C) or SIGTERM arrives,
-// then drains: queued and running builds end CANCELLED, their files go, clients polling them
-// are told, and the port is released. After SIGTERM it returns an error with exit code 143.
-// ready, when not nil, receives the address once the server listens.
-func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func(addr string)) error {
-	termCtx, stopTerm := signal.NotifyContext(ctx, syscall.SIGTERM) // mage's main catches only SIGINT
-	defer stopTerm()
-	builder, err := serveBuilder(termCtx, cfg, log)
+// Serve runs the local Runtime API on SERVE_ADDR until ctx ends (the targets cancel it at
+// Ctrl-C or SIGTERM), then drains: queued and running builds end CANCELLED, their files go,
+// clients polling them are told, and the port is released; it returns ctx's error then. ready,
+// when not nil, receives the address once the server listens.
+func Serve(ctx context.Context, cfg config.Serve, log *progress.Log, ready func(addr string)) error {
+	builder, err := serveBuilder(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	err = serve(termCtx, cfg, log, builder, ready)
-	if err == nil && ctx.Err() == nil && termCtx.Err() != nil {
-		return &exitcode.Error{Code: 143, Err: errors.New("serve stopped by SIGTERM: its builds were cancelled and their files removed")}
+	if err := serve(ctx, cfg, log, builder, ready); err != nil {
+		return err
 	}
-	return err
+	if ctx.Err() != nil {
+		return &InterruptedError{Advice: "serve stopped: its builds were cancelled and their files removed"}
+	}
+	return nil
 }
 
 // serveBuilder is SERVE_BUILDER's builder; docker needs an engine that answers, buildkit a
 // buildkitd at BUILDKIT_HOST.
-func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (server.Builder, error) {
-	switch cfg.ServeBuilder {
+func serveBuilder(ctx context.Context, cfg config.Serve, log *progress.Log) (server.Builder, error) {
+	switch cfg.Builder {
 	case "check":
 		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
 		return server.CheckBuilder{Name: "SERVE_BUILDER=check"}, nil
@@ -68,23 +66,23 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 	return &server.DockerBuilder{Engine: engine}, nil
 }
 
-func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder server.Builder, ready func(addr string)) error {
-	if cfg.ServeNoAuth {
+func serve(ctx context.Context, cfg config.Serve, log *progress.Log, builder server.Builder, ready func(addr string)) error {
+	if cfg.NoAuth {
 		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
-	} else if cfg.RuntimeAPIKey == "" {
+	} else if cfg.Key == "" {
 		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
 	}
-	ln, err := net.Listen("tcp", cfg.ServeAddr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.ServeAddr, err)
+		return exitcode.Usagef("SERVE_ADDR=%q: %v", cfg.Addr, err)
 	}
 	defer ln.Close()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.ServeNoAuth && !cfg.ServeRemoteNoAuth && (!ok || !tcp.IP.IsLoopback()) {
-		return exitcode.Usagef("SERVE_NO_AUTH=true on SERVE_ADDR=%s, which other machines reach, lets anyone build: set RUNTIME_API_KEY, listen on 127.0.0.1, or set SERVE_ALLOW_REMOTE_NO_AUTH=true as well", cfg.ServeAddr)
+	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.NoAuth && !cfg.RemoteNoAuth && (!ok || !tcp.IP.IsLoopback()) {
+		return exitcode.Usagef("SERVE_NO_AUTH=true on SERVE_ADDR=%s, which other machines reach, lets anyone build: set RUNTIME_API_KEY, listen on 127.0.0.1, or set SERVE_ALLOW_REMOTE_NO_AUTH=true as well", cfg.Addr)
 	}
 	srv, err := server.New(server.Options{
-		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
-		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log,
+		Key: cfg.Key, NoAuth: cfg.NoAuth, RegistryPrefix: cfg.Registry, Workers: cfg.Workers,
+		BuildTimeout: cfg.BuildTimeout, MaxUpload: cfg.MaxUpload, Builder: builder, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -93,7 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	hs := srv.HTTPServer() // header, idle and write timeouts
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(srv.Listener(ln)) }() // at most Limits.MaxConns connections
-	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C or SIGTERM stops it", ln.Addr(), cfg.ServeBuilder, cfg.ServeRegistry)
+	log.Infof("Runtime API listening on http://%s (builder %s, registry prefix %s); Ctrl-C or SIGTERM stops it", ln.Addr(), cfg.Builder, cfg.Registry)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

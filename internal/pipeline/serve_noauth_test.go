@@ -28,7 +28,7 @@ func TestNoAuthBeyondLoopbackNeedsASecondVariable(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			ready := func(string) { cancel() } // listening: stop at once
-			err := serve(ctx, load(t, tt.env), progress.New(io.Discard, "quiet"), server.CheckBuilder{}, ready)
+			err := serve(ctx, load(t, tt.env).Serve, progress.New(io.Discard, "quiet"), server.CheckBuilder{}, ready)
 			var usage *exitcode.Error
 			if tt.refused {
 				if !errors.As(err, &usage) || usage.Code != 2 || !strings.Contains(err.Error(), "SERVE_ALLOW_REMOTE_NO_AUTH=true") {

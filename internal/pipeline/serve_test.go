@@ -37,7 +37,7 @@ func TestCtrlCCancelsTheBuildsAndReleasesThePort(t *testing.T) {
 	defer cancel()
 	builder := untilStopped{started: make(chan struct{})}
 	client, listening, done := startServe(t, func(ready func(string)) error {
-		return serve(ctx, cfg, progress.New(&logs, "plain"), builder, ready)
+		return serve(ctx, cfg.Serve, progress.New(&logs, "plain"), builder, ready)
 	})
 	archive, _ := makeContextArchive(t)
 	id, err := client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: archive, TargetImage: "localhost/runtime/app:1"})
@@ -71,17 +71,17 @@ func TestCtrlCCancelsTheBuildsAndReleasesThePort(t *testing.T) {
 
 func TestServeWithoutAKeyOrAnEngineSaysWhatToSet(t *testing.T) {
 	cfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "SERVE_BUILDER": "check"})
-	err := Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	err := Serve(context.Background(), cfg.Serve, progress.New(io.Discard, "quiet"), nil)
 	if err == nil || !strings.Contains(err.Error(), "RUNTIME_API_KEY") {
 		t.Fatalf("no key: %v", err)
 	}
 	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")})
-	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	err = Serve(context.Background(), cfg.Serve, progress.New(io.Discard, "quiet"), nil)
 	if err == nil || !strings.Contains(err.Error(), "no Docker engine answers") || !strings.Contains(err.Error(), "SERVE_BUILDER=check") {
 		t.Fatalf("no engine: %v", err)
 	}
 	cfg = load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "unix://" + filepath.Join(t.TempDir(), "no-buildkitd.sock")})
-	err = Serve(context.Background(), cfg, progress.New(io.Discard, "quiet"), nil)
+	err = Serve(context.Background(), cfg.Serve, progress.New(io.Discard, "quiet"), nil)
 	if err == nil || !strings.Contains(err.Error(), "BUILDKIT_HOST=unix://") || !strings.Contains(err.Error(), "BuildKit does not answer") {
 		t.Fatalf("no buildkitd: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestSERVE_BUILDERBuildkitNeedsBUILDKIT_HOSTAndWholeTLSPairs(t *testing.T) {
 		}
 	}
 	cfg := load(t, map[string]string{"SERVE_BUILDER": "buildkit", "BUILDKIT_HOST": "tcp://bk:1234", "BUILDKIT_TLS_CA_CERT": "ca.pem", "BUILDKIT_TLS_CERT": "c.pem", "BUILDKIT_TLS_KEY": "k.pem"})
-	if cfg.BuildkitHost != "tcp://bk:1234" || cfg.BuildkitTLSCACert != "ca.pem" || cfg.BuildkitTLSCert != "c.pem" || cfg.BuildkitTLSKey != "k.pem" {
+	if cfg.Serve.BuildkitHost != "tcp://bk:1234" || cfg.Serve.BuildkitTLSCACert != "ca.pem" || cfg.Serve.BuildkitTLSCert != "c.pem" || cfg.Serve.BuildkitTLSKey != "k.pem" {
 		t.Fatalf("%+v", cfg)
 	}
 }

@@ -54,11 +54,7 @@ func TestEachTargetIsBuiltForRealAsItsStage(t *testing.T) {
 			"BUILD_ARGS": "GREETING=hello from issue9's test", "RUNTIME_API_URL": url, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "200ms", "BUILD_TIMEOUT": "4m"})
 		var logs bytes.Buffer
 		log := progress.New(&logs, "plain")
-		run := HandOver(ctx)
-		if _, err := Context(run, cfg, log); err != nil {
-			t.Fatalf("context: %v\n%s", err, logs.String())
-		}
-		built, err := Upload(run, cfg, log)
+		built, err := upload(ctx, cfg, log)
 		if err != nil {
 			t.Fatalf("upload: %v\n%s\nserver:\n%s", err, logs.String(), serverLog.String())
 		}
@@ -116,7 +112,9 @@ func serveDocker(t *testing.T, ctx context.Context, name string) (url, prefix st
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	serveCfg := load(t, map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_REGISTRY_PREFIX": prefix})
-	go func() { done <- Serve(ctx, serveCfg, progress.New(serverLog, "plain"), func(a string) { addr <- a }) }()
+	go func() {
+		done <- Serve(ctx, serveCfg.Serve, progress.New(serverLog, "plain"), func(a string) { addr <- a })
+	}()
 	select {
 	case a := <-addr:
 		url = "http://" + a

@@ -33,14 +33,18 @@ func TestAStageTheTargetDoesNotNeedIsNotBuiltForReal(t *testing.T) {
 	cfg := load(t, env("first"))
 	var logs bytes.Buffer
 	log := progress.New(&logs, "plain")
-	run := HandOver(ctx)
-	if _, err := Context(run, cfg, log); err != nil {
+	client, err := NewClient(cfg.API, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := Pack(ctx, cfg.Pack, "", log)
+	if err != nil {
 		t.Fatalf("context: %v\n%s", err, logs.String())
 	}
 	if !strings.Contains(logs.String(), "warning: Dockerfile:19: COPY source gone.txt is not in the build context; stage unbuilt is not built for TARGET=first\n") {
 		t.Fatalf("no warning:\n%s", logs.String())
 	}
-	built, err := Upload(run, cfg, log)
+	built, err := Send(ctx, client, packed, cfg.API, cfg.Send, "", log)
 	if err != nil {
 		t.Fatalf("upload: the stage TARGET does not need was built: %v\n%s\nserver:\n%s", err, logs.String(), serverLog.String())
 	}

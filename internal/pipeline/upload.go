@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,7 +15,6 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imagename"
 	"github.com/runtimebuild/runtimebuild/internal/invocation"
-	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -29,6 +26,10 @@ type Built struct {
 	Image   string
 	Digest  string // sha256:… when the Runtime API reported it
 	Skipped bool   // the image existed already and FORCE was not set
+	// Status is the build's last status known (when following stopped early, where it was).
+	Status runtimeapi.BuildStatus
+	// CheckedOnly: the server only checked the archive (its check builder) and built no image.
+	CheckedOnly bool
 }
 
 // Reference is the image as the result line names it: by digest when one was reported.
@@ -56,165 +57,75 @@ func (e *InterruptedError) Error() string {
 func (e *InterruptedError) Unwrap() error { return context.Canceled }
 
 // UploadConfigured says whether the Runtime API is configured; when not, the reason.
-func UploadConfigured(cfg config.Config) (bool, string) {
+func UploadConfigured(api config.API, send config.Send) (bool, string) {
 	switch {
-	case cfg.NoUpload:
+	case send.NoUpload:
 		return false, "NO_UPLOAD=true"
-	case cfg.RuntimeAPIURL == "":
+	case api.URL == "" && api.Key == "":
+		return false, "RUNTIME_API_URL and RUNTIME_API_KEY are not set"
+	case api.URL == "":
 		return false, "RUNTIME_API_URL is not set"
-	case cfg.RuntimeAPIKey == "":
+	case api.Key == "":
 		return false, "RUNTIME_API_KEY is not set"
 	}
 	return true, ""
 }
 
-// NewClient returns the Runtime API client of the configuration; a missing URL or key is a
-// usage error.
-func NewClient(cfg config.Config, log *progress.Log) (*runtimeapi.Client, error) {
-	if cfg.RuntimeAPIURL == "" || cfg.RuntimeAPIKey == "" {
-		return nil, exitcode.Usagef("RUNTIME_API_URL and RUNTIME_API_KEY must be set to talk to the Runtime API")
+// NewClient returns the Runtime API client of the settings; a missing URL or key is a usage
+// error that says which.
+func NewClient(api config.API, log *progress.Log) (*runtimeapi.Client, error) {
+	if ok, why := UploadConfigured(api, config.Send{}); !ok {
+		return nil, exitcode.Usagef("%s: set RUNTIME_API_URL to the Runtime API and RUNTIME_API_KEY to its key", why)
 	}
-	client, err := runtimeapi.New(cfg.RuntimeAPIURL, cfg.RuntimeAPIKey, runtimeapi.Options{
-		AllowInsecureHTTP: cfg.AllowInsecureHTTP, Logger: log,
+	client, err := runtimeapi.New(api.URL, api.Key, runtimeapi.Options{
+		AllowInsecureHTTP: api.AllowInsecureHTTP, Logger: log,
 	})
 	return client, settingError(err)
 }
 
-// HandOver returns a context in which Context leaves what it packed for Upload to take, so that
-// a target running context as a dependency and then upload sends exactly what was planned and
-// packed in the same run (mage hands the context given to mg.CtxDeps to the dependency).
-func HandOver(ctx context.Context) context.Context {
-	return context.WithValue(ctx, handOverKey{}, &handOver{})
+// withBuildTimeout is the one place BUILD_TIMEOUT (or image's -timeout) bounds a build: the
+// upload and the polling share this deadline.
+func withBuildTimeout(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, limit)
 }
 
-type handOverKey struct{}
-
-type handOver struct {
-	mu     sync.Mutex
-	packed *Packed
-	run    *outputdir.Run // context's hold on the archive, kept until upload is done with it
-}
-
-func (h *handOver) set(p Packed, run *outputdir.Run) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.packed, h.run = &p, run
-}
-
-// handedOver returns what Context packed in this run, and its hold on the archive for the
-// caller to close.
-func handedOver(ctx context.Context) (Packed, *outputdir.Run, bool) {
-	h, ok := ctx.Value(handOverKey{}).(*handOver)
-	if !ok {
-		return Packed{}, nil, false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.packed == nil {
-		return Packed{}, nil, false
-	}
-	run := h.run
-	h.run = nil
-	return *h.packed, run, true
-}
-
-// Upload sends the archive Context packed in this run (see HandOver) to the Runtime API and
-// follows the build to its end, within BUILD_TIMEOUT. Without one handed over, it plans again
-// and sends the archive of that plan found on disk, checked against its own listing.
-func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, error) {
-	client, err := NewClient(cfg, log)
-	if err != nil {
-		return Built{}, err
-	}
-	packed, run, ok := handedOver(ctx)
-	defer func() { run.Close() }()
-	if !ok {
-		if packed, err = packedOnDisk(ctx, cfg, log); err != nil {
-			return Built{}, err
-		}
-	}
-	plan := packed.Plan
-	if run == nil { // another run's CLEAN_OUTPUT keeps the archive while it is sent
-		if run, err = outputdir.Open(cfg.OutputDir); err == nil {
-			err = run.Hold(filepath.Base(plan.Archive))
-		}
-		if err != nil { // a read-only OUTPUT_DIR can still be uploaded from
-			log.Warnf("OUTPUT_DIR: %v; another run's CLEAN_OUTPUT could remove the archive while it is sent", err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
+// Send sends what Pack packed to the Runtime API and follows the build to its end, within
+// BUILD_TIMEOUT. Unless FORCE is set, /image_exists is asked first for the archive's content
+// tag in the target repository: the same archive built before is not built again. It releases
+// packed's hold on the archive when done.
+func Send(ctx context.Context, client *runtimeapi.Client, packed Packed, api config.API, send config.Send, githubOutput string, log *progress.Log) (Built, error) {
+	defer packed.Release()
+	ctx, cancel := withBuildTimeout(ctx, api.BuildTimeout)
 	defer cancel()
-
-	target, tags, err := targetImage(ctx, client, plan)
+	plan := packed.Plan
+	target, tags, err := targetImage(ctx, client, plan, packed.Tags[1:])
 	if err != nil {
 		return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 	}
 	res := packed.Result
-	if !cfg.Force {
-		exists, err := alreadyBuilt(ctx, client, log, plan, target, tags)
+	if !send.Force {
+		repo, _ := imagename.Repository(target) // targetImage made it
+		content := repo + ":" + packed.ContentTag
+		exists, err := client.ImageExists(ctx, content)
 		if err != nil {
 			return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 		}
-		if exists {
-			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
-			res.Status, res.Image = string(runtimeapi.Skipped), target
+		if exists { // the content tag names this archive's image; target's tag may since name another build
+			log.Infof("%s exists already: it was built from this very archive (sha256:%s): nothing to build (FORCE=true builds it again)", content, packed.Archive.SHA256)
+			res.Status, res.Image = string(runtimeapi.Skipped), content
 			if err := result.Write(plan.Archive, res); err != nil {
 				log.Warnf("updating the result file: %v", err)
 			}
-			if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", target}); err != nil {
+			if err := result.AppendGitHubOutput(githubOutput, [2]string{"image", content}); err != nil {
 				log.Warnf("%v", err)
 			}
-			return Built{Image: target, Skipped: true}, nil
+			return Built{Image: content, Skipped: true}, nil
 		}
+		log.Infof("no image holds this archive yet (%s is not there): building", content)
 	}
-	return submit(ctx, client, cfg, log, submission{
-		Archive: plan.Archive, Format: runtimeapi.Format(cfg.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
+	return submit(ctx, client, api, githubOutput, log, submission{
+		Archive: plan.Archive, Format: runtimeapi.Format(send.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
 	})
-}
-
-// alreadyBuilt asks /image_exists about the target image and, when the base image is known,
-// about its base tag too: the target image's name does not carry the base, so another
-// BASE_IMAGE for the same commit and TARGET must not find it built.
-func alreadyBuilt(ctx context.Context, client *runtimeapi.Client, log *progress.Log, plan Plan, target string, tags []string) (bool, error) {
-	exists, err := client.ImageExists(ctx, target)
-	if err != nil || !exists || plan.BaseTag == "" {
-		return exists, err
-	}
-	base := ""
-	for i, t := range plan.Tags[1:] { // tags are the references of plan.Tags[1:]
-		if t == plan.BaseTag {
-			base = tags[i]
-		}
-	}
-	if base == "" { // the base tag is the target image's own
-		return true, nil
-	}
-	if exists, err = client.ImageExists(ctx, base); err != nil || exists {
-		return exists, err
-	}
-	log.Infof("%s exists, but %s does not: that image was built on another base than %s; building", target, base, plan.BaseImage)
-	return false, nil
-}
-
-// packedOnDisk finds the archive and result file that Context wrote for this configuration
-// and checks the archive's Dockerfile against its own listing.
-func packedOnDisk(ctx context.Context, cfg config.Config, log *progress.Log) (Packed, error) {
-	plan, err := newPlan(ctx, cfg, log)
-	if err != nil {
-		return Packed{}, err
-	}
-	res, err := result.Read(plan.Archive)
-	if err != nil {
-		return Packed{}, fmt.Errorf("no packed archive at %s (run the context target first): %w", plan.Archive, unwrapPath(err))
-	}
-	rep, err := checkArchive(ctx, plan.Archive, plan.Dockerfile.Name())
-	if err != nil {
-		return Packed{}, err
-	}
-	if !rep.OK() {
-		return Packed{}, ProblemsError(log, rep)
-	}
-	return Packed{Plan: plan, Result: res}, nil
 }
 
 // submission is one archive to build.
@@ -229,8 +140,8 @@ type submission struct {
 }
 
 // submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
-// ctx carries the BUILD_TIMEOUT deadline.
-func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, s submission) (Built, error) {
+// ctx carries the build's deadline (withBuildTimeout).
+func submit(ctx context.Context, client *runtimeapi.Client, api config.API, githubOutput string, log *progress.Log, s submission) (Built, error) {
 	fi, err := os.Stat(s.Archive)
 	if err != nil {
 		return Built{}, err
@@ -253,7 +164,7 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if err != nil {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
-			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", cfg.BuildTimeout, err)
+			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 		case errors.Is(err, context.Canceled):
 			return Built{}, &InterruptedError{While: "uploading", Advice: "nothing was built; run it again to upload"}
 		}
@@ -261,11 +172,11 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
-	record := func(status runtimeapi.BuildStatus, image string) {
+	record := func(status runtimeapi.BuildStatus, image, stopped string) {
 		if s.Result == nil {
 			return
 		}
-		s.Result.BuildID, s.Result.Status, s.Result.Image = id, string(status), image
+		s.Result.BuildID, s.Result.Status, s.Result.Image, s.Result.Stopped = id, string(status), image, stopped
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -276,34 +187,42 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 			log.Warnf("updating the result file: %v", err)
 		}
 	}
-	record(runtimeapi.Queued, "")
-	if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"build_id", id}); err != nil {
+	record(runtimeapi.Queued, "", "")
+	if err := result.AppendGitHubOutput(githubOutput, [2]string{"build_id", id}); err != nil {
 		log.Warnf("%v", err)
 	}
-	built, err := Follow(ctx, client, cfg, log, id, s.TargetImage)
+	built, err := Follow(ctx, client, api, githubOutput, log, id, s.TargetImage)
 	var failed *runtimeapi.BuildFailedError
 	switch {
+	case err == nil && built.CheckedOnly:
+		record(runtimeapi.Success, "", "")
 	case err == nil:
-		record(runtimeapi.Success, built.Reference())
+		record(runtimeapi.Success, built.Reference(), "")
 	case errors.As(err, &failed):
-		record(failed.Status, "")
+		record(failed.Status, "", "")
+	case errors.Is(err, context.Canceled): // what is known: the last status, and that nobody follows it now
+		record(built.Status, "", "interrupted: the client stopped following; the build goes on on the server")
+	case errors.Is(err, runtimeapi.ErrBuildTimeout), errors.Is(err, context.DeadlineExceeded):
+		record(built.Status, "", "BUILD_TIMEOUT: the client stopped following; the build goes on on the server")
 	}
 	return built, err
 }
 
-// Follow polls build id to its end, following its log; deadline: ctx's, else BUILD_TIMEOUT
-// from now. In plain mode the polls come at least every progress.Heartbeat, so that a silent
-// build still prints a line that often.
-func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, log *progress.Log, id, target string) (Built, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(cfg.BuildTimeout)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline) // a poll in flight ends at BUILD_TIMEOUT too
-		defer cancel()
-	}
+// Status follows build id to its end within BUILD_TIMEOUT from now: the status target.
+func Status(ctx context.Context, client *runtimeapi.Client, api config.API, githubOutput string, log *progress.Log, id string) (Built, error) {
+	ctx, cancel := withBuildTimeout(ctx, api.BuildTimeout)
+	defer cancel()
+	return Follow(ctx, client, api, githubOutput, log, id, "")
+}
+
+// Follow polls build id to its end, following its log, until ctx's deadline (the build's, set
+// once by withBuildTimeout). In plain mode the polls come at least every progress.Heartbeat, so
+// that a silent build still prints a line that often. A build the server only checked (its
+// check builder) comes back CheckedOnly, with no image.
+func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, githubOutput string, log *progress.Log, id, target string) (Built, error) {
+	deadline, _ := ctx.Deadline()
 	resume := "follow it with: " + invocation.Resume("status", id)
-	interval := cfg.PollInterval
+	interval := api.PollInterval
 	if log.Mode() == progress.Plain {
 		interval = min(interval, progress.Heartbeat)
 	}
@@ -317,17 +236,24 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case errors.Is(err, context.Canceled):
-		return Built{BuildID: id}, &InterruptedError{While: "waiting for build " + id, Advice: "the build goes on on the server: " + resume}
+		return Built{BuildID: id, Status: st.Status}, &InterruptedError{While: "waiting for build " + id, Advice: "the build goes on on the server: " + resume}
 	case errors.As(err, &failed) && len(failed.LogTail) > 0 && log.Mode() == progress.Quiet:
 		log.Warnf("the last %d lines of build %s's log:", len(failed.LogTail), id) // the other modes showed them as they came
 		for _, l := range failed.LogTail {
 			log.Warnf("| %s", l)
 		}
 	}
-	if err != nil {
-		return Built{BuildID: id}, err
+	if errors.Is(err, runtimeapi.ErrBuildTimeout) {
+		err = fmt.Errorf("BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 	}
-	built := Built{BuildID: id, Image: target, Digest: st.Digest}
+	if err != nil {
+		return Built{BuildID: id, Status: st.Status}, err
+	}
+	if strings.HasPrefix(st.Message, CheckedOnlyNote) {
+		log.Infof("build %s: checked, not built: the Runtime API's check builder builds no image", id)
+		return Built{BuildID: id, Status: st.Status, CheckedOnly: true}, nil
+	}
+	built := Built{BuildID: id, Image: target, Digest: st.Digest, Status: st.Status}
 	if st.Image != "" {
 		if _, perr := name.ParseReference(st.Image); perr != nil {
 			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)
@@ -340,7 +266,7 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		built.Digest = ""
 	}
 	if built.Image != "" { // status of a build whose server names no image: nothing to report
-		if err := result.AppendGitHubOutput(cfg.GitHubOutput, [2]string{"image", built.Reference()}); err != nil {
+		if err := result.AppendGitHubOutput(githubOutput, [2]string{"image", built.Reference()}); err != nil {
 			log.Warnf("%v", err)
 		}
 		log.Infof("built %s (build %s)", built.Reference(), id)
@@ -348,35 +274,38 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	return built, nil
 }
 
+// CheckedOnlyNote starts the message with which a server's check builder says that a SUCCESS
+// built nothing (docs/protocol.md, /build_status).
+const CheckedOnlyNote = "checked only"
+
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // base64Size is the length of n bytes as base64 text.
 func base64Size(n int64) int64 { return (n + 2) / 3 * 4 }
 
-// targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{the plan's first tag}; the
-// plan's other tags become full references in the same repository.
-func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan) (string, []string, error) {
-	cfg := plan.Config
+// targetImage is TARGET_IMAGE, else {registry_prefix}/{IMAGE_NAME}:{the plan's first tag};
+// the other tags become full references in the same repository.
+func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan, others []string) (string, []string, error) {
 	var repo, target string
-	if cfg.TargetImage != "" {
-		r, err := imagename.Repository(cfg.TargetImage)
+	if plan.TargetImage != "" {
+		r, err := imagename.Repository(plan.TargetImage)
 		if err != nil {
-			return "", nil, exitcode.Usagef("TARGET_IMAGE=%q is not a valid image reference: %v", cfg.TargetImage, err)
+			return "", nil, exitcode.Usagef("TARGET_IMAGE=%q is not a valid image reference: %v", plan.TargetImage, err)
 		}
-		repo, target = r, cfg.TargetImage
+		repo, target = r, plan.TargetImage
 	} else {
 		prefix, err := registryPrefix(ctx, client)
 		if err != nil {
 			return "", nil, err
 		}
-		repo = strings.TrimRight(prefix, "/") + "/" + cfg.ImageName
+		repo = strings.TrimRight(prefix, "/") + "/" + plan.ImageName
 		refs, err := imagename.References(repo, plan.Tags[:1])
 		if err != nil {
 			return "", nil, fmt.Errorf("the Runtime API's registry prefix %q: %w", prefix, err)
 		}
 		target = refs[0]
 	}
-	tags, err := imagename.References(repo, plan.Tags[1:])
+	tags, err := imagename.References(repo, others)
 	if err != nil {
 		return "", nil, err
 	}

@@ -65,10 +65,7 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 		t.Helper()
 		cfg := load(t, env)
 		log := progress.New(io.Discard, "quiet")
-		if _, err := Context(context.Background(), cfg, log); err != nil {
-			t.Fatal(err)
-		}
-		built, err := Upload(context.Background(), cfg, log)
+		built, err := upload(context.Background(), cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,17 +79,17 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 	}
 	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
 	repo := "registry.test/rt/agent-server:"
-	if tags := reg.builds[0]; !slices.Equal(tags, []string{want, repo + sha + "-py312", repo + "main-py312", repo + short + "-latest", repo + sha + "-latest", repo + "main-latest",
-		repo + short + "-nikolaik_s_python-nodejs_tag_python3.12-nodejs22"}) {
-		t.Fatalf("built %q: the tag set of every CUSTOM_TAGS entry, in the same repository", tags)
-	}
 	r, err := result.Read(filepath.Join(env["OUTPUT_DIR"], "agent-server-"+short+"-py312.tar.gz"))
 	if err != nil || r.BuildID != first.BuildID || r.Status != "SUCCESS" || r.Image != want || r.UploadSeconds <= 0 {
 		t.Fatalf("result file %+v, %v", r, err)
 	}
+	if tags := reg.builds[0]; !slices.Equal(tags, []string{want, repo + sha + "-py312", repo + "main-py312", repo + short + "-latest", repo + sha + "-latest", repo + "main-latest",
+		repo + short + "-nikolaik_s_python-nodejs_tag_python3.12-nodejs22", repo + "ctx-" + r.SHA256[:16]}) {
+		t.Fatalf("built %q: the tag set of every CUSTOM_TAGS entry and the content tag, in the same repository", tags)
+	}
 
 	second := upload(env)
-	if !second.Skipped || second.Image != want || len(reg.builds) != 1 {
+	if !second.Skipped || second.Image != repo+"ctx-"+r.SHA256[:16] || len(reg.builds) != 1 {
 		t.Fatalf("the image exists: %+v after %d builds, want it skipped", second, len(reg.builds))
 	}
 
@@ -119,24 +116,24 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 		log         string
 	}{
 		{"registry.example/base:a", "", true, ""},
-		{"registry.example/base:b", "", true, "registry.test/rt/agent-server:" + short + "-registry.example_s_base_tag_b-source does not: that image was built on another base than registry.example/base:b; building"},
-		{"registry.example/base:b", "", false, "-python-source exists already: nothing to build (FORCE=true builds it again)"},
+		{"registry.example/base:b", "", true, "no image holds this archive yet (registry.test/rt/agent-server:ctx-"},
+		{"registry.example/base:b", "", false, "exists already: it was built from this very archive"},
 		{"registry.example/base:b", "true", true, ""},
 	} {
 		var logs strings.Builder
 		cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k",
 			"POLL_INTERVAL": "20ms", "TARGET": "source", "BASE_IMAGE": step.base, "FORCE": step.force})
 		log := progress.New(&logs, "plain")
-		ctx := HandOver(context.Background())
-		if _, err := Context(ctx, cfg, log); err != nil {
-			t.Fatal(err)
-		}
 		before := len(reg.builds)
-		got, err := Upload(ctx, cfg, log)
+		got, err := upload(context.Background(), cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Image != "registry.test/rt/agent-server:"+short+"-python-source" || got.Skipped == step.built || (len(reg.builds) > before) != step.built {
+		want := "registry.test/rt/agent-server:" + short + "-python-source"
+		if !step.built {
+			want = "registry.test/rt/agent-server:ctx-" // the image the archive's content tag names
+		}
+		if !strings.HasPrefix(got.Image, want) || got.Skipped == step.built || (len(reg.builds) > before) != step.built {
 			t.Fatalf("step %d, BASE_IMAGE=%s FORCE=%q: %+v, want built %v\n%s", i, step.base, step.force, got, step.built, logs.String())
 		}
 		if !strings.Contains(logs.String(), step.log) {

@@ -40,6 +40,9 @@ type Result struct {
 	Image         string  `json:"image,omitempty"`
 	UploadSeconds float64 `json:"upload_seconds,omitempty"`
 	BuildSeconds  float64 `json:"build_seconds,omitempty"`
+	// Stopped says why the client stopped following before the build ended (Ctrl-C, timeout):
+	// Status is then the last status it saw.
+	Stopped string `json:"stopped,omitempty"`
 
 	Tool string `json:"tool,omitempty"` // the runtimebuild that wrote the file: version and revision
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
-// ErrBuildTimeout is returned by WaitForBuild when the deadline passes first.
-var ErrBuildTimeout = errors.New("BUILD_TIMEOUT reached")
+// ErrBuildTimeout is returned by WaitForBuild when the deadline passes first (the caller names
+// the setting behind the deadline).
+var ErrBuildTimeout = errors.New("time limit reached")
 
 // ErrLogsUnsupported is returned by BuildLogs when the server does not offer /build_logs (404).
 var ErrLogsUnsupported = errors.New("the Runtime API does not offer /build_logs")
@@ -70,12 +71,16 @@ func (c *Client) WaitForBuild(ctx context.Context, buildID string, w Wait) (Stat
 		switch {
 		case err == nil:
 			s.Status = ParseBuildStatus(string(s.Status))
+			elapsed := clock.Now().Sub(start)                                            // since following began, unless the server says since the build began
+			if s.ElapsedSeconds > 0 && s.ElapsedSeconds < (366*24*time.Hour).Seconds() { // a year bounds what a server may claim
+				elapsed = time.Duration(s.ElapsedSeconds * float64(time.Second))
+			}
 			if s.Status != last {
-				c.opts.Logger.Infof("build %s: %s (%s)", buildID, s.Status, clock.Now().Sub(start).Round(time.Second))
+				c.opts.Logger.Infof("build %s: %s (%s)", buildID, s.Status, elapsed.Round(time.Second))
 				last = s.Status
 			}
 			if w.OnStatus != nil {
-				w.OnStatus(s.Status, clock.Now().Sub(start))
+				w.OnStatus(s.Status, elapsed)
 			}
 			if s.Status.Terminal() {
 				logs.follow(ctx, c, buildID, true)

@@ -50,6 +50,9 @@ type Status struct {
 	Error   string      `json:"error,omitempty"`
 	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
 	Message string `json:"message,omitempty"`
+	// ElapsedSeconds, when the server says it, is the time since it accepted the build: a
+	// client that re-attaches (status) shows it instead of the time since it began to follow.
+	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
 	// Telemetry is where the local server says how the build's time was spent; other servers
 	// send none.
 	Telemetry *Telemetry `json:"telemetry,omitempty"`

@@ -1,93 +1,86 @@
 package targets
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 )
 
-// Signals are process-wide, so one watch serves every target of the run (a target and the
-// ones it depends on through mg.CtxDeps). Mage's own main catches only SIGINT, prints a line
-// of its own and forces the exit at a second one; the watch takes SIGINT over from it once a
-// bar is drawn, so that nothing writes into the bar before it is cleared.
-var watch = &signalWatch{}
-
-type signalWatch struct {
-	once   sync.Once
-	ch     chan os.Signal
-	mu     sync.Mutex
-	caught os.Signal
-	subs   map[*subscription]bool
+// signals is the one owner of SIGINT and SIGTERM in the process: a context that ends at the
+// first of them, made when the first target starts. Signals are process-wide, so every
+// target of the run (and a magefile importing them) shares it; a later Ctrl-C is absorbed
+// while the run cleans up, and the exit code is chosen once it has (130 or 143).
+var signals struct {
+	once sync.Once
+	ctx  context.Context
 }
 
-type subscription struct {
-	log    *progress.Log
-	cancel context.CancelFunc
-}
-
-func (w *signalWatch) start() {
-	w.once.Do(func() {
-		w.ch = make(chan os.Signal, 2)
-		w.subs = map[*subscription]bool{}
-		signal.Notify(w.ch, os.Interrupt, syscall.SIGTERM)
-		go w.loop()
+func signalled() context.Context {
+	signals.once.Do(func() {
+		afterMageRegistered()
+		// Reset drops every receiver of SIGINT, mage's with it: mage's main would print
+		// "cancelling mage targets, waiting up to 5 seconds for cleanup..." and exit 1 at a
+		// second Ctrl-C.
+		signal.Reset(os.Interrupt)
+		signals.ctx, _ = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	})
+	return signals.ctx
 }
 
-func (w *signalWatch) loop() {
-	for sig := range w.ch {
-		w.mu.Lock()
-		first := w.caught == nil
-		if first {
-			w.caught = sig
+// afterMageRegistered returns once mage's generated main has registered its SIGINT channel.
+// Its runTarget starts the target's goroutine first, then calls signal.Notify, then blocks in a
+// select: so wait (bounded) until the main goroutine is blocked. Run any other way (a test
+// calling the target), the main goroutine is blocked already.
+func afterMageRegistered() {
+	buf := make([]byte, 64<<10)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		n := runtime.Stack(buf, true)
+		i := bytes.Index(buf[:n], []byte("goroutine 1 ["))
+		if i < 0 { // not in the dump (too long): it is not ours to wait for
+			return
 		}
-		subs := make([]*subscription, 0, len(w.subs))
-		for s := range w.subs {
-			subs = append(subs, s)
+		state := buf[i+len("goroutine 1 [") : n]
+		if !bytes.HasPrefix(state, []byte("running")) && !bytes.HasPrefix(state, []byte("runnable")) && !bytes.HasPrefix(state, []byte("syscall")) {
+			return
 		}
-		w.mu.Unlock()
-		if !first { // a second signal: the user will not wait for the cleanup
-			os.Exit(exitCodeOf(sig))
-		}
-		for _, s := range subs {
-			s.log.Interrupt()
-			s.cancel()
-		}
+		time.Sleep(100 * time.Microsecond) // the main goroutine is one statement from its select
 	}
 }
 
-// takeOverSIGINT makes the watch the only receiver of SIGINT (mage's main stops hearing it).
-func (w *signalWatch) takeOverSIGINT() {
-	signal.Reset(os.Interrupt)
-	signal.Notify(w.ch, os.Interrupt, syscall.SIGTERM)
-}
-
-// interruptible cancels ctx at Ctrl-C or SIGTERM, clearing log's bar first; stop ends the
-// watch of this run and returns the signal that came, if one did.
+// interruptible returns ctx cancelled at Ctrl-C or SIGTERM, with log's bar cleared at once;
+// stop ends the watch and returns the signal that came, if one did.
 func interruptible(ctx context.Context, log *progress.Log) (context.Context, func() os.Signal) {
-	watch.start()
-	ctx, cancel := context.WithCancel(ctx)
-	sub := &subscription{log: log, cancel: cancel}
-	watch.mu.Lock()
-	watch.subs[sub] = true
-	caught := watch.caught
-	watch.mu.Unlock()
-	if caught != nil {
-		cancel()
-	}
-	log.OnFirstDraw(watch.takeOverSIGINT)
+	sig := signalled()
+	ctx, cancel := context.WithCancelCause(ctx)
+	stopWatch := context.AfterFunc(sig, func() {
+		log.Interrupt()
+		cancel(context.Cause(sig))
+	})
 	return ctx, func() os.Signal {
-		watch.mu.Lock()
-		defer watch.mu.Unlock()
-		delete(watch.subs, sub)
-		cancel()
-		return watch.caught
+		stopWatch()
+		cancel(nil)
+		return caught(sig)
 	}
+}
+
+// caught is the signal that ended sig, or nil.
+func caught(sig context.Context) os.Signal {
+	cause := context.Cause(sig)
+	switch {
+	case cause == nil:
+		return nil
+	case cause.Error() == syscall.SIGTERM.String()+" signal received": // signal.NotifyContext's words
+		return syscall.SIGTERM
+	}
+	return os.Interrupt
 }
 
 func exitCodeOf(sig os.Signal) int {

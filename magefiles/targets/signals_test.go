@@ -257,11 +257,13 @@ func TestASkippedBuildStillReportsTheImage(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "github-output")
 	stdout, stderr := runBinary(t, dir, cleanEnv("SOURCE_DIR="+src, "RUNTIME_API_URL="+url, "RUNTIME_API_KEY=k", "GITHUB_OUTPUT="+out, "TARGET_IMAGE=registry.test/rt/app:1"), "all")
-	if stdout != "registry.test/rt/app:1\n" || !strings.Contains(stderr, "exists already: nothing to build") {
+	// The image named by the archive's content tag: TARGET_IMAGE's tag may since name another build.
+	image := strings.TrimSuffix(stdout, "\n")
+	if !regexp.MustCompile(`\Aregistry\.test/rt/app:ctx-[0-9a-f]{16}\z`).MatchString(image) || !strings.Contains(stderr, image+" exists already: it was built from this very archive") {
 		t.Fatalf("stdout %q\n%s", stdout, stderr)
 	}
 	b, _ := os.ReadFile(out)
-	if !strings.Contains(string(b), "\nimage=registry.test/rt/app:1\n") {
+	if !strings.Contains(string(b), "\nimage="+image+"\n") {
 		t.Fatalf("GITHUB_OUTPUT has no image:\n%s", b)
 	}
 	results, _ := filepath.Glob(filepath.Join(dir, "runtime-build", "*.json"))
@@ -270,7 +272,7 @@ func TestASkippedBuildStillReportsTheImage(t *testing.T) {
 	}
 	var r struct{ Image, Status string }
 	data, _ := os.ReadFile(results[0])
-	if err := json.Unmarshal(data, &r); err != nil || r.Image != "registry.test/rt/app:1" || r.Status != "SKIPPED" {
+	if err := json.Unmarshal(data, &r); err != nil || r.Image != image || r.Status != "SKIPPED" {
 		t.Fatalf("result file %s: %v", data, err)
 	}
 }
@@ -363,5 +365,86 @@ func TestStatusOfABuildWhoseServerNamesNoImagePrintsNoEmptyResult(t *testing.T) 
 	stdout, stderr := runBinary(t, t.TempDir(), cleanEnv("RUNTIME_API_URL="+srv.URL, "RUNTIME_API_KEY=k"), "status", "b-1")
 	if stdout != "" || !strings.Contains(stderr, "warning: build b-1 succeeded, and the Runtime API named no image") {
 		t.Fatalf("stdout %q\n%s", stdout, stderr)
+	}
+}
+
+// In every PROGRESS mode, plain above all (CI: no bar is ever drawn), the targets own SIGINT
+// from the start of the run: Ctrl-C, even pressed twice, is 130 every time, SIGTERM 143, and
+// mage's own handler never speaks ("cancelling mage targets ...", its exit 1 at a second Ctrl-C).
+func TestCtrlCRepeatedIsAlways130(t *testing.T) {
+	polled := make(chan struct{}, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/build_status" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, `{"status":"WORKING"}`)
+		select {
+		case polled <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(api.Close)
+	modes := []string{"plain", "plain", "quiet", "plain", "tty", "plain", "plain", "quiet", "plain", "tty", "plain"}
+	for i, mode := range modes {
+		sig, code := os.Signal(os.Interrupt), 130
+		if i == len(modes)-1 {
+			sig, code = syscall.SIGTERM, 143
+		}
+		cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "status", "0123456789abcdef01234567")
+		cmd.Dir = t.TempDir()
+		cmd.Env = cleanEnv("RUNTIME_API_URL="+api.URL, "RUNTIME_API_KEY=k", "POLL_INTERVAL=50ms", "PROGRESS="+mode)
+		var stdout, stderr output
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		select { // a poll of an earlier run
+		case <-polled:
+		default:
+		}
+		startAsFromATerminal(t, cmd)
+		select {
+		case <-polled: // the run is following the build
+		case <-time.After(60 * time.Second):
+			t.Fatalf("run %d (%s): no poll within 60s\n%s", i, mode, stderr.String())
+		}
+		cmd.Process.Signal(sig)
+		cmd.Process.Signal(sig) // pressed again while the run cleans up
+		if got := exitCode(t, cmd); got != code {
+			t.Fatalf("run %d (%s): %v gave exit %d, want %d\n%s", i, mode, sig, got, code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "cancelling mage targets") || strings.Contains(stderr.String(), "exiting mage") {
+			t.Fatalf("run %d (%s): mage's own handler acted:\n%s", i, mode, stderr.String())
+		}
+		if last := lastLine(stderr.String()); !strings.HasPrefix(last, "Error: interrupted while waiting for build 0123456789abcdef01234567") {
+			t.Fatalf("run %d (%s): last line %q", i, mode, last)
+		}
+	}
+}
+
+// serve is stopped by the same owner of the signals: Ctrl-C 130, SIGTERM 143, once it has
+// drained, and mage's handler stays silent.
+func TestServeStopsAt130Or143(t *testing.T) {
+	for _, tt := range []struct {
+		sig  os.Signal
+		code int
+	}{{os.Interrupt, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, "runtimebuild"), "serve")
+			cmd.Dir = t.TempDir()
+			cmd.Env = cleanEnv("SERVE_ADDR=127.0.0.1:0", "SERVE_BUILDER=check", "RUNTIME_API_KEY=k", "PROGRESS=plain", "SERVE_STATE_DIR="+t.TempDir())
+			var stdout, stderr output
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			startAsFromATerminal(t, cmd)
+			waitOutput(t, &stderr, regexp.MustCompile(`Runtime API listening on http://127\.0\.0\.1:\d+`))
+			cmd.Process.Signal(tt.sig)
+			if code := exitCode(t, cmd); code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.code, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "cancelling mage targets") {
+				t.Fatalf("mage's own handler acted:\n%s", stderr.String())
+			}
+			if last := lastLine(stderr.String()); !strings.HasPrefix(last, "Error: interrupted: serve stopped") {
+				t.Fatalf("last line %q", last)
+			}
+		})
 	}
 }

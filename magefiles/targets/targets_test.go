@@ -114,7 +114,7 @@ func startServe(t testing.TB) (string, func()) {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- pipeline.Serve(ctx, cfg, progress.New(io.Discard, "quiet"), func(a string) { addr <- a })
+		done <- pipeline.Serve(ctx, cfg.Serve, progress.New(io.Discard, "quiet"), func(a string) { addr <- a })
 	}()
 	select {
 	case a := <-addr:
@@ -182,7 +182,7 @@ func TestExitCodes(t *testing.T) {
 		{"a bad boolean names the variable", []string{"context"}, []string{"CLEAN_OUTPUT=maybe"}, 2, `CLEAN_OUTPUT="maybe"`},
 		{"a missing SOURCE_DIR", []string{"context"}, []string{"SOURCE_DIR=/does/not/exist"}, 2, "SOURCE_DIR"},
 		{"an unknown target name", []string{"contxt"}, nil, 2, "Unknown target"},
-		{"upload without the Runtime API", []string{"upload"}, nil, 2, "RUNTIME_API_URL and RUNTIME_API_KEY must be set"},
+		{"upload without the Runtime API", []string{"upload"}, nil, 2, "RUNTIME_API_URL and RUNTIME_API_KEY are not set: set RUNTIME_API_URL"},
 		{"image with a bad reference", []string{"image", "Bad::Ref"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "not a valid image reference"},
 		{"image with a bad flag value", []string{"image", "a/b:c", "-timeout=0"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, "want a positive Go duration"},
 		{"image with a timeout that is no duration", []string{"image", "a/b:c", "-timeout=soon"}, []string{"RUNTIME_API_URL=http://127.0.0.1:1", "RUNTIME_API_KEY=k"}, 2, `-timeout=soon`},
@@ -334,7 +334,7 @@ var buildIDPattern = regexp.MustCompile(`build ([0-9a-f]{24}) accepted`)
 
 func TestBuildTimeoutEndsWithTheResumeCommand(t *testing.T) {
 	cmd, _, lines := startUpload(t, "RUNTIME_API_URL="+startBlocking(t), "BUILD_TIMEOUT=1s")
-	seen := waitFor(t, lines, "BUILD_TIMEOUT reached")
+	seen := waitFor(t, lines, "BUILD_TIMEOUT=1s: time limit reached")
 	if code := exitCode(t, cmd); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
