@@ -2,8 +2,16 @@ package buildctx
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The content scan of the secrets guard looks at every byte pack streams, in the same pass:
@@ -37,6 +45,13 @@ var (
 	ruleAWS = contentRule{"aws-access-key-id", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[4:], isUpperOrDigit) == 16 && !bytes.HasPrefix(b[13:], []byte("EXAMPLE"))
 	}}
+	// An AWS secret access key alone (its key id elsewhere): 40 base64 characters assigned to
+	// a name that says what it is (aws_secret_access_key, AWS_SECRET_ACCESS_KEY, "SecretAccessKey").
+	ruleAWSSecret = contentRule{"aws-secret-access-key", func(back, b []byte) bool {
+		v := assigned(b[bytes.IndexAny(b, "yY")+1:]) // after ..._KEY or ...Key
+		n := run(v, isBase64)
+		return n == 40 && !bytes.Contains(v[:n], []byte("EXAMPLE")) && bytes.IndexFunc(v[:n], unicode.IsDigit) >= 0
+	}}
 	ruleGitHub = contentRule{"github-token", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[4:], isAlnum) >= 36
 	}}
@@ -49,14 +64,40 @@ var (
 	ruleSlack = contentRule{"slack-token", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[5:], isTokenChar) >= 10
 	}}
+	// https://hooks.slack.com/services/T…/B…/secret (and /workflows/, /triggers/): the URL is the credential.
+	ruleSlackWebhook = contentRule{"slack-webhook", func(back, b []byte) bool {
+		rest, ok := bytes.CutPrefix(b, []byte("hooks.slack.com/"))
+		if !ok {
+			return false
+		}
+		for _, kind := range []string{"services/", "workflows/", "triggers/"} {
+			if path, ok := bytes.CutPrefix(rest, []byte(kind)); ok {
+				n := run(path, func(c byte) bool { return isAlnum(c) || c == '/' })
+				return n >= 30 && bytes.IndexByte(path[:n], '/') > 0
+			}
+		}
+		return false
+	}}
 	ruleStripe = contentRule{"stripe-secret-key", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[8:], isAlnum) >= 24
+	}}
+	ruleStripeWebhook = contentRule{"stripe-webhook-secret", func(back, b []byte) bool {
+		return boundaryBefore(back) && run(b[6:], isAlnum) >= 32
 	}}
 	ruleGoogleAPI = contentRule{"gcp-api-key", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[4:], isTokenChar) == 35
 	}}
 	ruleNPM = contentRule{"npm-token", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[4:], isAlnum) == 36
+	}}
+	// .npmrc lines, wherever they are written (a Dockerfile's echo, a CI script):
+	// //registry.npmjs.org/:_authToken=<uuid or token>, or :_auth=<base64 of user:password>.
+	ruleNPMAuth = contentRule{"npm-auth-token", func(back, b []byte) bool {
+		if v, ok := bytes.CutPrefix(b, []byte(":_authToken")); ok {
+			return run(assigned(v), isTokenChar) >= 20
+		}
+		v, ok := bytes.CutPrefix(b, []byte(":_auth"))
+		return ok && decodesToPair(assigned(v))
 	}}
 	rulePyPI = contentRule{"pypi-token", func(back, b []byte) bool {
 		return bytes.HasPrefix(b, []byte("pypi-AgEIcHlwaS5vcmc")) && run(b[20:], isTokenChar) >= 50
@@ -65,50 +106,159 @@ var (
 		i := bytes.IndexByte(b[3:], '-') + 4
 		return boundaryBefore(back) && run(b[i:], isTokenChar) >= 40
 	}}
+	// OpenAI's keys before project keys: sk-<20>T3BlbkFJ<20> (T3BlbkFJ is base64 of "OpenAI").
+	ruleOpenAILegacy = contentRule{"openai-or-anthropic-key", func(back, b []byte) bool {
+		n := run(b[3:], isTokenChar)
+		return boundaryBefore(back) && n >= 40 && bytes.Contains(b[3:3+n], []byte("T3BlbkFJ"))
+	}}
 	ruleHuggingFace = contentRule{"huggingface-token", func(back, b []byte) bool {
 		return boundaryBefore(back) && run(b[3:], isAlpha) == 34
 	}}
+	// SendGrid: SG.<22>.<43>.
+	ruleSendGrid = contentRule{"sendgrid-api-key", func(back, b []byte) bool {
+		return boundaryBefore(back) && run(b[3:], isTokenChar) == 22 && len(b) > 26 && b[25] == '.' && run(b[26:], isTokenChar) >= 43
+	}}
+	// Twilio API key SIDs: SK and 32 hexadecimal digits.
+	ruleTwilio = contentRule{"twilio-api-key", func(back, b []byte) bool {
+		return boundaryBefore(back) && run(b[2:], isHex) == 32 && run(b[2:], isAlnum) == 32
+	}}
+	// Azure storage connection strings: AccountKey=<base64 of 64 bytes>.
+	ruleAzure = contentRule{"azure-storage-key", func(back, b []byte) bool {
+		v, ok := bytes.CutPrefix(b, []byte("AccountKey="))
+		return ok && run(v, isBase64) >= 80
+	}}
+	// A JSON Web Token with its signature that an issuer gave someone and that has not
+	// expired: header.payload.signature in base64url; the payload JSON names an issuer or a
+	// subject ("iss", "sub"), stamped with a time ("iat", "nbf", "exp") or named like a real
+	// one (a URL, "kubernetes/serviceaccount", "system:serviceaccount:…"), and holds no "exp"
+	// in the past. The test tokens of JWT libraries ({"foo":"bar","iss":"test"}) and expired
+	// ones copied into tests grant nothing. The trigger is the "J" of the payload's "eyJ"; the
+	// header must look like one as far back as the scan can see.
+	ruleJWT = contentRule{"jwt", func(back, b []byte) bool {
+		h := 0
+		for h < len(back) && isBase64URL(back[len(back)-1-h]) {
+			h++
+		}
+		if h < 10 || h < len(back) && !bytes.HasPrefix(back[len(back)-h:], []byte("eyJ")) {
+			return false
+		}
+		p := run(b[1:], isBase64URL)
+		if p < 10 || len(b) <= p+1 || b[p+1] != '.' || run(b[p+2:], isBase64URL) < 16 {
+			return false
+		}
+		var claims struct {
+			Iss, Sub      string
+			Exp, Iat, Nbf *float64
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(string(bytes.TrimRight(b[1:1+p], "=")))
+		if err != nil || json.Unmarshal(payload, &claims) != nil || claims.Iss == "" && claims.Sub == "" {
+			return false
+		}
+		stamped := claims.Exp != nil || claims.Iat != nil || claims.Nbf != nil
+		if !stamped && !strings.ContainsAny(claims.Iss+claims.Sub, "/:.|") {
+			return false
+		}
+		return claims.Exp == nil || time.Unix(int64(*claims.Exp), 0).After(time.Now())
+	}}
+	// A base64 PEM private key (a Kubernetes Secret's data:, a kubeconfig's client-key-data, a
+	// service-account JSON encoded whole): "LS0t" is base64 of "---", at a group boundary.
+	ruleBase64Key = contentRule{"base64-private-key", func(back, b []byte) bool {
+		n := run(b, isBase64) &^ 3
+		var dec [lookahead]byte
+		m, _ := base64.StdEncoding.Decode(dec[:], b[:n]) // what decodes before a fault is enough
+		d := bytes.TrimLeft(dec[:m], "-")
+		if !bytes.HasPrefix(d, []byte("BEGIN ")) {
+			return false
+		}
+		i := bytes.Index(d[:min(len(d), 40)], []byte("PRIVATE KEY"))
+		return i >= 0 && privateKeyBlock([]byte("-----BEGIN "), d[i:])
+	}}
+	// .dockerconfigjson: <base64> in a Kubernetes Secret of type kubernetes.io/dockerconfigjson.
+	ruleDockerConfigJSON = contentRule{"docker-config-auth", func(back, b []byte) bool {
+		v := assigned(bytes.TrimLeft(b[len(".dockerconfigjson"):], `"'`))
+		return run(v, isBase64) >= 20 || bytes.HasPrefix(bytes.TrimLeft(v, "{ \r\n\t"), []byte(`"auths"`))
+	}}
+	// Config files only (see configFile): a docker config's "auths" with an auth, anywhere.
+	ruleDockerAuths = contentRule{"docker-config-auth", func(back, b []byte) bool {
+		for rest := b; ; {
+			i := bytes.Index(rest, []byte(`"auth"`))
+			if i < 0 {
+				return false
+			}
+			rest = rest[i+len(`"auth"`):]
+			if decodesToPair(assigned(rest)) {
+				return true
+			}
+		}
+	}}
+	// Config files only: a kubeconfig user's token ("user:", then "token: <value>").
+	ruleKubeToken = contentRule{"kubeconfig-token", func(back, b []byte) bool {
+		if !bytes.Contains(back, []byte("user:")) {
+			return false
+		}
+		v := assigned(b[len("token"):])
+		return len(v) > 0 && v[0] != '$' && v[0] != '{' && v[0] != '<' && run(v, func(c byte) bool { return isTokenChar(c) || c == '.' }) >= 16
+	}}
 )
 
-// Where the rules look: most tokens hold a '_' or a '-' at a fixed place, so one pass over
-// each of these bytes (vectorised IndexByte) finds them all; three prefixes have neither.
-var (
-	underscoreTokens = []struct {
-		prefix string
-		at     int // of the '_' the pass stops on
-		rule   *contentRule
-	}{
-		{"ghp_", 3, &ruleGitHub}, {"gho_", 3, &ruleGitHub}, {"ghu_", 3, &ruleGitHub}, {"ghs_", 3, &ruleGitHub}, {"ghr_", 3, &ruleGitHub},
-		{"github_pat_", 6, &ruleGitHubPAT}, {"sk_live_", 2, &ruleStripe}, {"rk_live_", 2, &ruleStripe},
-		{"npm_", 3, &ruleNPM}, {"hf_", 2, &ruleHuggingFace},
-	}
-	dashTokens = []struct {
-		prefix string
-		at     int
-		rule   *contentRule
-	}{
-		{"glpat-", 5, &ruleGitLab}, {"xoxb-", 4, &ruleSlack}, {"xoxa-", 4, &ruleSlack}, {"xoxp-", 4, &ruleSlack},
-		{"xoxr-", 4, &ruleSlack}, {"xoxs-", 4, &ruleSlack}, {"xoxe-", 4, &ruleSlack},
-		{"sk-proj-", 2, &ruleAIKey}, {"sk-ant-", 2, &ruleAIKey}, {"pypi-", 4, &rulePyPI}, {"PuTTY-User-Key-File-", 5, &rulePuTTY},
-	}
-	// underscoreBefore and dashBefore hold the bytes that come right before the '_' or '-'
-	// of some token.
-	underscoreBefore, dashBefore = func() (u, d [256]bool) {
-		for _, t := range underscoreTokens {
-			u[t.prefix[t.at-1]] = true
+// Where the rules look: every token holds, at a fixed place, a byte that one pass finds
+// (vectorised IndexByte, about memory speed): a '_' or a '-' for most, else a rare capital
+// ('J', 'K', 'I', 'G') or a 'k'. Where the pass stops, one lookup of the byte before it
+// dismisses what ends no token. Config files get a few prefix searches more (configFile).
+var passes = []*pass{
+	newPass('_',
+		token{"ghp_", 3, &ruleGitHub}, token{"gho_", 3, &ruleGitHub}, token{"ghu_", 3, &ruleGitHub}, token{"ghs_", 3, &ruleGitHub},
+		token{"ghr_", 3, &ruleGitHub}, token{"github_pat_", 6, &ruleGitHubPAT}, token{"sk_live_", 2, &ruleStripe},
+		token{"rk_live_", 2, &ruleStripe}, token{"whsec_", 5, &ruleStripeWebhook}, token{"npm_", 3, &ruleNPM},
+		token{":_auth", 1, &ruleNPMAuth}, token{"hf_", 2, &ruleHuggingFace},
+		token{"secret_access_key", 6, &ruleAWSSecret}, token{"SECRET_ACCESS_KEY", 6, &ruleAWSSecret}),
+	newPass('-', // and, by hand, PEM headers ("-----BEGIN ... PRIVATE KEY")
+		token{"glpat-", 5, &ruleGitLab}, token{"xoxb-", 4, &ruleSlack}, token{"xoxa-", 4, &ruleSlack}, token{"xoxp-", 4, &ruleSlack},
+		token{"xoxr-", 4, &ruleSlack}, token{"xoxs-", 4, &ruleSlack}, token{"xoxe-", 4, &ruleSlack}, token{"xapp-", 4, &ruleSlack},
+		token{"sk-proj-", 2, &ruleAIKey}, token{"sk-ant-", 2, &ruleAIKey}, token{"sk-", 2, &ruleOpenAILegacy},
+		token{"pypi-", 4, &rulePyPI}, token{"PuTTY-User-Key-File-", 5, &rulePuTTY}),
+	newPass('I', token{"AKIA", 2, &ruleAWS}, token{"ASIA", 2, &ruleAWS}, token{"AIza", 1, &ruleGoogleAPI}),
+	newPass('K', token{"SK", 1, &ruleTwilio}, token{"AccountKey=", 7, &ruleAzure}, token{"SecretAccessKey", 12, &ruleAWSSecret}),
+	newPass('G', token{"SG.", 1, &ruleSendGrid}),
+	newPass('k', token{"hooks.slack.com/", 3, &ruleSlackWebhook}),
+	newPass('J'), // by hand: a JWT's payload (".eyJ")
+}
+
+// configTokens are searched for in config files only.
+var configTokens = []prefixToken{
+	{[]byte("LS0t"), &ruleBase64Key}, {[]byte(".dockerconfigjson"), &ruleDockerConfigJSON},
+	{[]byte(`"auths"`), &ruleDockerAuths}, {[]byte("token:"), &ruleKubeToken},
+}
+
+// pass is a byte searched for and the tokens holding it, by the byte right before it.
+type pass struct {
+	c      byte
+	before [256][]token
+}
+
+func newPass(c byte, tokens ...token) *pass {
+	p := &pass{c: c}
+	for _, t := range tokens {
+		if t.at == 0 || t.prefix[t.at] != c {
+			panic("token " + t.prefix + " does not hold its pass byte after its start")
 		}
-		for _, t := range dashTokens {
-			d[t.prefix[t.at-1]] = true
-		}
-		return u, d
-	}()
-	prefixTokens = []struct {
-		prefix []byte
-		rule   *contentRule
-	}{
-		{[]byte("AKIA"), &ruleAWS}, {[]byte("ASIA"), &ruleAWS}, {[]byte("AIza"), &ruleGoogleAPI},
+		p.before[t.prefix[t.at-1]] = append(p.before[t.prefix[t.at-1]], t)
 	}
-)
+	return p
+}
+
+// prefixToken is a prefix searched for as it is.
+type prefixToken struct {
+	prefix []byte
+	rule   *contentRule
+}
+
+// token is a prefix whose rule runs where it occurs, found by the pass that stops on its byte at.
+type token struct {
+	prefix string
+	at     int
+	rule   *contentRule
+}
 
 // privateKeyBlock confirms "PRIVATE KEY" as the header of a PEM, OpenSSH, PGP or SSH2 private
 // key followed by key material (64 base64 characters at least, past any header lines), in a
@@ -163,6 +313,9 @@ func keyMaterial(b []byte) bool {
 }
 
 func isDigit(c byte) bool        { return '0' <= c && c <= '9' }
+func isHex(c byte) bool          { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+func isBase64(c byte) bool       { return isAlnum(c) || c == '+' || c == '/' || c == '=' }
+func isBase64URL(c byte) bool    { return isAlnum(c) || c == '-' || c == '_' }
 func isAlpha(c byte) bool        { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 func isAlnum(c byte) bool        { return isAlpha(c) || isDigit(c) }
 func isUpperOrDigit(c byte) bool { return 'A' <= c && c <= 'Z' || isDigit(c) }
@@ -179,6 +332,32 @@ func run(b []byte, ok func(byte) bool) int {
 	return len(b)
 }
 
+// assigned skips what separates a name from its value (spaces and quotes, then "=" or ":",
+// then spaces and quotes) and returns the value onwards; nil when no "=" or ":" comes first.
+func assigned(b []byte) []byte {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '"' || b[i] == '\'') {
+		i++
+	}
+	if i == len(b) || b[i] != '=' && b[i] != ':' {
+		return nil
+	}
+	for i++; i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '"' || b[i] == '\''); i++ {
+	}
+	return b[i:]
+}
+
+// decodesToPair reports whether b starts with base64 of "user:password" (a docker or npm auth).
+func decodesToPair(b []byte) bool {
+	n := run(b, isBase64)
+	if n < 8 || n%4 != 0 {
+		return false
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(b[:n]))
+	i := bytes.IndexByte(dec, ':')
+	return err == nil && i > 0 && i < len(dec)-1 && utf8.Valid(dec) && bytes.IndexFunc(dec, unicode.IsControl) < 0
+}
+
 // boundaryBefore reports whether a token may start right after back.
 func boundaryBefore(back []byte) bool {
 	return len(back) == 0 || !isTokenChar(back[len(back)-1])
@@ -192,16 +371,29 @@ const maxFindingsPerFile = 5
 // a token or a rule's context may straddle reads.
 type contentScanner struct {
 	name     string
+	config   bool // configFile(name): the config-file rules run too
 	buf      []byte
+	raw      []byte       // UTF-16 files: what was read, before it is narrowed into buf
 	line     int          // line number of buf[0]
 	count    int          // findings in this file
 	seen     map[int]bool // lines already reported: one rule per line
 	findings []Finding
 }
 
-// copyFile copies exactly size bytes of the file name from r to w, scanning them.
+// configExtensions name the files the config-file rules also read: where a docker config's
+// "auths" or a kubeconfig's token is written (not source code, where those words are common).
+var configExtensions = []string{"", ".json", ".yaml", ".yml", ".conf", ".cfg", ".config", ".ini", ".toml", ".txt", ".env",
+	".properties", ".kubeconfig", ".dockerconfigjson", ".bak", ".old", ".orig"}
+
+// configFile reports whether the config-file rules read the file name.
+func configFile(name string) bool {
+	return slices.Contains(configExtensions, strings.ToLower(path.Ext(name)))
+}
+
+// copyFile copies exactly size bytes of the file name from r to w, scanning them. A file that
+// starts with a UTF-16 byte-order mark is scanned as the text it holds (copyUTF16).
 func (s *contentScanner) copyFile(name string, w io.Writer, r io.Reader, size int64) (int64, error) {
-	s.name, s.line, s.count = name, 1, 0
+	s.name, s.line, s.count, s.config = name, 1, 0, configFile(name)
 	clear(s.seen)
 	if s.buf == nil {
 		s.buf = make([]byte, lookbehind+lookahead+readChunk)
@@ -211,7 +403,7 @@ func (s *contentScanner) copyFile(name string, w io.Writer, r io.Reader, size in
 	for n < size {
 		m, err := io.ReadFull(r, s.buf[keep:keep+int(min(int64(len(s.buf)-keep), size-n))])
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return n + int64(m), fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n+int64(m), size)
+			return n + int64(m), shrank(n+int64(m), size)
 		}
 		if err != nil {
 			return n, err
@@ -219,75 +411,130 @@ func (s *contentScanner) copyFile(name string, w io.Writer, r io.Reader, size in
 		if _, err := w.Write(s.buf[keep : keep+m]); err != nil {
 			return n, err
 		}
+		if n == 0 && m >= 2 && (s.buf[0] == 0xff && s.buf[1] == 0xfe || s.buf[0] == 0xfe && s.buf[1] == 0xff) {
+			if cap(s.raw) < len(s.buf) {
+				s.raw = make([]byte, 0, len(s.buf))
+			}
+			s.raw = append(s.raw[:0], s.buf[:m]...)
+			return s.copyUTF16(w, r, size, m, s.buf[0] == 0xfe)
+		}
 		n += int64(m)
-		end := keep + m
-		limit := end - lookahead
-		if n == size {
-			limit = end
-		}
-		if limit <= from {
-			keep = end
-			continue
-		}
-		s.search(from, limit, end)
-		drop := max(0, limit-lookbehind)
-		s.line += bytes.Count(s.buf[:drop], []byte{'\n'})
-		keep = copy(s.buf, s.buf[drop:end])
-		from = limit - drop
+		keep, from = s.advance(from, keep+m, n == size)
 	}
 	return n, nil
+}
+
+// copyUTF16 goes on with a UTF-16 file (big-endian or not) whose first m bytes are in s.raw,
+// written already: each code unit is narrowed to one byte into buf (ASCII as it is, anything
+// else a byte no rule takes), so the rules and line numbers work on the text.
+func (s *contentScanner) copyUTF16(w io.Writer, r io.Reader, size int64, m int, bigEndian bool) (int64, error) {
+	n := int64(m)
+	keep, from := 0, 0
+	var odd []byte // a code unit cut by a read
+	for {
+		units := s.raw[:m]
+		if len(odd) > 0 {
+			units = append(odd, units...)
+		}
+		whole := len(units) &^ 1
+		t := keep
+		for i := 0; i < whole; i += 2 {
+			u := uint16(units[i]) | uint16(units[i+1])<<8
+			if bigEndian {
+				u = uint16(units[i])<<8 | uint16(units[i+1])
+			}
+			if u >= 0x80 {
+				u = 0x80
+			}
+			s.buf[t] = byte(u)
+			t++
+		}
+		odd = append(odd[:0], units[whole:]...)
+		keep, from = s.advance(from, t, n == size)
+		if n == size {
+			return n, nil
+		}
+		var err error
+		m, err = io.ReadFull(r, s.raw[:cap(s.raw)][:min(int64(readChunk), size-n)])
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return n + int64(m), shrank(n+int64(m), size)
+		}
+		if err != nil {
+			return n, err
+		}
+		if _, err := w.Write(s.raw[:m]); err != nil {
+			return n, err
+		}
+		n += int64(m)
+	}
+}
+
+func shrank(n, size int64) error {
+	return fmt.Errorf("the file shrank while it was being packed (%d of %d bytes)", n, size)
+}
+
+// advance searches what buf[from:end] holds (all of it at the file's end, else what has its
+// lookahead), then moves the bytes a later search needs to the front of buf: it returns how
+// many (keep) and where the unsearched ones start.
+func (s *contentScanner) advance(from, end int, last bool) (keep, next int) {
+	limit := end - lookahead
+	if last {
+		limit = end
+	}
+	if limit <= from {
+		return end, from
+	}
+	s.search(from, limit, end)
+	drop := max(0, limit-lookbehind)
+	s.line += bytes.Count(s.buf[:drop], []byte{'\n'})
+	return copy(s.buf, s.buf[drop:end]), limit - drop
 }
 
 // search confirms the tokens that start in buf[from:limit]; buf[:end] is valid.
 func (s *contentScanner) search(from, limit, end int) {
 	b := s.buf[:end]
-	s.eachByte(b, from, limit, '_', func(i int) {
-		if i == 0 || !underscoreBefore[b[i-1]] { // most '_' end no token: one lookup decides
-			return
-		}
-		for _, t := range underscoreTokens {
-			s.try(b, i-t.at, t.prefix, t.rule)
-		}
-	})
-	s.eachByte(b, from, limit, '-', func(i int) {
-		if i+1 < len(b) && b[i+1] == '-' && (bytes.HasPrefix(b[i:], []byte("-----BEGIN ")) || bytes.HasPrefix(b[i:], []byte("---- BEGIN "))) {
-			eol := min(len(b), i+100)
-			if nl := bytes.IndexByte(b[i:eol], '\n'); nl >= 0 {
-				eol = i + nl
-			}
-			if k := bytes.Index(b[i:eol], []byte("PRIVATE KEY")); k >= 0 {
-				s.confirm(b, i+k, i, &ruleServiceAccount, &rulePrivateKey)
-			}
-			return
-		}
-		if i == 0 || !dashBefore[b[i-1]] {
-			return
-		}
-		for _, t := range dashTokens {
-			s.try(b, i-t.at, t.prefix, t.rule)
-		}
-	})
-	for _, t := range prefixTokens {
+	for _, p := range passes {
 		for at := from; at < limit; {
-			i := bytes.Index(b[at:min(end, limit+len(t.prefix)-1)], t.prefix)
+			j := bytes.IndexByte(b[at:limit], p.c)
+			if j < 0 {
+				break
+			}
+			i := at + j
+			at = i + 1
+			switch {
+			case i > 0 && p.before[b[i-1]] != nil: // most stops end no token: one lookup decides
+				for _, t := range p.before[b[i-1]] {
+					s.try(b, i-t.at, t.prefix, t.rule)
+				}
+			case p.c == '-' && len(b)-i > 10 && b[i+1] == '-' && (bytes.HasPrefix(b[i:], []byte("-----BEGIN ")) || bytes.HasPrefix(b[i:], []byte("---- BEGIN "))):
+				eol := min(len(b), i+100)
+				if nl := bytes.IndexByte(b[i:eol], '\n'); nl >= 0 {
+					eol = i + nl
+				}
+				if k := bytes.Index(b[i:eol], []byte("PRIVATE KEY")); k >= 0 {
+					s.confirm(b, i+k, i, &ruleServiceAccount, &rulePrivateKey)
+				}
+			case p.c == 'J' && i >= 3 && b[i-3] == '.' && b[i-2] == 'e' && b[i-1] == 'y':
+				s.confirm(b, i-3, i-3, &ruleJWT)
+			}
+		}
+	}
+	if s.config {
+		s.eachPrefix(b, from, limit, configTokens)
+	}
+}
+
+// eachPrefix confirms the rule of each prefix wherever the prefix starts in b[from:limit].
+func (s *contentScanner) eachPrefix(b []byte, from, limit int, tokens []prefixToken) {
+	for _, t := range tokens {
+		for at := from; at < limit; {
+			i := bytes.Index(b[at:min(len(b), limit+len(t.prefix)-1)], t.prefix)
 			if i < 0 {
 				break
 			}
 			s.confirm(b, at+i, at+i, t.rule)
 			at += i + 1
 		}
-	}
-}
-
-// eachByte calls fn with the index of every c in b[from:limit].
-func (s *contentScanner) eachByte(b []byte, from, limit int, c byte, fn func(int)) {
-	for at := from; at < limit; {
-		i := bytes.IndexByte(b[at:limit], c)
-		if i < 0 {
-			return
-		}
-		fn(at + i)
-		at += i + 1
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // Entry is one member of the archive.
@@ -29,10 +30,47 @@ type Entry struct {
 // directories (git submodules) and special files are skipped with a warning, and so are
 // links pointing outside root noted.
 func Scan(root string, paths []string) (entries []Entry, warnings []string, err error) {
+	return scan(root, paths, func(string, Exclusion) {})
+}
+
+// Scan turns the selected files into entries as Scan does, and records in the selection why
+// a file is not among them. On a system that cannot hold some of the names git tracks
+// (Windows: "a:b.txt"), those files are not in the work tree: one warning names them.
+func (s *Selection) Scan(root string) (entries []Entry, warnings []string, err error) {
+	return s.scan(root, hostCannotHold)
+}
+
+// scan is Scan with the names the system cannot hold told by cannotHold.
+func (s *Selection) scan(root string, cannotHold func(string) string) (entries []Entry, warnings []string, err error) {
+	paths := make([]string, 0, len(s.Files))
+	var cannot []string
+	for _, p := range s.Files {
+		if why := cannotHold(p); why != "" {
+			s.drop(p, Exclusion{Reason: HostCannotHold, Detail: why})
+			cannot = append(cannot, fmt.Sprintf("%q (%s)", p, why))
+			continue
+		}
+		paths = append(paths, p)
+	}
+	if len(cannot) > 0 {
+		shown := cannot[:min(len(cannot), 5)]
+		if len(cannot) > len(shown) {
+			shown = append(shown, fmt.Sprintf("and %d more", len(cannot)-len(shown)))
+		}
+		warnings = append(warnings, fmt.Sprintf("%d file(s) git tracks cannot exist on this system and are not packed: %s; pack on Linux or macOS to include them",
+			len(cannot), strings.Join(shown, ", ")))
+	}
+	entries, more, err := scan(root, paths, s.drop)
+	s.index()
+	return entries, append(warnings, more...), err
+}
+
+func scan(root string, paths []string, drop func(string, Exclusion)) (entries []Entry, warnings []string, err error) {
 	for _, p := range paths {
 		full := filepath.Join(root, filepath.FromSlash(p))
 		fi, err := os.Lstat(full)
 		if errors.Is(err, fs.ErrNotExist) {
+			drop(p, Exclusion{Reason: Missing})
 			continue
 		}
 		if err != nil {
@@ -51,8 +89,10 @@ func Scan(root string, paths []string) (entries []Entry, warnings []string, err 
 			}
 			entries = append(entries, Entry{Name: p, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
 		case mode.IsDir():
+			drop(p, Exclusion{Reason: NotRegular, Detail: "a directory in git's index (a submodule?)"})
 			warnings = append(warnings, fmt.Sprintf("%s is a directory in git's index (a submodule?); not packed", p))
 		default:
+			drop(p, Exclusion{Reason: NotRegular, Detail: describeMode(mode)})
 			warnings = append(warnings, fmt.Sprintf("%s is not a regular file or link (%s); not packed", p, mode.Type()))
 		}
 	}

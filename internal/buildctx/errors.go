@@ -8,7 +8,7 @@ type PatternList int
 
 // The pattern lists of a selection.
 const (
-	IgnorePatterns       PatternList = iota // the ignore file's (Rules.DockerIgnore)
+	IgnorePatterns       PatternList = iota // the ignore file's (Rules.Ignore)
 	IncludePatterns                         // Rules.Include
 	AllowSecretsPatterns                    // the allow list of GuardSecrets
 )

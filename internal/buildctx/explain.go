@@ -2,65 +2,37 @@ package buildctx
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
+	"sort"
 	"strings"
-
-	"github.com/moby/patternmatcher"
 )
 
-// Explainer tells why a file of the source is not in the build context.
-type Explainer struct {
-	root     string
-	file     string // the ignore file's path, for messages
-	ignore   []ignoreLine
-	defaults *patternmatcher.PatternMatcher
-	rules    Rules
-}
-
-type ignoreLine struct {
-	IgnorePattern
-	exclusion bool
-	m         *patternmatcher.PatternMatcher
-}
-
-// NewExplainer explains with the ignore file that selected the files (see LoadIgnore) and the
-// other rules of the selection.
-func NewExplainer(root string, ignore IgnoreFile, rules Rules) *Explainer {
-	e := &Explainer{root: root, file: ignore.Path, rules: rules}
-	e.defaults, _ = patternmatcher.New(defaultExcludes)
-	for _, p := range ignore.Patterns {
-		pattern, exclusion := strings.CutPrefix(p.Pattern, "!")
-		m, err := patternmatcher.New([]string{pattern})
-		if err != nil {
-			continue
-		}
-		e.ignore = append(e.ignore, ignoreLine{IgnorePattern: p, exclusion: exclusion, m: m})
-	}
-	return e
-}
-
-// Reason is the rule of the selection that left a file out.
+// Reason is the rule of the selection that left a path out.
 type Reason int
 
-// The reasons a file of the source is not packed.
+// The reasons a path of the source is not packed.
 const (
-	NotExcluded    Reason = iota // not a file of the source, or nothing known excludes it
+	NotExcluded    Reason = iota // not a path of the source, or packed
 	InExcludedDir                // below a directory of Rules.Exclude
 	IgnoredByFile                // a pattern of the ignore file
 	DefaultExclude               // defaultExcludes
 	NotIncluded                  // no pattern of Rules.Include matches it
-	NotCandidate                 // not among the candidates: git does not track it
+	Untracked                    // git does not track it (and untracked files were not asked for)
+	GitIgnored                   // git ignores it (.gitignore, .git/info/exclude, core.excludesFile)
+	NotRegular                   // neither a file nor a link on disk (a submodule, a FIFO, a device)
+	Missing                      // git tracks it, but the work tree no longer has it
+	HostCannotHold               // this system cannot hold a file of that name (Windows)
 )
 
-// Exclusion is why a file of the source is not packed: the reason and the rule's facts. The
-// caller words it, naming the settings behind the rules.
+// Exclusion is why a path of the source is not packed: the reason and the rule's facts. The
+// caller words the reasons that name a setting (InExcludedDir, NotIncluded, Untracked).
 type Exclusion struct {
 	Reason  Reason
 	File    string   // IgnoredByFile: the ignore file's path
 	Line    int      // IgnoredByFile: the pattern's line, 0 when it could not be told
 	Pattern string   // IgnoredByFile: the pattern
 	Include []string // NotIncluded: the include patterns
+	Detail  string   // NotRegular, HostCannotHold: what the file is, or why the system refuses its name
 }
 
 // String words the exclusions that need no setting named ("excluded by .dockerignore line
@@ -68,43 +40,53 @@ type Exclusion struct {
 func (x Exclusion) String() string {
 	switch x.Reason {
 	case IgnoredByFile:
-		if x.Line == 0 {
-			return fmt.Sprintf("excluded by %s: %s", x.File, x.Pattern)
+		file := x.File
+		if file == "" {
+			file = ".dockerignore"
 		}
-		return fmt.Sprintf("excluded by %s line %d: %s", x.File, x.Line, x.Pattern)
+		if x.Line == 0 {
+			return fmt.Sprintf("excluded by %s: %s", file, x.Pattern)
+		}
+		return fmt.Sprintf("excluded by %s line %d: %s", file, x.Line, x.Pattern)
 	case DefaultExclude:
 		return "excluded by the default excludes (caches, .git, node_modules)"
+	case GitIgnored:
+		return "ignored by git (.gitignore)"
+	case NotRegular:
+		return "not a regular file or link: " + x.Detail
+	case Missing:
+		return "git tracks it, but it is missing from the work tree"
+	case HostCannotHold:
+		return "this system cannot hold a file of that name: " + x.Detail
 	}
 	return ""
 }
 
-// Why returns why p (a path relative to the root) is not packed; its Reason is NotExcluded
-// when p is not a file of the source or nothing known excludes it.
-func (e *Explainer) Why(p string) Exclusion {
-	if _, err := os.Lstat(filepath.Join(e.root, filepath.FromSlash(p))); err != nil {
-		return Exclusion{}
+// Why returns why p (a slash path relative to the root) is not packed, as the selection
+// recorded it: p's own record, a directory's above it (git ignores "node_modules/" whole), or,
+// for a directory, the record of the first path below it. Its Reason is NotExcluded when
+// nothing of p was left out (p is packed, or not in the source).
+func (s *Selection) Why(p string) Exclusion {
+	if x, ok := s.dropped[p]; ok {
+		return x
 	}
-	if below(p, e.rules.Exclude) {
-		return Exclusion{Reason: InExcludedDir}
-	}
-	var last *ignoreLine
-	for i := range e.ignore {
-		if matches(e.ignore[i].m, p) {
-			if e.ignore[i].exclusion {
-				last = nil
-			} else {
-				last = &e.ignore[i]
-			}
+	for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+		if x, ok := s.dropped[d+"/"]; ok {
+			return x
 		}
 	}
-	if last != nil {
-		return Exclusion{Reason: IgnoredByFile, File: e.file, Line: last.Line, Pattern: last.Pattern}
+	dir := strings.TrimSuffix(p, "/") + "/"
+	if i := sort.SearchStrings(s.keys, dir); i < len(s.keys) && strings.HasPrefix(s.keys[i], dir) {
+		return s.dropped[s.keys[i]]
 	}
-	if matches(e.defaults, p) {
-		return Exclusion{Reason: DefaultExclude}
+	return Exclusion{}
+}
+
+// index sorts the recorded paths for Why, once the selection is done.
+func (s *Selection) index() {
+	s.keys = make([]string, 0, len(s.dropped))
+	for k := range s.dropped {
+		s.keys = append(s.keys, k)
 	}
-	if len(e.rules.Include) > 0 {
-		return Exclusion{Reason: NotIncluded, Include: e.rules.Include}
-	}
-	return Exclusion{Reason: NotCandidate}
+	sort.Strings(s.keys)
 }

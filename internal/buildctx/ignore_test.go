@@ -75,19 +75,16 @@ func TestIgnorePatternsAreDockersWithTheirLines(t *testing.T) {
 	if !slices.Equal(f.Patterns, want) {
 		t.Fatalf("patterns %+v, want %+v", f.Patterns, want)
 	}
-	// The explanation agrees with the selection: a byte-order mark does not make git the culprit.
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{".dockerignore": data, "docs/a.md": "a", "build/x": "x"})
-	why := NewExplainer(root, f, Rules{}).Why
-	if got := why("docs/a.md"); got.Reason != IgnoredByFile || got.String() != "excluded by .dockerignore line 1: docs" {
+	// The explanation is the selection's: a byte-order mark does not make git the culprit.
+	sel, err := Filter(Listing{Files: []string{"docs/a.md", "build/x", "build/keep", "a"}}, Rules{Ignore: f})
+	if err != nil || !slices.Equal(sel.Files, []string{"a", "build/keep"}) {
+		t.Fatalf("Filter kept %+v, %v", sel, err)
+	}
+	if got := sel.Why("docs/a.md"); got.Reason != IgnoredByFile || got.String() != "excluded by .dockerignore line 1: docs" {
 		t.Fatalf("Why(docs/a.md) = %+v, %q", got, got)
 	}
-	if got := why("build/x"); got.String() != "excluded by .dockerignore line 4: build" {
+	if got := sel.Why("build/x"); got.String() != "excluded by .dockerignore line 4: build" {
 		t.Fatalf("Why(build/x) = %+v, %q", got, got)
-	}
-	kept, err := Filter([]string{"docs/a.md", "build/x", "build/keep", "a"}, Rules{DockerIgnore: f.Strings()})
-	if err != nil || !slices.Equal(kept, []string{"a", "build/keep"}) {
-		t.Fatalf("Filter kept %q, %v", kept, err)
 	}
 }
 
@@ -107,34 +104,4 @@ func FuzzParseIgnore(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestTheExplainerTellsEachRuleWithItsFacts(t *testing.T) {
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"out/a.tar.gz": "x", "docs/a.md": "a", "src/__pycache__/m.pyc": "c", "src/m.py": "m", "notes.txt": "n"})
-	ignore := IgnoreFile{Path: "Dockerfile.dockerignore", Patterns: []IgnorePattern{{3, "docs"}}}
-	why := NewExplainer(root, ignore, Rules{Exclude: []string{"out"}, Include: []string{"src", "docs"}}).Why
-	for _, tt := range []struct {
-		path string
-		want Reason
-	}{
-		{"out/a.tar.gz", InExcludedDir},
-		{"docs/a.md", IgnoredByFile},
-		{"src/__pycache__/m.pyc", DefaultExclude},
-		{"notes.txt", NotIncluded},
-		{"gone.txt", NotExcluded},
-	} {
-		if got := why(tt.path); got.Reason != tt.want {
-			t.Errorf("Why(%s) = %+v, want reason %d", tt.path, got, tt.want)
-		}
-	}
-	if got := why("docs/a.md"); got.File != "Dockerfile.dockerignore" || got.Line != 3 || got.Pattern != "docs" {
-		t.Errorf("the ignore rule's facts: %+v", got)
-	}
-	if got := why("notes.txt"); !slices.Equal(got.Include, []string{"src", "docs"}) || got.String() != "" {
-		t.Errorf("the include rule's facts: %+v, worded %q", got, got)
-	}
-	if got := NewExplainer(root, IgnoreFile{}, Rules{}).Why("notes.txt"); got.Reason != NotCandidate {
-		t.Errorf("a file no rule excludes: %+v, want NotCandidate", got)
-	}
 }

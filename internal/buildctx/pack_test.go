@@ -57,11 +57,16 @@ func packDir(t *testing.T, root string, paths []string) ([]byte, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return packEntries(t, entries), warnings
+}
+
+func packEntries(t *testing.T, entries []Entry) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	if _, err := pack(context.Background(), &buf, Complete(entries), epoch, nil); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes(), warnings
+	return buf.Bytes()
 }
 
 func TestPackNormalisesEveryHeader(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 // to case. *.pem, *.crt and *.key are not here: they flag only when their content holds a
 // private key (the content scan of Write), since most of them are public certificates.
 var secretNames = []string{
-	".env", ".env.*", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+	".env", ".env.*", "*.env", "kubeconfig", "*.kubeconfig", ".dockerconfigjson", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
 	".npmrc", ".netrc", "_netrc", ".pypirc", ".pgpass", ".htpasswd", ".dockercfg", ".git-credentials",
 	"*.tfstate", "*.tfstate.backup", "*.p12", "*.pfx", "*.ppk", "*.jks", "*.keystore", "*.kdbx",
 }

@@ -324,6 +324,8 @@ func FuzzContentScanAgreesAcrossReads(f *testing.F) {
 	for _, seed := range []string{
 		key, "x = 'AK" + "IAQ3EGRIMSYQZ7WXV2'\n", "t: gh" + "p_" + strings.Repeat("a1", 18) + "\n",
 		"{\"private_key\": \"-----BEGIN " + "PRIVATE KEY-----\\n" + randomBase64(80) + "\"}", "no secret here\n",
+		"t = '" + jwtClaims(1, `{"iss":"https://x","iat":1}`) + "'\n", "SK" + fake(2, 32, hexLow) + "\n", "x = 'S" + "G." + fake(3, 22, b64url) + "." + fake(4, 43, b64url) + "'\n",
+		"aws_secret_" + "access_key = " + fake(5, 40, alnum) + "\n",
 	} {
 		f.Add(seed, uint16(0))
 		f.Add(seed, uint16(lookahead-7))

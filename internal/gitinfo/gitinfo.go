@@ -85,6 +85,12 @@ func UntrackedFiles(ctx context.Context, dir string) ([]string, error) {
 	return lsFiles(ctx, dir, "--others", "--exclude-standard")
 }
 
+// UntrackedPaths lists what UntrackedFiles does, a directory that holds only untracked files
+// once, with a slash at the end: short, for saying why a file is not packed.
+func UntrackedPaths(ctx context.Context, dir string) ([]string, error) {
+	return lsFiles(ctx, dir, "--others", "--exclude-standard", "--directory", "--no-empty-directory")
+}
+
 // IgnoredFiles lists what git ignores below dir (.gitignore and the other exclude files), a
 // directory ignored as a whole once, with a slash at the end ("node_modules/").
 func IgnoredFiles(ctx context.Context, dir string) ([]string, error) {

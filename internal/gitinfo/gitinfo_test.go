@@ -160,6 +160,9 @@ func TestGitRunsNothingTheCheckoutConfigures(t *testing.T) {
 	if _, err := UntrackedFiles(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := UntrackedPaths(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := IgnoredFiles(ctx, dir); err != nil {
 		t.Fatal(err)
 	}

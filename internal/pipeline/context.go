@@ -154,37 +154,38 @@ func ownedArchives(dir, name string) []string {
 
 // selectEntries applies git, the ignore file, the default excludes and INCLUDE, then checks
 // for secrets and dirty files.
-func selectEntries(ctx context.Context, s config.Pack, f *Facts, rules buildctx.Rules, log *progress.Log) ([]buildctx.Entry, error) {
-	candidates, inGit, err := buildctx.Candidates(ctx, f.SourceDir, s.IncludeUntracked)
+func selectEntries(ctx context.Context, s config.Pack, f *Facts, rules buildctx.Rules, log *progress.Log) ([]buildctx.Entry, *buildctx.Selection, error) {
+	candidates, err := buildctx.Candidates(ctx, f.SourceDir, s.IncludeUntracked)
 	if err != nil {
-		return nil, fmt.Errorf("listing the files of %s: %w", f.SourceDir, err)
+		return nil, nil, fmt.Errorf("listing the files of %s: %w", f.SourceDir, err)
 	}
+	inGit := candidates.InGit
 	if len(rules.Exclude) > 0 && inGit {
 		warnTrackedInOutputDir(ctx, f.SourceDir, rules.Exclude[0], s.OutputDir, log)
 	}
-	paths, err := buildctx.Filter(candidates, rules)
+	sel, err := buildctx.Filter(candidates, rules)
 	if err != nil {
-		return nil, settingError(err)
+		return nil, nil, settingError(err)
 	}
-	entries, warnings, err := buildctx.Scan(f.SourceDir, paths)
+	entries, warnings, err := sel.Scan(f.SourceDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, w := range warnings {
 		log.Warnf("%s", w)
 	}
-	if len(entries) == 0 && f.NoCommitYet && len(candidates) == 0 {
-		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no commits yet: commit, or set SOURCE_DIR to a directory", f.SourceDir)
+	if len(entries) == 0 && f.NoCommitYet && len(candidates.Files) == 0 {
+		return nil, nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no commits yet: commit, or set SOURCE_DIR to a directory", f.SourceDir)
 	}
 	if len(entries) == 0 {
-		return nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", f.SourceDir, ignoreName(f.Ignore))
+		return nil, nil, exitcode.Usagef("nothing to pack in SOURCE_DIR=%q: no file is left after git, %s and INCLUDE", f.SourceDir, ignoreName(f.Ignore))
 	}
 	entries, unmatched, err := buildctx.GuardSecrets(entries, s.AllowSecrets)
 	for _, p := range unmatched {
 		log.Warnf("%s", unmatchedAllowWarning(p))
 	}
 	if err != nil {
-		return nil, settingError(err)
+		return nil, nil, settingError(err)
 	}
 	if inGit && !f.Commit.Time.IsZero() { // a HEAD to compare with
 		if n, err := dirtyCount(ctx, f.SourceDir, s.IncludeUntracked, entries); err != nil {
@@ -193,7 +194,7 @@ func selectEntries(ctx context.Context, s config.Pack, f *Facts, rules buildctx.
 			log.Warnf("%d packed file(s) differ from HEAD %s: the archive is not exactly that commit", n, f.Commit.Short())
 		}
 	}
-	return entries, nil
+	return entries, sel, nil
 }
 
 // warnTrackedInOutputDir says when OUTPUT_DIR, never packed, holds files git tracks.

@@ -4,15 +4,26 @@ import (
 	"testing"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
-	"github.com/runtimebuild/runtimebuild/internal/gittest"
 )
 
 func TestExclusionsNameTheSettingBehindTheRule(t *testing.T) {
-	root := t.TempDir()
-	gittest.Write(t, root, map[string]string{"runtime-build/a.tar.gz": "x", "docs/a.md": "a", "node_modules/x.js": "x", "notes.txt": "n", "src/m.py": "m"})
-	ignore := buildctx.IgnoreFile{Path: ".dockerignore", Patterns: []buildctx.IgnorePattern{{Line: 2, Pattern: "docs"}}}
-	included := whyExcluded(buildctx.NewExplainer(root, ignore, buildctx.Rules{Exclude: []string{"runtime-build"}, Include: []string{"src", "docs"}}))
-	plain := whyExcluded(buildctx.NewExplainer(root, buildctx.IgnoreFile{}, buildctx.Rules{}))
+	listing := buildctx.Listing{
+		Files:     []string{"runtime-build/a.tar.gz", "docs/a.md", "node_modules/x.js", "notes.txt", "src/m.py"},
+		Untracked: []string{"draft.txt"},
+		Ignored:   []string{"dist/"},
+		InGit:     true,
+	}
+	ignore := buildctx.IgnoreFile{Path: ".dockerignore", Patterns: []buildctx.IgnorePattern{{Line: 2, Pattern: "docs"}, {Line: 3, Pattern: "src/x"}}}
+	sel, err := buildctx.Filter(listing, buildctx.Rules{Ignore: ignore, Exclude: []string{"runtime-build"}, Include: []string{"src", "notes.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing.Files = append(listing.Files, "main.go")
+	plain, err := buildctx.Filter(listing, buildctx.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	included := whyExcluded(sel)
 	for _, tt := range []struct {
 		why  func(string) string
 		path string
@@ -21,12 +32,21 @@ func TestExclusionsNameTheSettingBehindTheRule(t *testing.T) {
 		{included, "runtime-build/a.tar.gz", "it is in OUTPUT_DIR"},
 		{included, "docs/a.md", "excluded by .dockerignore line 2: docs"},
 		{included, "node_modules/x.js", "excluded by the default excludes (caches, .git, node_modules)"},
-		{included, "notes.txt", "not matched by INCLUDE=src,docs"},
+		{whyExcluded(plain), "docs/a.md", ""},
+		{included, "main.go", ""},
 		{included, "absent.txt", ""},
-		{plain, "notes.txt", "not tracked by git (git add it, or set INCLUDE_UNTRACKED=true)"},
+		{included, "draft.txt", "not tracked by git (git add it, or set INCLUDE_UNTRACKED=true)"},
+		{included, "dist/app.js", "ignored by git (.gitignore)"},
 	} {
 		if got := tt.why(tt.path); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.path, got, tt.want)
 		}
+	}
+	sel, err = buildctx.Filter(listing, buildctx.Rules{Include: []string{"src"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := whyExcluded(sel)("notes.txt"), "not matched by INCLUDE=src"; got != want {
+		t.Errorf("notes.txt: %q, want %q", got, want)
 	}
 }

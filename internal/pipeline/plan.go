@@ -144,14 +144,15 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 	if f.Ignore.Path != "" {
 		f.IgnoreData, _ = os.ReadFile(filepath.Join(f.SourceDir, filepath.FromSlash(f.Ignore.Path)))
 	}
-	rules := buildctx.Rules{DockerIgnore: f.Ignore.Strings(), IgnoreFile: f.Ignore.Path, Include: s.Include}
+	rules := buildctx.Rules{Ignore: f.Ignore, Include: s.Include}
 	if rel, ok := outputdir.Within(f.SourceDir, s.OutputDir); ok {
 		rules.Exclude = []string{rel}
 	}
-	if f.Selected, err = selectEntries(ctx, s, &f, rules, log); err != nil {
+	var sel *buildctx.Selection
+	if f.Selected, sel, err = selectEntries(ctx, s, &f, rules, log); err != nil {
 		return Facts{}, err
 	}
-	f.Excluded = whyExcluded(buildctx.NewExplainer(f.SourceDir, f.Ignore, rules))
+	f.Excluded = whyExcluded(sel)
 	return f, nil
 }
 

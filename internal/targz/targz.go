@@ -15,7 +15,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/klauspost/pgzip"
 )
@@ -213,17 +212,19 @@ func ReadAtMost(r io.Reader, max int64) ([]byte, error) {
 }
 
 // CleanName turns a path from git, a directory walk or an archive into the form archive
-// members take: slash-separated, relative, clean, with no "." or ".." element. It refuses what
-// cannot be stored safely rather than guessing.
+// members take: slash-separated, relative, clean, with no "." or ".." element. Every other byte
+// is part of a name, as on Linux and macOS and in tar: a backslash or a colon ("a:b.txt",
+// "::error::x", "back\slash.txt") is a character, not a separator or a drive, and a name need
+// not be UTF-8 (tar stores bytes). It refuses what cannot be stored safely (a NUL, an absolute
+// path, a path leaving the root) rather than guessing.
 func CleanName(p string) (string, error) {
 	if p == "" {
 		return "", fmt.Errorf("empty path")
 	}
-	if strings.ContainsRune(p, 0) || !utf8.ValidString(p) {
-		return "", fmt.Errorf("path %q: not valid UTF-8 text", p)
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("path %q holds a NUL byte", p)
 	}
-	p = strings.ReplaceAll(p, `\`, "/")
-	if strings.HasPrefix(p, "/") || (len(p) > 1 && p[1] == ':') {
+	if strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("path %q is absolute", p)
 	}
 	clean := path.Clean(p)
