@@ -50,9 +50,22 @@ func TestTheReadmeIsShortAndItsLinksLead(t *testing.T) {
 	if n := strings.Count(string(data), "\n"); n > 200 {
 		t.Errorf("README.md has %d lines; the reference belongs in docs/, the README in 200 lines", n)
 	}
-	for _, m := range regexp.MustCompile(`\]\(((?:docs/)?[a-z-]+\.md)(?:#[a-z-]+)?\)`).FindAllStringSubmatch(string(data), -1) {
-		if _, err := os.Stat(filepath.Join("..", m[1])); err != nil {
-			t.Errorf("README.md links to %s, which does not exist", m[1])
+	links(t, "../README.md")
+	for _, f := range []string{"archive.md", "configuration.md", "extending.md", "output.md", "serve.md"} {
+		links(t, f)
+	}
+}
+
+// links checks that every relative link of a markdown file to another one leads to a file.
+func links(t *testing.T, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`\]\(((?:\.\./|docs/)?[A-Za-z-]+\.md)(?:#[a-z0-9-]+)?\)`).FindAllStringSubmatch(string(data), -1) {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(file), m[1])); err != nil {
+			t.Errorf("%s links to %s, which does not exist", file, m[1])
 		}
 	}
 }
