@@ -22,24 +22,25 @@ import (
 // Handler serves the protocol.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /build", s.postBuild)
-	mux.HandleFunc("GET /build_status", s.getStatus)
-	mux.HandleFunc("GET /build_logs", s.getLogs)
-	mux.HandleFunc("GET /build_logs/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
+	mux.HandleFunc("POST "+runtimeapi.PathBuild, s.postBuild)
+	mux.HandleFunc("POST "+runtimeapi.PathBuildCancel, s.postCancel)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildStatus, s.getStatus)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs, s.getLogs)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs+"/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
 		r.URL.RawQuery = url.Values{"build_id": {r.PathValue("id")}}.Encode()
 		s.getLogs(w, r)
 	})
-	mux.HandleFunc("GET /registry_prefix", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
+	mux.HandleFunc("GET "+runtimeapi.PathRegistryPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, runtimeapi.RegistryPrefixAnswer{RegistryPrefix: s.opts.RegistryPrefix})
 	})
-	mux.HandleFunc("GET /image_exists", s.getImageExists)
+	mux.HandleFunc("GET "+runtimeapi.PathImageExists, s.getImageExists)
 	return s.authenticate(s.refuseWhenStopped(mux))
 }
 
 // refuseWhenStopped answers new builds with 503 once Close began; the rest keeps answering.
 func (s *Server) refuseWhenStopped(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.ctx.Err() != nil && r.Method == http.MethodPost {
+		if s.ctx.Err() != nil && r.Method == http.MethodPost && r.URL.Path == runtimeapi.PathBuild {
 			writeError(w, http.StatusServiceUnavailable, "the server is stopping; send the build to another server or start this one again")
 			return
 		}
@@ -86,7 +87,7 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	b := &build{job: job, status: runtimeapi.Queued}
+	b := newBuild(job)
 	s.records.add(b)
 	select {
 	case s.queue <- b:
@@ -97,7 +98,7 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Logger.Infof("build %s queued: %s (%s)", job.ID, job.TargetImage, job.Kind)
-	writeJSON(w, http.StatusAccepted, map[string]string{"build_id": job.ID})
+	writeJSON(w, http.StatusAccepted, runtimeapi.BuildAnswer{BuildID: job.ID})
 }
 
 // accept receives the upload into dir and checks it; on error it returns the HTTP status.
@@ -202,15 +203,9 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := map[string]string{"build_id": b.job.ID, "status": b.status.String()}
-	if b.image != "" {
-		out["image"] = b.image
-	}
+	out := runtimeapi.Status{BuildID: b.job.ID, Status: b.status, Image: b.image, Error: b.err}
 	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
-		out["message"] = n.Note()
-	}
-	if b.err != "" {
-		out["error"] = b.err
+		out.Message = n.Note()
 	}
 	if !b.ended.IsZero() && !b.reported {
 		b.reported = true
@@ -251,10 +246,10 @@ func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	answer := map[string]any{"exists": ok, "image": nil}
+	answer := runtimeapi.ImageExistsAnswer{Exists: ok}
 	if d, describes := s.opts.Builder.(ImageDescriber); ok && describes {
 		if info, err := d.DescribeImage(r.Context(), image); err == nil {
-			answer["image"] = info
+			answer.Image = &info
 		}
 	}
 	writeJSON(w, http.StatusOK, answer)
@@ -267,5 +262,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, map[string]string{"detail": detail})
+	writeJSON(w, status, runtimeapi.ErrorAnswer{Detail: detail})
+}
+
+// cancelWait bounds how long POST /build/cancel waits for a running build to stop.
+const cancelWait = 20 * time.Second
+
+// postCancel cancels a queued or running build and answers its terminal status: CANCELLED, or
+// the status it had already reached. A build whose builder has not stopped within cancelWait
+// is answered 202 with its current status; it ends CANCELLED when the builder returns.
+func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
+	b := s.lookup(w, r)
+	if b == nil {
+		return
+	}
+	switch s.cancelBuild(b) {
+	case runtimeapi.Queued:
+		s.finish(b, runtimeapi.Cancelled, "", "cancelled by a client before it started")
+	case runtimeapi.Working:
+		s.opts.Logger.Infof("build %s: cancel requested", b.job.ID)
+	}
+	wait := time.NewTimer(cancelWait)
+	defer wait.Stop()
+	select {
+	case <-b.done:
+	case <-wait.C:
+	case <-r.Context().Done():
+		return
+	}
+	b.mu.Lock()
+	answer := runtimeapi.CancelAnswer{BuildID: b.job.ID, Status: b.status}
+	b.mu.Unlock()
+	code := http.StatusOK
+	if !answer.Status.Terminal() {
+		code = http.StatusAccepted
+	}
+	writeJSON(w, code, answer)
 }

@@ -29,10 +29,7 @@ type Builder interface {
 }
 
 // ImageInfo is what /image_exists tells of an image that exists.
-type ImageInfo struct {
-	UploadTime string `json:"upload_time"` // RFC 3339
-	SizeBytes  int64  `json:"image_size_bytes"`
-}
+type ImageInfo = runtimeapi.ImageInfo
 
 // ImageDescriber is a Builder that can also describe the images it has; /image_exists then
 // answers with their upload time and size, as the hosted service does.
