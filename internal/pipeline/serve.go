@@ -11,7 +11,6 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/config"
-	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -58,9 +57,9 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		}
 		return &server.BuildkitBuilder{Daemon: d}, nil
 	}
-	engine, err := docker.NewEngine(docker.EngineConfig{Host: cfg.DockerHost, TLSVerify: cfg.DockerTLSVerify, CertPath: cfg.DockerCertPath})
+	engine, err := newEngine(cfg)
 	if err != nil {
-		return nil, exitcode.AsUsage(err)
+		return nil, err
 	}
 	if err := engine.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)

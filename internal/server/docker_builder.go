@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
@@ -13,7 +12,7 @@ import (
 
 // DockerBuilder builds with the BuildKit inside the Docker Engine (through the engine's API, as
 // buildx's docker driver does) and exports the image into the engine under the target name and
-// every tag. Image archives are loaded into the engine and tagged.
+// every tag. Image archives are loaded into the engine under those names alone.
 type DockerBuilder struct {
 	Engine *docker.Engine
 }
@@ -22,21 +21,7 @@ type DockerBuilder struct {
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
 	if job.Kind == KindImage {
-		f, err := os.Open(job.Archive)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		images, err := d.Engine.Load(ctx, f, log)
-		if err != nil {
-			return "", err
-		}
-		for _, n := range names {
-			if err := d.Engine.Tag(ctx, images[0], n); err != nil {
-				return "", err
-			}
-		}
-		return job.TargetImage, nil
+		return job.TargetImage, loadArchive(ctx, d.Engine, job, names, log)
 	}
 	c, err := buildkit.Engine(ctx, d.Engine)
 	if err != nil {
