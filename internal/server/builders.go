@@ -361,7 +361,8 @@ func solveJob(ctx context.Context, c *bkclient.Client, job *Job, export bkclient
 	if err != nil {
 		return err
 	}
-	return buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Target: target, Export: export}, log)
+	_, err = buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Target: target, Export: export}, log)
+	return err
 }
 
 // chooseStage is the stage to build: the one the client named when the Dockerfile has it, else
