@@ -35,6 +35,8 @@ type Farm struct {
 	Warnf func(format string, args ...any)
 	// PingTimeout bounds the check that a daemon answers; default 5 s.
 	PingTimeout time.Duration
+
+	beforeSolve func(Daemon) // a test's hook: runs after the daemon answered, before the build is sent
 }
 
 // Order is the daemons in the order key tries them: highest rendezvous score first.
@@ -104,6 +106,9 @@ func (f *Farm) Solve(ctx context.Context, key string, b Build, log io.Writer) (R
 			}
 			f.warnf("buildkitd %s does not answer, skipped: %v", d.Host, err)
 			continue
+		}
+		if f.beforeSolve != nil {
+			f.beforeSolve(d)
 		}
 		rep, started, err := solve(ctx, c, b, log)
 		rep.Daemon = d.Host
