@@ -116,37 +116,23 @@ func isLoopback(host string) bool {
 
 // RegistryPrefix asks where the server pushes images.
 func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
-	var out struct {
-		RegistryPrefix *string `json:"registry_prefix"`
-	}
-	if err := c.getJSON(ctx, "/registry_prefix", nil, &out); err != nil {
+	var out RegistryPrefixAnswer
+	if err := c.getJSON(ctx, PathRegistryPrefix, nil, &out); err != nil {
 		return "", fmt.Errorf("asking the registry prefix: %w", err)
 	}
-	if out.RegistryPrefix == nil || *out.RegistryPrefix == "" {
+	if out.RegistryPrefix == "" {
 		return "", errors.New("asking the registry prefix: GET /registry_prefix answered without registry_prefix")
 	}
-	return c.redact.Replace(strings.TrimRight(*out.RegistryPrefix, "/")), nil
+	return c.redact.Replace(strings.TrimRight(out.RegistryPrefix, "/")), nil
 }
 
 // ImageExists asks whether image is already in the registry.
 func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
-	var out struct {
-		Exists bool `json:"exists"`
-	}
-	if err := c.getJSON(ctx, "/image_exists", url.Values{"image": {image}}, &out); err != nil {
+	var out ImageExistsAnswer
+	if err := c.getJSON(ctx, PathImageExists, url.Values{"image": {image}}, &out); err != nil {
 		return false, fmt.Errorf("asking whether %s exists: %w", image, err)
 	}
 	return out.Exists, nil
-}
-
-// Status is an answer of /build_status.
-type Status struct {
-	Status BuildStatus `json:"status"`
-	Image  string      `json:"image"`
-	Digest string      `json:"digest,omitempty"` // sha256:… of the image, when the server reports it
-	Error  string      `json:"error"`
-	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
-	Message string `json:"message,omitempty"`
 }
 
 // BuildStatus asks once for the status of a build: one request, no retries (WaitForBuild's
@@ -154,7 +140,7 @@ type Status struct {
 func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
 	var s Status
 	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodGet, "/build_status", url.Values{"build_id": {buildID}}, nil)
+		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{"build_id": {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
 	for _, f := range []*string{(*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
@@ -182,9 +168,7 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 	key := make([]byte, 16)
 	rand.Read(key)
 	idempotencyKey := hex.EncodeToString(key)
-	var out struct {
-		BuildID string `json:"build_id"`
-	}
+	var out BuildAnswer
 	err := c.do(ctx, "POST /build", func(ctx context.Context) (*http.Request, error) {
 		b, contentType, err := newBody(req.Archive, req.Format, req.TargetImage, req.Tags)
 		if err != nil {
@@ -194,7 +178,7 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 			b.Reader = &progressReader{r: b.Reader, total: b.length, report: req.Progress}
 			req.Progress(0, b.length)
 		}
-		r, err := c.request(ctx, http.MethodPost, "/build", nil, b)
+		r, err := c.request(ctx, http.MethodPost, PathBuild, nil, b)
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -320,15 +304,9 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 // detail extracts the server's {"detail": ...} or the start of a non-JSON body.
 func detail(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 4096))
-	var d struct {
-		Detail any `json:"detail"`
-	}
-	if json.Unmarshal(b, &d) == nil && d.Detail != nil {
-		if s, ok := d.Detail.(string); ok {
-			return s
-		}
-		j, _ := json.Marshal(d.Detail)
-		return string(j)
+	var d ErrorAnswer
+	if json.Unmarshal(b, &d) == nil && d.Detail != "" {
+		return d.Detail
 	}
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 200 {

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+)
+
+// This file is the server's memory of builds: their records (status, image, error, logs) and
+// how long they are kept. The queue and the handlers reach it only through records' methods, so
+// that another store can take its place.
+
+// build is the record of one accepted build.
+type build struct {
+	job    *Job
+	mu     sync.Mutex
+	status runtimeapi.BuildStatus
+	image  string
+	err    string
+	log    logBuffer
+	ended  time.Time          // when it reached its terminal status; zero while it runs
+	cancel context.CancelFunc // ends the build's context once it runs; nil before
+
+	// stopped: cancelled because the server stopped; reported: a client has read its terminal status.
+	stopped, reported bool
+}
+
+func (b *build) set(status runtimeapi.BuildStatus, image, errText string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.status, b.image, b.err = status, image, errText
+}
+
+func (b *build) endedAt() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ended
+}
+
+// keptLogs is how many finished builds keep their logs (the latest): with the 1 MiB per build,
+// finished builds hold at most 64 MiB of logs however many end within LogRetention.
+const keptLogs = 64
+
+// records holds the builds the server accepted, in memory, until their retention ends.
+type records struct {
+	logRetention, statusRetention time.Duration
+	now                           func() time.Time
+
+	mu     sync.Mutex
+	builds map[string]*build
+}
+
+func newRecords(logRetention, statusRetention time.Duration, now func() time.Time) *records {
+	return &records{logRetention: logRetention, statusRetention: statusRetention, now: now, builds: map[string]*build{}}
+}
+
+// add records a build just accepted.
+func (r *records) add(b *build) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.builds[b.job.ID] = b
+}
+
+// get returns the build of that ID, nil when it is unknown or forgotten.
+func (r *records) get(id string) *build {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forget()
+	return r.builds[id]
+}
+
+// ended applies retention after a build reached its terminal status.
+func (r *records) ended() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forget()
+}
+
+// unreported counts the builds the server's stop cancelled whose status no client has read yet.
+func (r *records) unreported() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, b := range r.builds {
+		b.mu.Lock()
+		if b.stopped && !b.reported {
+			n++
+		}
+		b.mu.Unlock()
+	}
+	return n
+}
+
+// forget drops the logs of builds finished more than logRetention ago or beyond the latest
+// keptLogs, and the builds finished more than statusRetention ago; the caller holds r.mu.
+func (r *records) forget() {
+	now := r.now()
+	var withLogs []*build
+	for id, b := range r.builds {
+		ended := b.endedAt()
+		switch {
+		case ended.IsZero():
+		case now.Sub(ended) > r.statusRetention:
+			delete(r.builds, id)
+		case now.Sub(ended) > r.logRetention:
+			b.log.Drop()
+		case !b.log.Dropped():
+			withLogs = append(withLogs, b)
+		}
+	}
+	if len(withLogs) <= keptLogs {
+		return
+	}
+	slices.SortFunc(withLogs, func(x, y *build) int { return y.endedAt().Compare(x.endedAt()) })
+	for _, b := range withLogs[keptLogs:] {
+		b.log.Drop()
+	}
+}
+
+// maxLog is how much of a build's output is kept: the last MiB.
+const maxLog = 1 << 20
+
+// logBuffer keeps the last maxLog bytes of a build's output, starting at a line.
+type logBuffer struct {
+	mu      sync.Mutex
+	buf     []byte
+	cut     bool // earlier output was dropped to stay within maxLog
+	dropped bool // the retention period ended: nothing is kept any more
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dropped {
+		return len(p), nil
+	}
+	if len(p) > maxLog {
+		p, l.cut, l.buf = p[len(p)-maxLog:], true, l.buf[:0]
+	}
+	l.buf = append(l.buf, p...)
+	if len(l.buf) > 2*maxLog { // trimmed at twice the size, so a write costs O(len(p)) on average
+		l.trim()
+	}
+	return len(p), nil
+}
+
+func (l *logBuffer) trim() {
+	if over := len(l.buf) - maxLog; over > 0 {
+		keep := l.buf[over:]
+		if i := bytes.IndexByte(keep, '\n'); i >= 0 && i < len(keep)-1 {
+			keep = keep[i+1:]
+		}
+		l.buf = append(l.buf[:0], keep...)
+		l.cut = true
+	}
+}
+
+// Bytes returns a copy of the last maxLog bytes written (with a note when earlier output was
+// cut), and whether the logs were dropped.
+func (l *logBuffer) Bytes() ([]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trim()
+	var out []byte
+	if l.cut {
+		out = append(out, "[earlier output cut: the last MiB is kept]\n"...)
+	}
+	return append(out, l.buf...), l.dropped
+}
+
+// Compact keeps only the last maxLog bytes, in a buffer of their size (a build that ended).
+func (l *logBuffer) Compact() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trim()
+	l.buf = append([]byte(nil), l.buf...)
+}
+
+// Dropped reports whether Drop was called.
+func (l *logBuffer) Dropped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+// Drop frees the logs for good.
+func (l *logBuffer) Drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf, l.dropped = nil, true
+}
