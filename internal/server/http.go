@@ -86,8 +86,9 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	b := &build{job: job, status: runtimeapi.Queued}
+	b := &build{job: job, status: runtimeapi.Queued, queued: s.opts.Now()}
 	s.records.add(b)
+	s.store(b)
 	select {
 	case s.queue <- b:
 	default:
@@ -202,9 +203,15 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := map[string]string{"build_id": b.job.ID, "status": b.status.String()}
+	out := map[string]any{"build_id": b.job.ID, "status": b.status.String()}
 	if b.image != "" {
 		out["image"] = b.image
+	}
+	if b.job.Digest != "" && b.status.Succeeded() {
+		out["digest"] = b.job.Digest
+	}
+	if t := b.job.Telemetry; t != nil && !b.ended.IsZero() {
+		out["telemetry"] = t
 	}
 	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
 		out["message"] = n.Note()

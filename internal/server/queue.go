@@ -28,6 +28,10 @@ func (s *Server) run(b *build) {
 		return
 	}
 	b.set(runtimeapi.Working, "", "")
+	b.mu.Lock()
+	b.started = s.opts.Now()
+	b.mu.Unlock()
+	s.store(b)
 	s.opts.Logger.Infof("build %s: WORKING", b.job.ID)
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.BuildTimeout)
 	defer cancel()
@@ -52,7 +56,11 @@ func (s *Server) finish(b *build, status runtimeapi.BuildStatus, image, errText 
 	b.status, b.image, b.err = status, image, errText
 	b.ended = s.opts.Now()
 	b.stopped = status == runtimeapi.Cancelled && s.ctx.Err() != nil
+	if t := b.job.Telemetry; t != nil && !b.started.IsZero() {
+		t.QueuedSeconds = b.started.Sub(b.queued).Seconds()
+	}
 	b.mu.Unlock()
+	s.store(b)
 	s.records.ended()
 	if errText != "" {
 		s.opts.Logger.Infof("build %s: %s: %s", b.job.ID, status, errText)

@@ -16,14 +16,16 @@ import (
 
 // build is the record of one accepted build.
 type build struct {
-	job    *Job
-	mu     sync.Mutex
-	status runtimeapi.BuildStatus
-	image  string
-	err    string
-	log    logBuffer
-	ended  time.Time          // when it reached its terminal status; zero while it runs
-	cancel context.CancelFunc // ends the build's context once it runs; nil before
+	job     *Job
+	mu      sync.Mutex
+	status  runtimeapi.BuildStatus
+	image   string
+	err     string
+	log     logBuffer
+	ended   time.Time          // when it reached its terminal status; zero while it runs
+	queued  time.Time          // when it was accepted
+	started time.Time          // when a worker took it; zero before
+	cancel  context.CancelFunc // ends the build's context once it runs; nil before
 
 	// stopped: cancelled because the server stopped; reported: a client has read its terminal status.
 	stopped, reported bool
@@ -50,12 +52,14 @@ type records struct {
 	logRetention, statusRetention time.Duration
 	now                           func() time.Time
 
+	store Store // nil: memory only
+
 	mu     sync.Mutex
 	builds map[string]*build
 }
 
-func newRecords(logRetention, statusRetention time.Duration, now func() time.Time) *records {
-	return &records{logRetention: logRetention, statusRetention: statusRetention, now: now, builds: map[string]*build{}}
+func newRecords(logRetention, statusRetention time.Duration, now func() time.Time, store Store) *records {
+	return &records{logRetention: logRetention, statusRetention: statusRetention, now: now, store: store, builds: map[string]*build{}}
 }
 
 // add records a build just accepted.
@@ -70,7 +74,13 @@ func (r *records) get(id string) *build {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.forget()
-	return r.builds[id]
+	if b := r.builds[id]; b != nil || r.store == nil {
+		return b
+	}
+	if rec, ok, err := r.store.Get(id); err == nil && ok {
+		return restored(rec)
+	}
+	return nil
 }
 
 // ended applies retention after a build reached its terminal status.
