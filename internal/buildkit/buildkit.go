@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +88,15 @@ type Build struct {
 	ContextDir string // the build context, with its Dockerfile at the root
 	Target     string // the stage to build; empty: the last. Only the stages it needs run.
 	Export     client.ExportEntry
+	// CacheImports and CacheExports are registry caches to read and write (RegistryCache).
+	CacheImports, CacheExports []client.CacheOptionsEntry
+	// Platforms to build for ("linux/amd64", "linux/arm64"); several make an index. Empty: the daemon's own.
+	Platforms []string
+	// SourceDate, when set, is SOURCE_DATE_EPOCH: the build sees it as that build argument, and
+	// the image exporter rewrites every timestamp after it in the layers to it, so that one
+	// context gives one image digest wherever it is built (buildkitd v0.13 and later; the Docker
+	// Engine 20.10's BuildKit knows neither).
+	SourceDate time.Time
 }
 
 // MobyExport names the image in the Docker Engine's own store (the engine's BuildKit only).
@@ -100,42 +111,70 @@ func PushExport(names []string) client.ExportEntry {
 	return client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{"name": strings.Join(names, ","), "push": "true"}}
 }
 
-// Solve runs b on c with the dockerfile.v0 frontend, writing plain progress to log. A failed
-// build is a *BuildError; a cancelled one returns ctx's error.
-func Solve(ctx context.Context, c *client.Client, b Build, log io.Writer) error {
+// Solve runs b on c with the dockerfile.v0 frontend, writing plain progress to log, and reports
+// what it pushed and how long its phases took. A failed build is a *BuildError; a cancelled one
+// returns ctx's error.
+func Solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Report, error) {
+	rep, _, err := solve(ctx, c, b, log)
+	return rep, err
+}
+
+// solve is Solve that also says whether a step of the Dockerfile started.
+func solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Report, bool, error) {
+	opt, err := solveOpt(b)
+	if err != nil {
+		return Report{}, false, err
+	}
+	statuses := make(chan *client.SolveStatus)
+	tr := newTracker()
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		showProgress(statuses, log, tr)
+	}()
+	start := time.Now()
+	resp, err := c.Solve(ctx, nil, opt, statuses)
+	<-printed
+	rep := tr.report(time.Since(start))
+	switch {
+	case err == nil:
+		rep.Digest = resp.ExporterResponse["containerimage.digest"]
+		return rep, true, nil
+	case ctx.Err() != nil:
+		return rep, tr.startedAStep(), ctx.Err()
+	}
+	return rep, tr.startedAStep(), tr.failure(err)
+}
+
+func solveOpt(b Build) (client.SolveOpt, error) {
 	fs, err := fsutil.NewFS(b.ContextDir)
 	if err != nil {
-		return fmt.Errorf("opening the build context: %w", err)
+		return client.SolveOpt{}, fmt.Errorf("opening the build context: %w", err)
 	}
 	attrs := map[string]string{"filename": "Dockerfile"}
 	if b.Target != "" {
 		attrs["target"] = b.Target
 	}
-	opt := client.SolveOpt{
+	if len(b.Platforms) > 0 {
+		attrs["platform"] = strings.Join(b.Platforms, ",")
+	}
+	export := client.ExportEntry{Type: b.Export.Type, Attrs: maps.Clone(b.Export.Attrs), Output: b.Export.Output, OutputDir: b.Export.OutputDir}
+	if !b.SourceDate.IsZero() {
+		attrs["build-arg:SOURCE_DATE_EPOCH"] = strconv.FormatInt(b.SourceDate.Unix(), 10)
+		if export.Attrs == nil {
+			export.Attrs = map[string]string{}
+		}
+		export.Attrs["rewrite-timestamp"] = "true"
+	}
+	return client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
-		Exports:       []client.ExportEntry{b.Export},
+		Exports:       []client.ExportEntry{export},
+		CacheImports:  b.CacheImports,
+		CacheExports:  b.CacheExports,
 		Session:       []session.Attachable{registryAuth()},
-	}
-	statuses := make(chan *client.SolveStatus)
-	p := newPrinter(log)
-	printed := make(chan struct{})
-	go func() {
-		defer close(printed)
-		for st := range statuses {
-			p.update(st)
-		}
-	}()
-	_, err = c.Solve(ctx, nil, opt, statuses)
-	<-printed
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	}
-	return p.failure(err)
+	}, nil
 }
 
 // registryAuth hands the builder this machine's registry credentials (~/.docker/config.json,

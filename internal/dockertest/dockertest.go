@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -51,14 +52,6 @@ func Engine(t testing.TB) *docker.Engine {
 	}
 	t.Skip(msg)
 	return nil
-}
-
-// Registry returns the address (127.0.0.1:port) of the real registry .ci/run starts (Debian's
-// docker-registry, RUNTIMEBUILD_TEST_REGISTRY); without it the test skips loudly, or fails
-// under RUNTIMEBUILD_REQUIRE_DOCKER=1.
-func Registry(t testing.TB) string {
-	t.Helper()
-	return fromCI(t, "RUNTIMEBUILD_TEST_REGISTRY", "NO REGISTRY: RUNTIMEBUILD_TEST_REGISTRY is not set (.ci/run starts Debian's docker-registry and sets it); this test of a real registry did not run")
 }
 
 // BuildkitHost returns the address of the buildkitd the tests build on
@@ -265,4 +258,56 @@ func randomWord() string {
 func BuildkitdBinary(t testing.TB) string {
 	t.Helper()
 	return fromCI(t, "RUNTIMEBUILD_TEST_BUILDKITD", "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run")
+}
+
+// BuildkitHosts returns n of the buildkitds .ci/run starts (RUNTIMEBUILD_TEST_BUILDKIT_HOSTS,
+// comma-separated); with fewer the test skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitHosts(t testing.TB, n int) []string {
+	t.Helper()
+	list := fromCI(t, "RUNTIMEBUILD_TEST_BUILDKIT_HOSTS", "NO BUILDKITD FARM: RUNTIMEBUILD_TEST_BUILDKIT_HOSTS is not set (.ci/run starts three buildkitds and sets it); this test of several daemons did not run")
+	hosts := strings.Split(list, ",")
+	if len(hosts) < n {
+		msg := fmt.Sprintf("RUNTIMEBUILD_TEST_BUILDKIT_HOSTS names %d buildkitds, this test needs %d", len(hosts), n)
+		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return hosts[:n]
+}
+
+// Registry returns the address (127.0.0.1:port) of the registry .ci/run starts
+// (RUNTIMEBUILD_TEST_REGISTRY: Debian's docker-registry, no auth); without it the test skips
+// loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func Registry(t testing.TB) string {
+	t.Helper()
+	return fromCI(t, "RUNTIMEBUILD_TEST_REGISTRY", "NO REGISTRY: RUNTIMEBUILD_TEST_REGISTRY is not set (.ci/run starts docker-registry and sets it); this test of a real registry did not run")
+}
+
+// Buildkitd starts a buildkitd of the test's own (RUNTIMEBUILD_TEST_BUILDKITD) on a unix socket,
+// with its own state, and returns its address and its process; it is killed when the test ends.
+func Buildkitd(t testing.TB) (host string, proc *os.Process) {
+	t.Helper()
+	bin := BuildkitdBinary(t)
+	dir, err := os.MkdirTemp("", "bk-") // short: a unix socket's path has at most 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "bk.sock")
+	cmd := exec.Command(bin, "--root", filepath.Join(dir, "state"), "--addr", "unix://"+sock,
+		"--oci-worker-snapshotter", "native", "--containerd-worker=false")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	})
+	if !WaitFor(30*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatalf("buildkitd did not listen on %s within 30s: %s", sock, out.String())
+	}
+	return "unix://" + sock, cmd.Process
 }

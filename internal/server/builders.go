@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
 // CheckBuilder builds nothing: it unpacks the upload and checks it as a builder would (the
@@ -145,17 +145,24 @@ var (
 )
 
 // solveJob unpacks the job's context and builds its target stage (or, when the Dockerfile has
-// no such stage, its last) on c.
-func solveJob(ctx context.Context, c *bkclient.Client, job *Job, export bkclient.ExportEntry, log io.Writer) error {
+// no such stage, its last) with solve; the job then carries the image's digest and the build's
+// telemetry.
+func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve func(context.Context, buildkit.Build, io.Writer) (buildkit.Report, error)) error {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
 		return fmt.Errorf("unpacking: %w", err)
 	}
-	target, err := chooseStage(dir, job.Target, log)
-	if err != nil {
+	if b.Target, err = chooseStage(dir, job.Target, log); err != nil {
 		return err
 	}
-	return buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Target: target, Export: export}, log)
+	b.ContextDir = dir
+	rep, err := solve(ctx, b, log)
+	job.Digest, job.Telemetry = rep.Digest, &runtimeapi.Telemetry{
+		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
+		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
+		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
+	}
+	return err
 }
 
 // chooseStage is the stage to build: the one the client named when the Dockerfile has it, else

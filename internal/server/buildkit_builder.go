@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +16,17 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 )
 
-// BuildkitBuilder builds on a buildkitd (BUILDKIT_HOST) and pushes the image to the target
-// image's registry under every name; /image_exists then asks that registry. Plain HTTP is used
-// only for registries on this machine's loopback.
+// BuildkitBuilder builds on a buildkitd (BUILDKIT_HOST), or on one of several chosen by the
+// target repository, and pushes the image to the target image's registry under every name;
+// /image_exists then asks that registry. Plain HTTP is used only for registries on this
+// machine's loopback. Builds are reproducible: SOURCE_DATE_EPOCH is the archive's own time.
 type BuildkitBuilder struct {
-	Daemon buildkit.Daemon
+	Daemon buildkit.Daemon // the daemon, when Farm is nil
+	Farm   *buildkit.Farm  // several daemons
+	// Cache is how much goes to the registry cache beside the target repository
+	// (buildkit.RegistryCache); empty: none.
+	Cache     buildkit.CacheMode
+	Platforms []string // empty: the daemon's own
 }
 
 // Build builds the job's context on the daemon and pushes it, or pushes the job's image archive.
@@ -36,13 +43,46 @@ func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (s
 	if job.Kind == KindImage {
 		return job.TargetImage, pushArchive(ctx, job, refs, log)
 	}
-	c, err := b.Daemon.Connect(ctx)
+	farm := b.Farm
+	if farm == nil {
+		farm = &buildkit.Farm{Daemons: []buildkit.Daemon{b.Daemon}}
+	}
+	repo := refs[0].Context().Name()
+	branch, _ := buildkit.Branch(job.Tags)
+	sourceDate, err := archiveTime(ctx, job)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	return job.TargetImage, solveJob(ctx, c, job, buildkit.PushExport(names), log)
+	build := buildkit.Build{Export: buildkit.PushExport(names), Platforms: b.Platforms, SourceDate: sourceDate}
+	return job.TargetImage, solveJob(ctx, job, build, log, func(ctx context.Context, build buildkit.Build, log io.Writer) (buildkit.Report, error) {
+		if b.Cache != "" {
+			build.CacheImports, build.CacheExports = buildkit.RegistryCache(repo, build.Target, branch, b.Cache)
+		}
+		return farm.Solve(ctx, repo, build, log)
+	})
 }
+
+// archiveTime is the time the archive gives its Dockerfile: the client packs every member with
+// the commit's time, which makes it the build's SOURCE_DATE_EPOCH. Zero when it gives none.
+func archiveTime(ctx context.Context, job *Job) (time.Time, error) {
+	var t time.Time
+	err := walkArchive(ctx, job.Archive, job.MaxUnpacked, func(name string, h *tar.Header, _ io.Reader) error {
+		if name != "Dockerfile" {
+			return nil
+		}
+		if h.ModTime.Unix() > 0 {
+			t = h.ModTime.UTC()
+		}
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return time.Time{}, fmt.Errorf("reading the archive's time: %w", err)
+	}
+	return t, nil
+}
+
+// errFound stops a walk that found what it looked for.
+var errFound = errors.New("found")
 
 // ImageExists asks the image's registry.
 func (b *BuildkitBuilder) ImageExists(ctx context.Context, image string) (bool, error) {

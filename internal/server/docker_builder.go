@@ -28,7 +28,10 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 		return "", err
 	}
 	defer c.Close()
-	return job.TargetImage, solveJob(ctx, c, job, buildkit.MobyExport(names), log)
+	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
+		func(ctx context.Context, b buildkit.Build, log io.Writer) (buildkit.Report, error) {
+			return buildkit.Solve(ctx, c, b, log)
+		})
 }
 
 // ImageExists asks the engine; a name that is no image reference does not exist.

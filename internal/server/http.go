@@ -87,8 +87,9 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	b := newBuild(job)
+	b := newBuild(job, s.opts.Now())
 	s.records.add(b)
+	s.store(b)
 	select {
 	case s.queue <- b:
 	default:
@@ -204,6 +205,12 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := runtimeapi.Status{BuildID: b.job.ID, Status: b.status, Image: b.image, Error: b.err}
+	if b.status.Succeeded() {
+		out.Digest = b.job.Digest
+	}
+	if !b.ended.IsZero() {
+		out.Telemetry = b.job.Telemetry
+	}
 	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
 		out.Message = n.Note()
 	}
@@ -281,14 +288,14 @@ func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
 		s.finish(b, runtimeapi.Cancelled, "", "cancelled by a client before it started")
 	case runtimeapi.Working:
 		s.opts.Logger.Infof("build %s: cancel requested", b.job.ID)
-	}
-	wait := time.NewTimer(cancelWait)
-	defer wait.Stop()
-	select {
-	case <-b.done:
-	case <-wait.C:
-	case <-r.Context().Done():
-		return
+		wait := time.NewTimer(cancelWait)
+		defer wait.Stop()
+		select {
+		case <-b.done:
+		case <-wait.C:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	b.mu.Lock()
 	answer := runtimeapi.CancelAnswer{BuildID: b.job.ID, Status: b.status}

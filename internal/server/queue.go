@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
@@ -32,9 +33,10 @@ func (s *Server) run(b *build) {
 	}
 	cctx, cancelCause := context.WithCancelCause(s.ctx)
 	defer cancelCause(nil)
-	if !b.start(func() { cancelCause(errCancelRequested) }) {
+	if !b.start(func() { cancelCause(errCancelRequested) }, s.opts.Now()) {
 		return // cancelled while queued: already finished
 	}
+	s.store(b)
 	s.opts.Logger.Infof("build %s: WORKING", b.job.ID)
 	ctx, cancel := context.WithTimeout(cctx, s.opts.BuildTimeout)
 	defer cancel()
@@ -53,15 +55,15 @@ func (s *Server) run(b *build) {
 	}
 }
 
-// start moves a queued build to WORKING with cancel as the way to stop it; false when a client
+// start moves a queued build to WORKING (at now) with cancel as the way to stop it; false when a client
 // cancelled it first.
-func (b *build) start(cancel func()) bool {
+func (b *build) start(cancel func(), now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.status != runtimeapi.Queued {
 		return false
 	}
-	b.status, b.cancel = runtimeapi.Working, cancel
+	b.status, b.cancel, b.started = runtimeapi.Working, cancel, now
 	return true
 }
 
@@ -96,8 +98,12 @@ func (s *Server) finish(b *build, status runtimeapi.BuildStatus, image, errText 
 	b.status, b.image, b.err = status, image, errText
 	b.ended = s.opts.Now()
 	b.stopped = status == runtimeapi.Cancelled && s.ctx.Err() != nil
+	if t := b.job.Telemetry; t != nil && !b.started.IsZero() {
+		t.QueuedSeconds = b.started.Sub(b.queued).Seconds()
+	}
 	b.mu.Unlock()
 	close(b.done)
+	s.store(b)
 	s.records.ended()
 	if errText != "" {
 		s.opts.Logger.Infof("build %s: %s: %s", b.job.ID, status, errText)

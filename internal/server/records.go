@@ -22,6 +22,8 @@ type build struct {
 	err        string
 	log        logBuffer
 	ended      time.Time // when it reached its terminal status; zero while it runs
+	queued     time.Time // when it was accepted
+	started    time.Time // when a worker took it; zero before
 	cancel     func()    // ends the build's context once it runs; nil before
 	finishOnce sync.Once
 	done       chan struct{} // closed when the build reached its terminal status
@@ -30,8 +32,8 @@ type build struct {
 	stopped, reported bool
 }
 
-func newBuild(job *Job) *build {
-	return &build{job: job, status: runtimeapi.Queued, done: make(chan struct{})}
+func newBuild(job *Job, queued time.Time) *build {
+	return &build{job: job, status: runtimeapi.Queued, queued: queued, done: make(chan struct{})}
 }
 
 func (b *build) endedAt() time.Time {
@@ -49,12 +51,14 @@ type records struct {
 	logRetention, statusRetention time.Duration
 	now                           func() time.Time
 
+	store Store // nil: memory only
+
 	mu     sync.Mutex
 	builds map[string]*build
 }
 
-func newRecords(logRetention, statusRetention time.Duration, now func() time.Time) *records {
-	return &records{logRetention: logRetention, statusRetention: statusRetention, now: now, builds: map[string]*build{}}
+func newRecords(logRetention, statusRetention time.Duration, now func() time.Time, store Store) *records {
+	return &records{logRetention: logRetention, statusRetention: statusRetention, now: now, store: store, builds: map[string]*build{}}
 }
 
 // add records a build just accepted.
@@ -69,7 +73,13 @@ func (r *records) get(id string) *build {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.forget()
-	return r.builds[id]
+	if b := r.builds[id]; b != nil || r.store == nil {
+		return b
+	}
+	if rec, ok, err := r.store.Get(id); err == nil && ok {
+		return restored(rec)
+	}
+	return nil
 }
 
 // ended applies retention after a build reached its terminal status.

@@ -47,6 +47,10 @@ type Job struct {
 	Tags        []string // full image references
 	Target      string   // build stage, when the client named one
 	MaxUnpacked int64    // limit for unpacking the archive
+
+	// Set by the builder: the image's digest and how the build spent its time, when it knows.
+	Digest    string
+	Telemetry *runtimeapi.Telemetry
 }
 
 // Unpack extracts the job's archive into Dir/context and returns that directory.
@@ -83,6 +87,11 @@ type Options struct {
 	LogRetention    time.Duration
 	StatusRetention time.Duration
 	Now             func() time.Time // the clock of retention; default time.Now
+
+	// Store, when set, keeps every build's record (status, image, error, times, log tail) across
+	// restarts: a build memory has forgotten is answered from it, and builds an earlier server
+	// left unended are ended INTERNAL_ERROR when this one starts. Its own bounds apply.
+	Store Store
 }
 
 // Server is the local Runtime API. Start it, serve Handler, then Close.
@@ -156,10 +165,11 @@ func New(opts Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		opts: opts, ctx: ctx, cancel: cancel, queue: make(chan *build, opts.QueueSize),
-		records: newRecords(opts.LogRetention, opts.StatusRetention, opts.Now),
+		records: newRecords(opts.LogRetention, opts.StatusRetention, opts.Now, opts.Store),
 		hold:    hold, conns: newConnTracker(opts.Limits.MaxConns), uploads: make(chan struct{}, opts.Limits.MaxUploads),
 		statusRead: make(chan struct{}, 1),
 	}
+	s.recoverStore()
 	for i := 0; i < opts.Workers; i++ {
 		s.wg.Add(1)
 		go s.work()
