@@ -16,6 +16,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
@@ -180,9 +181,9 @@ func chooseStage(dir, want string, log io.Writer) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the Dockerfile: %w", err)
 	}
-	for _, s := range preflight.Check(df, preflight.Context{}).Stages {
-		if strings.EqualFold(s, want) {
-			return s, nil
+	if model, err := dockerfile.Parse(df); err == nil {
+		if i, err := model.Stage(want); err == nil {
+			return model.Names[i], nil
 		}
 	}
 	fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", want)
