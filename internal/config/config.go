@@ -82,6 +82,10 @@ type Config struct {
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
 	ServeMaxUpload    int64
+	// The trust boundary's opt-ins (docs/serve-security.md) and the docker builder's cache bound.
+	ServeLocalImages      bool  // SERVE_LOCAL_IMAGES
+	ServeAllowPrivateURLs bool  // SERVE_ALLOW_PRIVATE_URLS
+	ServeCacheMax         int64 // SERVE_CACHE_MAX: bytes of BuildKit cache serve's builds keep in the engine
 
 	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
 	BuildkitHost      string // BUILDKIT_HOST
@@ -142,14 +146,17 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		Progress:     r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
 		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
 
-		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
-		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
-		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
-		ServeRemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
-		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
-		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
-		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
-		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+		ServeAddr:             r.str("SERVE_ADDR", "127.0.0.1:8000"),
+		ServeBuilder:          r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
+		ServeNoAuth:           r.boolean("SERVE_NO_AUTH", false),
+		ServeRemoteNoAuth:     r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
+		ServeRegistry:         r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
+		ServeWorkers:          r.positiveInt("SERVE_WORKERS", 1),
+		ServeBuildTimeout:     r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
+		ServeMaxUpload:        r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+		ServeLocalImages:      r.boolean("SERVE_LOCAL_IMAGES", false),
+		ServeAllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
+		ServeCacheMax:         r.positiveInt64("SERVE_CACHE_MAX", 10<<30),
 	}
 	c.BuildkitHost = r.str("BUILDKIT_HOST", "")
 	c.BuildkitTLSCACert = r.str("BUILDKIT_TLS_CA_CERT", "")

@@ -84,6 +84,7 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	srv, err := server.New(server.Options{
 		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
 		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log,
+		LocalImages: cfg.ServeLocalImages, AllowPrivateURLs: cfg.ServeAllowPrivateURLs,
 	})
 	if err != nil {
 		return err

@@ -119,7 +119,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	u, err := receive(r.Header.Get("Content-Type"), body, f, limit)
+	u, err := receive(r.Header.Get("Content-Type"), body, f, limit, s.checkField)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return nil, http.StatusInternalServerError, cerr
 	}
@@ -130,6 +130,15 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	if err != nil {
 		return nil, statusOf(err), err
 	}
+	trust := s.trust()
+	if err := trust.check("target_image", u.TargetImage); err != nil {
+		return nil, statusOf(err), err
+	}
+	for _, t := range tags {
+		if err := trust.check("the tag", t); err != nil {
+			return nil, statusOf(err), err
+		}
+	}
 	kind, err := inspect(s.ctx, archive, limit)
 	if err != nil {
 		return nil, statusOf(err), err
@@ -138,8 +147,25 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	rand.Read(id)
 	return &Job{
 		ID: hex.EncodeToString(id), Kind: kind, Archive: archive, Dir: dir, Target: u.Target,
-		TargetImage: u.TargetImage, Tags: tags, MaxUnpacked: limit,
+		TargetImage: u.TargetImage, Tags: tags, MaxUnpacked: limit, Trust: trust,
 	}, 0, nil
+}
+
+// trust is the boundary the options draw.
+func (s *Server) trust() Trust {
+	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs}
+}
+
+// checkField refuses a name outside the prefix as soon as its field is read: a form that sends
+// target_image (and full tags) before the context is refused before the context is read.
+func (s *Server) checkField(field, value string) error {
+	switch {
+	case field == "target_image":
+		return s.trust().check("target_image", value)
+	case strings.HasPrefix(field, "tags") && strings.ContainsAny(value, ":/@"):
+		return s.trust().check("the tag", value)
+	}
+	return nil
 }
 
 // fullTags turns bare tags ("latest") into references in the target's repository and checks
@@ -245,6 +271,10 @@ func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := docker.ParseImage(image); err != nil { // never an option, never a path: an image name
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	if err := s.trust().check("image", image); err != nil { // only the prefix's registry is ever asked
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}

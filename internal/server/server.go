@@ -47,6 +47,7 @@ type Job struct {
 	Tags        []string // full image references
 	Target      string   // build stage, when the client named one
 	MaxUnpacked int64    // limit for unpacking the archive
+	Trust       Trust    // what the build may reach (the server's options)
 
 	// Set by the builder: the image's digest and how the build spent its time, when it knows.
 	Digest    string
@@ -69,7 +70,10 @@ type Logger = progress.Logger
 type Options struct {
 	Key            string // required in X-API-Key unless NoAuth
 	NoAuth         bool
-	RegistryPrefix string
+	RegistryPrefix string // target images, tags and /image_exists only under it (Trust)
+	// LocalImages (SERVE_LOCAL_IMAGES) and AllowPrivateURLs (SERVE_ALLOW_PRIVATE_URLS) are the
+	// operator's opt-ins beyond the trust boundary (Trust).
+	LocalImages, AllowPrivateURLs bool
 	Workers        int           // builds at once; default 1
 	QueueSize      int           // accepted builds waiting for a worker; default 8
 	BuildTimeout   time.Duration // a build past it ends as TIMEOUT; default 30 min
