@@ -142,7 +142,8 @@ func ParseImage(ref string) (string, error) {
 type Image struct {
 	ID      string
 	Created time.Time
-	Size    int64 // bytes
+	Size    int64    // bytes
+	OnBuild []string // ONBUILD triggers a build FROM it runs
 }
 
 // Inspect describes image (a name or an ID); ErrNoSuchImage when the engine does not have it.
@@ -155,7 +156,11 @@ func (e *Engine) Inspect(ctx context.Context, image string) (Image, error) {
 		return Image{}, e.wrap(ctx, err)
 	}
 	created, _ := time.Parse(time.RFC3339Nano, res.Created)
-	return Image{ID: res.ID, Created: created, Size: res.Size}, nil
+	img := Image{ID: res.ID, Created: created, Size: res.Size}
+	if res.Config != nil {
+		img.OnBuild = res.Config.OnBuild
+	}
+	return img, nil
 }
 
 // Exists reports whether the engine has image.
@@ -170,11 +175,24 @@ func (e *Engine) Exists(ctx context.Context, image string) (bool, error) {
 // Pull pulls image with this machine's registry credentials for its registry (as the docker
 // CLI finds them), the engine's progress lines going to log.
 func (e *Engine) Pull(ctx context.Context, image string, log io.Writer) error {
+	return e.pull(ctx, image, true, log)
+}
+
+// PullAnonymously pulls image as anyone may: with no credentials.
+func (e *Engine) PullAnonymously(ctx context.Context, image string, log io.Writer) error {
+	return e.pull(ctx, image, false, log)
+}
+
+func (e *Engine) pull(ctx context.Context, image string, withCredentials bool, log io.Writer) error {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
 		return fmt.Errorf("%q is not an image reference: %w", image, err)
 	}
-	resp, err := e.api.ImagePull(ctx, named.String(), client.ImagePullOptions{RegistryAuth: registryAuth(reference.Domain(named))})
+	var auth string
+	if withCredentials {
+		auth = registryAuth(reference.Domain(named))
+	}
+	resp, err := e.api.ImagePull(ctx, named.String(), client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", image, e.wrap(ctx, err))
 	}

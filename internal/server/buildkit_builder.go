@@ -54,7 +54,7 @@ func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (s
 		return "", err
 	}
 	build := buildkit.Build{Export: buildkit.PushExport(names), Platforms: b.Platforms, SourceDate: sourceDate}
-	return job.TargetImage, solveJob(ctx, job, build, log, func(ctx context.Context, build buildkit.Build, log io.Writer) (buildkit.Report, error) {
+	return job.TargetImage, solveJob(ctx, job, build, log, func(ctx context.Context, build buildkit.Build, _ sources, log io.Writer) (buildkit.Report, error) {
 		if b.Cache != "" {
 			build.CacheImports, build.CacheExports = buildkit.RegistryCache(repo, build.Target, branch, b.Cache)
 		}

@@ -47,11 +47,13 @@ func (t Trust) split() (registry, path string, ok bool) {
 		}
 		return reg.RegistryStr(), "", true
 	}
-	repo, err := name.NewRepository(p)
+	// A repository below the prefix, parsed as the engine does ("docker.io/team" is Docker Hub's
+	// team/…, not library/team): the prefix is its path without the last element.
+	repo, err := name.NewRepository(p + "/x")
 	if err != nil {
 		return "", "", false
 	}
-	return repo.RegistryStr(), repo.RepositoryStr(), true
+	return repo.RegistryStr(), strings.TrimSuffix(repo.RepositoryStr(), "/x"), true
 }
 
 // Under reports whether ref names an image in a repository below the prefix (prefix
