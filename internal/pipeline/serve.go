@@ -55,7 +55,11 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		if err := buildkit.Ping(ctx, c); err != nil {
 			return nil, fmt.Errorf("serve builds on the buildkitd at BUILDKIT_HOST=%s: %w; start it, or correct BUILDKIT_HOST and the BUILDKIT_TLS_* files", cfg.BuildkitHost, err)
 		}
-		return &server.BuildkitBuilder{Daemon: d}, nil
+		b := &server.BuildkitBuilder{Daemon: d}
+		for _, host := range b.SharedNetworks(ctx) {
+			log.Warnf("the buildkitd at BUILDKIT_HOST=%s runs build steps in this machine's network namespace: a RUN step reaches serve's loopback and private services; run it in a network namespace of its own (docs/serve-security.md)", host)
+		}
+		return b, nil
 	}
 	engine, err := newEngine(cfg)
 	if err != nil {
@@ -72,6 +76,12 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
 	} else if cfg.RuntimeAPIKey == "" {
 		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
+	}
+	if cfg.ServeLocalImages {
+		log.Warnf("SERVE_LOCAL_IMAGES=true: FROM, --from and mount sources may use any image the engine holds, other users' too (a single-user machine's setting)")
+	}
+	if cfg.ServeAllowPrivateURLs {
+		log.Warnf("SERVE_ALLOW_PRIVATE_URLS=true: ADD and git sources may reach this machine's loopback, link-local and private addresses")
 	}
 	ln, err := net.Listen("tcp", cfg.ServeAddr)
 	if err != nil {

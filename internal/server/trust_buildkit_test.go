@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/base64"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -77,5 +79,19 @@ func TestTheBuildkitBuilderUsesCredentialsOnlyForThePrefixsRegistry(t *testing.T
 	id, st, err = own.submit(t, dockertest.ContextArchive(t, df, nil), host+"/private/app:"+randomHex(4), "")
 	if st.Status != runtimeapi.Success || credentialed.Load() == 0 {
 		t.Fatalf("the prefix's own registry: %+v %v, %d requests with serve's credentials\n%s", st, err, credentialed.Load(), own.buildLogs(t, id))
+	}
+}
+
+// Row 8: a buildkitd whose steps share this machine's network (the tests' own: no CNI, on this
+// host) is named, so that serve warns at start; RUN steps there reach loopback.
+func TestABuildkitdOnThisHostsNetworkIsNamed(t *testing.T) {
+	host := dockertest.BuildkitHost(t)
+	b := &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: host}}
+	if got := b.SharedNetworks(context.Background()); len(got) != 1 || got[0] != host {
+		t.Fatalf("SharedNetworks = %v, want [%s]", got, host)
+	}
+	gone := &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix://" + filepath.Join(t.TempDir(), "none.sock")}}
+	if got := gone.SharedNetworks(context.Background()); len(got) != 0 {
+		t.Fatalf("a daemon that does not answer: %v", got)
 	}
 }
