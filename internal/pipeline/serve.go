@@ -68,7 +68,7 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 	if err := engine.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
 	}
-	return &server.DockerBuilder{Engine: engine}, nil
+	return &server.DockerBuilder{Engine: engine, CacheMax: cfg.ServeCacheMax}, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder server.Builder, ready func(addr string)) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
@@ -263,5 +264,70 @@ func writeTar(t *testing.T, w io.Writer, files map[string]string) {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Row 11: builds that give a name a new image leave no dangling image behind, and the
+// BuildKit cache serve's builds made is kept under SERVE_CACHE_MAX while what others made stays.
+func TestTheDockerBuilderLeavesNoDanglingImagesAndBoundsOnlyItsOwnCache(t *testing.T) {
+	ctx := context.Background()
+	engine := dockertest.Engine(t)
+	c, err := buildkit.Engine(ctx, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Another user of the engine builds first: its cache records are not serve's.
+	otherImage := "runtimebuild-test/other-user:" + randomHex(4)
+	t.Cleanup(func() { dockertest.RemoveImages(otherImage) })
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY f /f\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "f"), []byte(randomHex(8)), 0o644)
+	if _, err := buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Export: buildkit.MobyExport([]string{otherImage})}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	others, err := c.DiskUsage(ctx)
+	if err != nil || len(others) == 0 {
+		t.Fatalf("the engine's BuildKit lists %d records (%v)", len(others), err)
+	}
+
+	l := start(t, server.Options{Builder: &server.DockerBuilder{Engine: engine, CacheMax: 1}})
+	target := uniqueImage(t)
+	var ids []string
+	pruned := false
+	for i := 0; i < 3; i++ {
+		archive := dockertest.ContextArchive(t, busyboxFrom+"FROM busybox\nRUN echo NONCE > /n\n", nil)
+		id, st, err := l.submit(t, archive, target, "")
+		logs := l.buildLogs(t, id)
+		if st.Status != runtimeapi.Success {
+			t.Fatalf("build %d: %+v %v\n%s", i, st, err, logs)
+		}
+		pruned = pruned || strings.Contains(logs, "pruned ")
+		img, err := engine.Inspect(ctx, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, img.ID)
+	}
+	for _, id := range ids[:2] {
+		if ok, _ := engine.Exists(ctx, id); ok {
+			t.Errorf("the image %s, whose name a later build took, is still in the engine", id)
+		}
+	}
+	now, err := c.DiskUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[string]bool{}
+	for _, r := range now {
+		left[r.ID] = true
+	}
+	for _, r := range others {
+		if !left[r.ID] {
+			t.Errorf("the cache record %s (%s), made before serve, was pruned", r.ID, r.Description)
+		}
+	}
+	if !pruned {
+		t.Error("with SERVE_CACHE_MAX of 1 byte, no build pruned anything")
 	}
 }
