@@ -293,12 +293,13 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 	for name, builder := range builders {
 		t.Run(name, func(t *testing.T) {
 			b := builder(t)
-			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second})
-			archive, marker := dockertest.SleepingContext(t)
-			image := uniqueImage(t)
+			image, prefix := uniqueImage(t), ""
 			if name == "buildkitd" {
-				image = inMemoryRegistry(t) + "/team/sleep:1"
+				reg := inMemoryRegistry(t)
+				image, prefix = reg+"/team/sleep:1", reg+"/team"
 			}
+			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second, RegistryPrefix: prefix})
+			archive, marker := dockertest.SleepingContext(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			id, err := l.client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: archive, TargetImage: image})

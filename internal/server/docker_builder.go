@@ -44,8 +44,8 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 		return "", err
 	}
 	defer c.Close()
-	before := cacheRecords(ctx, c)
-	defer d.boundCache(c, before, log)
+	before, started := cacheRecords(ctx, c), time.Now()
+	defer d.boundCache(c, before, started, log)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
@@ -94,11 +94,12 @@ func cacheRecords(ctx context.Context, c *bkclient.Client) map[string]bool {
 	return ids
 }
 
-// boundCache counts the records that appeared during the build as serve's, and prunes the least
-// recently used of serve's records while they hold more than CacheMax. Records that existed
-// before (other users' builds, or an earlier serve's) are never pruned. A build of another
+// boundCache counts the records that appeared during the build (absent before it and created
+// after it started) as serve's, and prunes the least recently used of serve's records while they
+// hold more than CacheMax. Records that existed before (other users' builds, or an earlier
+// serve's) are never pruned. A build of another
 // client of the engine running at the same time may have its new records counted as serve's.
-func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, log io.Writer) {
+func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, started time.Time, log io.Writer) {
 	if before == nil {
 		return
 	}
@@ -118,7 +119,7 @@ func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, l
 	var size int64
 	for _, r := range du {
 		present[r.ID] = true
-		if !before[r.ID] {
+		if !before[r.ID] && !r.CreatedAt.Before(started) {
 			d.made[r.ID] = true
 		}
 		if d.made[r.ID] {
@@ -142,10 +143,8 @@ func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, l
 		if err := c.Prune(ctx, nil, bkclient.PruneAll, bkclient.WithFilter([]string{"id==" + r.ID})); err == nil {
 			freed += r.Size
 			delete(d.made, r.ID)
+			fmt.Fprintf(log, "pruned cache record %s (%s, %d bytes): this server's cache is over SERVE_CACHE_MAX %d\n", r.ID, r.Description, r.Size, d.CacheMax)
 		}
-	}
-	if freed > 0 {
-		fmt.Fprintf(log, "pruned %d bytes of this server's BuildKit cache (SERVE_CACHE_MAX %d)\n", freed, d.CacheMax)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/docker/cli/cli/config"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -48,7 +49,9 @@ func privateRegistry(t *testing.T) (host string, credentialed *atomic.Int64) {
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("user:secret"))
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600)
-	t.Setenv("DOCKER_CONFIG", dir)
+	old := config.Dir() // read once per process: DOCKER_CONFIG set now would not be seen
+	config.SetDir(dir)
+	t.Cleanup(func() { config.SetDir(old) })
 	return host, credentialed
 }
 
