@@ -82,6 +82,9 @@ type Config struct {
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
 	ServeMaxUpload    int64
+	ServeStateDir     string   // SERVE_STATE_DIR; empty: records.DefaultDir
+	ServeCacheMode    string   // SERVE_CACHE_MODE: max, min, off
+	ServePlatforms    []string // SERVE_PLATFORMS, comma-separated; empty: the daemon's own
 
 	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
 	BuildkitHost      string // BUILDKIT_HOST
@@ -150,6 +153,13 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
 		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
 		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+		ServeStateDir:     r.str("SERVE_STATE_DIR", ""),
+		ServeCacheMode:    r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
+	}
+	for _, p := range strings.Split(r.str("SERVE_PLATFORMS", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.ServePlatforms = append(c.ServePlatforms, p)
+		}
 	}
 	c.BuildkitHost = r.str("BUILDKIT_HOST", "")
 	c.BuildkitTLSCACert = r.str("BUILDKIT_TLS_CA_CERT", "")
