@@ -44,9 +44,25 @@ func Current() Process {
 // Resume("status", id) gives "go tool mage status <id>", "./bin/runtimebuild status <id>", ...
 func Resume(target string, args ...string) string { return Current().Command(target, args...) }
 
-// Command is the command line that runs target with args in the way this process was started.
+// Command is the command line that runs target with args in the way this process was started,
+// each argument quoted for a POSIX shell when it needs it (a build ID from a server is text a
+// user pastes into a shell).
 func (p Process) Command(target string, args ...string) string {
-	return strings.Join(append([]string{p.Runner(), p.namespace() + target}, args...), " ")
+	words := []string{p.Runner(), p.namespace() + target}
+	for _, a := range args {
+		words = append(words, ShellQuote(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// ShellQuote returns s as one word of a POSIX shell: as it is when it holds only characters no
+// shell treats specially, else in single quotes (a single quote inside closes them, is escaped
+// and reopens them).
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/@%+=,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Runner is the command that runs a target: "go run magefile.go", "go tool mage", "mage", or
@@ -71,7 +87,7 @@ func (p Process) Runner() string {
 }
 
 // targets are the names this package's targets answer to.
-var targets = map[string]bool{"all": true, "context": true, "upload": true, "status": true, "image": true,
+var targets = map[string]bool{"all": true, "context": true, "upload": true, "status": true, "cancel": true, "image": true,
 	"validate": true, "serve": true, "version": true}
 
 // namespace is the prefix the user typed before one of the targets ("rb:"), or "".

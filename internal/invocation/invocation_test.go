@@ -29,3 +29,20 @@ func TestTheHintNamesTheCommandTheUserRan(t *testing.T) {
 		})
 	}
 }
+
+func TestTheHintQuotesAnArgumentOnlyWhenAShellWouldReadItOtherwise(t *testing.T) {
+	p := Process{Args0: "./bin/runtimebuild", Executable: "/src/bin/runtimebuild", Args: []string{"upload"}}
+	for _, tt := range []struct{ arg, want string }{
+		{"0123456789abcdef01234567", "0123456789abcdef01234567"},
+		{"build-1.2_3:4", "build-1.2_3:4"},
+		{"x; touch /tmp/PWNED #\u202e", "'x; touch /tmp/PWNED #\u202e'"},
+		{"it's", `'it'\''s'`},
+		{"$(id)", "'$(id)'"},
+		{"a b", "'a b'"},
+		{"", "''"},
+	} {
+		if got, want := p.Command("status", tt.arg), "./bin/runtimebuild status "+tt.want; got != want {
+			t.Errorf("Command(status, %q) = %q, want %q", tt.arg, got, want)
+		}
+	}
+}

@@ -83,6 +83,8 @@ func unmatchedAllowWarning(pattern string) string {
 func Advise(err error) error {
 	var he *runtimeapi.HTTPError
 	var re *runtimeapi.RedirectError
+	var ue *runtimeapi.UnreachableError
+	var ie *runtimeapi.BuildIDError
 	switch {
 	case errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w (check RUNTIME_API_KEY)", err)
@@ -90,8 +92,12 @@ func Advise(err error) error {
 		return fmt.Errorf("%w (narrow the archive with .dockerignore or INCLUDE)", err)
 	case errors.As(err, &re):
 		return fmt.Errorf("%w: set RUNTIME_API_URL to the Runtime API itself", err)
-	case errors.Is(err, runtimeapi.ErrKeyEchoed):
+	case errors.Is(err, runtimeapi.ErrKeyEchoed), errors.As(err, &ie):
 		return fmt.Errorf("%w: check RUNTIME_API_URL points at the Runtime API", err)
+	case errors.As(err, &ue) && ue.Reason == runtimeapi.UnknownHost:
+		return fmt.Errorf("%w: check the host name in RUNTIME_API_URL, and that this machine resolves it (DNS, /etc/hosts, a VPN)", err)
+	case errors.As(err, &ue):
+		return fmt.Errorf("%w: check RUNTIME_API_URL (its port), and that the Runtime API is running", err)
 	}
 	return err
 }

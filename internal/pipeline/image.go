@@ -32,6 +32,9 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	if timeout > 0 {
 		cfg.BuildTimeout = timeout
 	}
+	if err := reach(ctx, cfg, client, false); err != nil { // before exporting: a wrong URL fails in seconds
+		return Built{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
 	src, how := imageSource(ctx, cfg, log)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -132,10 +133,12 @@ func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
 func TestImageRemovesItsArchiveWhenTheUploadFails(t *testing.T) {
 	ref, _ := pushRandomImage(t, 1024, 1)
 	out := t.TempDir()
-	cfg := load(t, map[string]string{"RUNTIME_API_URL": "http://127.0.0.1:1", "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
-		"OUTPUT_DIR": out, "BUILD_TIMEOUT": "300ms"})
-	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil {
-		t.Fatal("an upload to a closed port succeeded")
+	// reached before the export (image needs no registry prefix: a 4xx there is an answer), then refusing the upload
+	api := answering(t, http.StatusBadRequest, `{"detail":"no uploads today"}`)
+	cfg := load(t, map[string]string{"RUNTIME_API_URL": api, "RUNTIME_API_KEY": "k", "IMAGE_SOURCE": "registry",
+		"OUTPUT_DIR": out, "BUILD_TIMEOUT": "30s"})
+	if _, err := Image(context.Background(), cfg, progress.New(io.Discard, "quiet"), ref, nil, 0); err == nil || !strings.Contains(err.Error(), "POST /build: 400 Bad Request: no uploads today") {
+		t.Fatalf("err = %v, want the refused upload", err)
 	}
 	if left, _ := os.ReadDir(out); len(left) != 0 {
 		t.Fatalf("left behind: %v", left)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -148,13 +147,13 @@ func Upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 
 	target, tags, err := targetImage(ctx, client, plan)
 	if err != nil {
-		return Built{}, err
+		return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 	}
 	res := packed.Result
 	if !cfg.Force {
 		exists, err := alreadyBuilt(ctx, client, log, plan, target, tags)
 		if err != nil {
-			return Built{}, err
+			return Built{}, interruptedAfterPacking(err, plan.Archive, "asking the Runtime API")
 		}
 		if exists {
 			log.Infof("%s exists already: nothing to build (FORCE=true builds it again)", target)
@@ -366,13 +365,9 @@ func targetImage(ctx context.Context, client *runtimeapi.Client, plan Plan) (str
 		}
 		repo, target = r, cfg.TargetImage
 	} else {
-		prefix, err := client.RegistryPrefix(ctx)
-		var he *runtimeapi.HTTPError
-		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
-			return "", nil, err // the key is wrong, not the URL: Advise says so
-		}
+		prefix, err := registryPrefix(ctx, client)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
+			return "", nil, err
 		}
 		repo = strings.TrimRight(prefix, "/") + "/" + cfg.ImageName
 		refs, err := imagename.References(repo, plan.Tags[:1])

@@ -3,10 +3,13 @@
 package result
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
@@ -88,20 +91,53 @@ func owned(dir, name string) []string {
 	return []string{r.Archive, name}
 }
 
-// AppendGitHubOutput appends name=value lines to the file named by GITHUB_OUTPUT.
+// outputName is what GitHub takes as an output name.
+var outputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// AppendGitHubOutput appends the outputs to file, GitHub Actions' output file (nothing when file
+// is ""). A value on one line is written name=value; a value holding a line break is written in
+// GitHub's multi-line form, name<<DELIMITER, with a random delimiter that does not occur in it,
+// so that no value can end its own entry and add another. A name GitHub would not read is an
+// error, and then nothing is written.
 func AppendGitHubOutput(file string, pairs ...[2]string) error {
 	if file == "" {
 		return nil
 	}
+	var out strings.Builder
+	for _, p := range pairs {
+		name, value := p[0], p[1]
+		if !outputName.MatchString(name) {
+			return fmt.Errorf("%q is no output name: letters, digits, _ and -, not starting with a digit or -", name)
+		}
+		if !strings.ContainsAny(value, "\r\n") {
+			fmt.Fprintf(&out, "%s=%s\n", name, value)
+			continue
+		}
+		delimiter := newDelimiter(value)
+		fmt.Fprintf(&out, "%s<<%s\n%s\n%s\n", name, delimiter, value, delimiter)
+	}
 	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("appending to GITHUB_OUTPUT: %w", err)
+		return fmt.Errorf("appending outputs to %s: %w", file, err)
 	}
-	for _, p := range pairs {
-		if strings.ContainsAny(p[1], "\r\n") {
-			continue // values here are paths, digests and image names: never multi-line
+	_, err = f.WriteString(out.String()) // one write: the entries of a run stay together
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("appending outputs to %s: %w", file, err)
+	}
+	return nil
+}
+
+// newDelimiter is a heredoc delimiter that value does not contain, in the form GitHub's own
+// toolkit uses.
+func newDelimiter(value string) string {
+	for {
+		b := make([]byte, 16)
+		rand.Read(b)
+		if d := "ghadelimiter_" + hex.EncodeToString(b); !strings.Contains(value, d) {
+			return d
 		}
-		fmt.Fprintf(f, "%s=%s\n", p[0], p[1])
 	}
-	return f.Close()
 }

@@ -13,7 +13,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -46,11 +49,12 @@ type Options struct {
 
 // Client talks to one Runtime API with one key.
 type Client struct {
-	base   *url.URL
-	key    string
-	http   *http.Client
-	opts   Options
-	redact *strings.Replacer // the key out of every string the server sends back
+	base    *url.URL
+	key     string
+	http    *http.Client
+	opts    Options
+	redact  *strings.Replacer // the key out of every string the server sends back
+	reached atomic.Bool       // the server has answered once: from then on, a refused connection may heal
 }
 
 // New returns a client for baseURL. The key travels only in the X-API-Key header. A base URL it
@@ -90,20 +94,44 @@ func New(baseURL, key string, opts Options) (*Client, error) {
 	transport.ResponseHeaderTimeout = opts.HeaderTimeout
 	hc := &http.Client{
 		Transport: transport,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
-				return http.ErrUseLastResponse // an upload is never redirected: attempt makes the 3xx an error
-			}
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			if req.URL.Host != u.Host || req.URL.Scheme != u.Scheme {
-				req.Header.Del("X-API-Key") // the key is for this host only
-			}
-			return nil
-		},
 	}
-	return &Client{base: u, key: key, http: hc, opts: opts, redact: newRedactor(key)}, nil
+	c := &Client{base: u, key: key, http: hc, opts: opts, redact: newRedactor(key)}
+	hc.CheckRedirect = c.checkRedirect
+	return c, nil
+}
+
+// checkRedirect follows a GET's redirects within the base URL's origin only: an answer from
+// another scheme, host or port would become a result (an image, a SUCCESS) that the Runtime
+// API never gave.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+		return http.ErrUseLastResponse // an upload is never redirected: attempt makes the 3xx an error
+	}
+	if !sameOrigin(req.URL, c.base) {
+		code := 0
+		if req.Response != nil {
+			code = req.Response.StatusCode
+		}
+		return &RedirectError{StatusCode: code, Location: c.redact.Replace(req.URL.Redacted()), OtherOrigin: true}
+	}
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	return nil
+}
+
+// sameOrigin compares scheme, host and port, the port defaulted by the scheme.
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
 func isLoopback(host string) bool {
@@ -121,7 +149,7 @@ func (c *Client) RegistryPrefix(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("asking the registry prefix: %w", err)
 	}
 	if out.RegistryPrefix == "" {
-		return "", errors.New("asking the registry prefix: GET /registry_prefix answered without registry_prefix")
+		return "", fmt.Errorf("asking the registry prefix: %w", ErrNoRegistryPrefix)
 	}
 	return c.redact.Replace(strings.TrimRight(out.RegistryPrefix, "/")), nil
 }
@@ -142,7 +170,7 @@ func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error
 	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
 		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{"build_id": {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
-	for _, f := range []*string{(*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
+	for _, f := range []*string{&s.BuildID, (*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
 	}
 	return s, err
@@ -197,7 +225,51 @@ func (c *Client) SubmitBuild(ctx context.Context, req BuildRequest) (string, err
 	if id := c.redact.Replace(out.BuildID); id != out.BuildID {
 		return "", ErrKeyEchoed
 	}
+	if !ValidBuildID(out.BuildID) {
+		return "", fmt.Errorf("POST /build: %w", &BuildIDError{ID: out.BuildID})
+	}
 	return out.BuildID, nil
+}
+
+var buildIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,256}$`)
+
+// ValidBuildID reports whether id is a build ID the client passes on: 1 to MaxBuildIDLength
+// letters, digits and "._:-". Such an ID means nothing to a shell, a terminal or a workflow's
+// outputs, wherever it is printed or written.
+func ValidBuildID(id string) bool { return buildIDPattern.MatchString(id) }
+
+// Cancel asks the server to cancel a build (POST /build/cancel?build_id=, serve's own endpoint).
+// The answer is CANCELLED, or the terminal status the build had already reached. A server
+// without the endpoint is a *CancelUnsupportedError; a build it does not know, an *HTTPError 404.
+func (c *Client) Cancel(ctx context.Context, buildID string) (CancelAnswer, error) {
+	var out CancelAnswer
+	err := c.do(ctx, "POST "+PathBuildCancel, func(ctx context.Context) (*http.Request, error) {
+		return c.request(ctx, http.MethodPost, PathBuildCancel, url.Values{"build_id": {buildID}}, nil)
+	}, &out, c.opts.RequestTimeout)
+	var herr *HTTPError
+	if errors.As(err, &herr) && noEndpoint(herr) {
+		shown := *c.base
+		return CancelAnswer{}, &CancelUnsupportedError{URL: shown.String(), StatusCode: herr.StatusCode}
+	}
+	if err != nil {
+		return CancelAnswer{}, err
+	}
+	out.BuildID, out.Status = c.redact.Replace(out.BuildID), ParseBuildStatus(c.redact.Replace(string(out.Status)))
+	return out, nil
+}
+
+// noEndpoint tells a server without the path from one that answers for a build: 405 is always
+// the former; a 404 is too when it names nothing (a router's plain "404 page not found") or says
+// only FastAPI's "Not Found", while serve's 404 for an unknown build carries a JSON detail
+// naming it.
+func noEndpoint(e *HTTPError) bool {
+	switch e.StatusCode {
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	case http.StatusNotFound:
+		return !e.JSONDetail || strings.EqualFold(strings.TrimSpace(e.Detail), "Not Found")
+	}
+	return false
 }
 
 func (c *Client) request(ctx context.Context, method, path string, query url.Values, body io.ReadCloser) (*http.Request, error) {
@@ -276,19 +348,20 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req, op)
 	if err != nil {
 		if ctx.Err() != nil {
 			return permanent{ctx.Err()}
 		}
-		return fmt.Errorf("%s: %w", op, c.redactErr(scrub(err))) // a malformed answer is quoted in the error
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		return permanent{&RedirectError{Op: op, StatusCode: resp.StatusCode, Location: c.redact.Replace(resp.Header.Get("Location"))}}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: c.redact.Replace(detail(resp.Body)),
+		text, fromJSON := detail(resp.Body)
+		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: c.redact.Replace(text), JSONDetail: fromJSON,
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if !retryableStatus(resp.StatusCode) {
 			return permanent{herr}
@@ -301,18 +374,73 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 	return nil
 }
 
-// detail extracts the server's {"detail": ...} or the start of a non-JSON body.
-func detail(r io.Reader) string {
+// send does one round trip. A redirect to another origin is a permanent *RedirectError; a first
+// contact that finds no server (refused, unknown host) a permanent *UnreachableError; other
+// failures may heal.
+func (c *Client) send(req *http.Request, op string) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err == nil {
+		c.reached.Store(true)
+		return resp, nil
+	}
+	var rerr *RedirectError
+	if errors.As(err, &rerr) {
+		rerr.Op = op
+		return nil, permanent{rerr}
+	}
+	if !c.reached.Load() {
+		if reason := unreachable(err); reason != 0 {
+			shown := *c.base
+			return nil, permanent{&UnreachableError{Op: op, URL: shown.String(), Host: c.base.Hostname(), Reason: reason, Err: c.redactErr(innermost(err))}}
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", op, c.redactErr(scrub(err))) // a malformed answer is quoted in the error
+}
+
+// wsaeConnRefused is Windows' "connection refused", which is not syscall.ECONNREFUSED there.
+const wsaeConnRefused = syscall.Errno(10061)
+
+// unreachable classifies a transport error that says no server is at the URL: a refused
+// connection or a host name that does not exist. A timeout, a reset or a DNS server that does not
+// answer may heal, and is not one.
+func unreachable(err error) UnreachableReason {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return UnknownHost
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaeConnRefused):
+		return ConnectionRefused
+	}
+	return 0
+}
+
+// innermost is the cause the message shows: "connection refused", "no such host", without the
+// op and addresses the layers above add.
+func innermost(err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return errors.New(dns.Err)
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return scrub(err)
+}
+
+// detail extracts the server's {"detail": ...} or the start of a non-JSON body; fromJSON says
+// which.
+func detail(r io.Reader) (text string, fromJSON bool) {
 	b, _ := io.ReadAll(io.LimitReader(r, 4096))
 	var d ErrorAnswer
 	if json.Unmarshal(b, &d) == nil && d.Detail != "" {
-		return d.Detail
+		return d.Detail, true
 	}
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}
-	return s
+	return s, false
 }
 
 // minRedactedKey is the shortest key redacted: a key of a few characters would be cut out of

@@ -41,6 +41,7 @@ type HTTPError struct {
 	Op         string // "POST /build"
 	StatusCode int
 	Detail     string        // the server's "detail", or the start of its body
+	JSONDetail bool          // Detail came from a JSON {"detail": ...} body, the Runtime API's own form
 	RetryAfter time.Duration // from the Retry-After header; 0 when absent
 }
 
@@ -53,12 +54,14 @@ func (e *HTTPError) Error() string {
 }
 
 // RedirectError is a 3xx answer the client does not follow: any to an upload (the body would
-// go elsewhere, or be dropped for a GET that answers with a build_id), and any that remains
-// after the redirects of a GET were followed.
+// go elsewhere, or be dropped for a GET that answers with a build_id), any to another origin
+// (scheme, host or port: an answer from there would be taken for the Runtime API's), and any
+// that remains after the redirects of a GET were followed.
 type RedirectError struct {
-	Op         string
-	StatusCode int
-	Location   string // where the server pointed; empty when it named nothing
+	Op          string
+	StatusCode  int
+	Location    string // where the server pointed; empty when it named nothing
+	OtherOrigin bool   // Location is on another scheme, host or port than the base URL
 }
 
 func (e *RedirectError) Error() string {
@@ -66,9 +69,77 @@ func (e *RedirectError) Error() string {
 	if where == "" {
 		where = "nowhere"
 	}
+	if e.OtherOrigin {
+		return fmt.Sprintf("%s: the server answered %d %s, redirecting to another origin, %s; not followed: answers come only from the Runtime API's own scheme, host and port",
+			e.Op, e.StatusCode, http.StatusText(e.StatusCode), where)
+	}
 	return fmt.Sprintf("%s: the server answered %d %s, redirecting to %s; not followed",
 		e.Op, e.StatusCode, http.StatusText(e.StatusCode), where)
 }
+
+// UnreachableReason is why a first contact found no server.
+type UnreachableReason int
+
+// The failures of a first contact that waiting does not heal.
+const (
+	ConnectionRefused UnreachableReason = iota + 1 // the host is there, nothing listens on the port
+	UnknownHost                                    // the host name does not resolve
+)
+
+// UnreachableError is a first contact with the base URL that found no server: a refused
+// connection or a host name that does not resolve. It is not retried: waiting does not make a
+// wrong URL right. Once the server has answered, the same failures are retried (it may be
+// restarting).
+type UnreachableError struct {
+	Op     string // "GET /registry_prefix"
+	URL    string // the base URL, without user information
+	Host   string // the host name or address of the URL
+	Reason UnreachableReason
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	if e.Reason == UnknownHost {
+		return fmt.Sprintf("%s: the host name %q of %s does not resolve (%v)", e.Op, e.Host, e.URL, e.Err)
+	}
+	return fmt.Sprintf("%s: nothing listens at %s (%v)", e.Op, e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// MaxBuildIDLength bounds a build ID: a longer one is no ID any Runtime API hands out.
+const MaxBuildIDLength = 256
+
+// BuildIDError is a build ID outside the letters, digits and "._:-" the client accepts: it would
+// reach a shell through a resume hint or a workflow's outputs.
+type BuildIDError struct {
+	ID string // as the server sent it, the key redacted
+}
+
+func (e *BuildIDError) Error() string {
+	id := e.ID
+	const shown = 64
+	if len(id) > shown {
+		return fmt.Sprintf("the server answered a build_id of %d bytes beginning %q, which is no build ID (1 to %d letters, digits and ._:-)",
+			len(id), id[:shown], MaxBuildIDLength)
+	}
+	return fmt.Sprintf("the server answered the build_id %q, which is no build ID (1 to %d letters, digits and ._:-)", id, MaxBuildIDLength)
+}
+
+// CancelUnsupportedError is a Runtime API that offers no cancel endpoint (404 or 405 without a
+// build named, or a 404 that is a framework's "Not Found").
+type CancelUnsupportedError struct {
+	URL        string
+	StatusCode int
+}
+
+func (e *CancelUnsupportedError) Error() string {
+	return fmt.Sprintf("the Runtime API at %s offers no cancel endpoint (POST %s answered %d %s)",
+		e.URL, PathBuildCancel, e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// ErrNoRegistryPrefix is a 2xx answer of /registry_prefix that names none.
+var ErrNoRegistryPrefix = errors.New("GET /registry_prefix answered without registry_prefix")
 
 // ErrKeyEchoed is a build_id holding the API key: whatever answered is not a Runtime API to trust.
 var ErrKeyEchoed = errors.New("POST /build: the server answered with the API key in the build_id")
@@ -125,6 +196,9 @@ func (e *BuildFailedError) Error() string {
 	reason := e.Reason
 	if reason == "" {
 		reason = "the server gave no reason"
+	}
+	if e.Status == Cancelled {
+		return fmt.Sprintf("build %s was cancelled: %s", e.BuildID, reason)
 	}
 	return fmt.Sprintf("build %s ended %s: %s", e.BuildID, e.Status, reason)
 }

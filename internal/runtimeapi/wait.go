@@ -155,16 +155,19 @@ func (c *Client) BuildLogs(ctx context.Context, buildID string) (string, error) 
 		return "", err
 	}
 	req.Header.Set("Accept", "text/plain")
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req, "GET "+PathBuildLogs)
 	if err != nil {
-		return "", fmt.Errorf("GET /build_logs: %w", scrub(err))
+		return "", err
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return "", ErrLogsUnsupported
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		return "", &RedirectError{Op: "GET " + PathBuildLogs, StatusCode: resp.StatusCode, Location: c.redact.Replace(resp.Header.Get("Location"))}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return "", &HTTPError{Op: "GET /build_logs", StatusCode: resp.StatusCode, Detail: detail(resp.Body)}
+		text, fromJSON := detail(resp.Body)
+		return "", &HTTPError{Op: "GET " + PathBuildLogs, StatusCode: resp.StatusCode, Detail: c.redact.Replace(text), JSONDetail: fromJSON}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxLogBody))
 	if err != nil {
@@ -252,6 +255,11 @@ func (f *logFollower) feed(body string, final bool) []string {
 func (f *logFollower) tail() []string { return append([]string(nil), f.recent...) }
 
 func hopeless(err error) bool {
+	var uerr *UnreachableError
+	var rerr *RedirectError
+	if errors.As(err, &uerr) || errors.As(err, &rerr) {
+		return true // a wrong URL, or answers from elsewhere: polling on changes nothing
+	}
 	var herr *HTTPError
 	if !errors.As(err, &herr) {
 		return false

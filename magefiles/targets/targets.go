@@ -20,7 +20,6 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
-	"github.com/runtimebuild/runtimebuild/internal/invocation"
 	"github.com/runtimebuild/runtimebuild/internal/pipeline"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/version"
@@ -38,6 +37,7 @@ var (
 	serveReads    = []string{"SERVE_*", "BUILDKIT_*", "RUNTIME_API_KEY", "PROGRESS"}
 	validateReads = contextReads
 	versionReads  = []string{"PROGRESS"}
+	cancelReads   = []string{"RUNTIME_API_URL", "RUNTIME_API_KEY", "ALLOW_INSECURE_HTTP", "PROGRESS"}
 )
 
 // Context packs SOURCE_DIR into a reproducible build-context tar.gz whose root Dockerfile builds TARGET as it is; prints its path.
@@ -125,8 +125,12 @@ func interrupted(err error, sig os.Signal) error {
 // After Ctrl-C or a timeout, `status <build_id>` follows the build again.
 func Upload(ctx context.Context) error {
 	return run(ctx, uploadReads, func(ctx context.Context, cfg config.Config, log *progress.Log) error {
-		if _, err := pipeline.NewClient(cfg, log); err != nil {
+		client, err := pipeline.NewClient(cfg, log)
+		if err != nil {
 			return err // before packing: the call is wrong
+		}
+		if err := pipeline.Reach(ctx, cfg, client); err != nil {
+			return err // before packing: a wrong URL or key fails in seconds
 		}
 		ctx = pipeline.HandOver(ctx) // context leaves its plan and archive here for upload
 		mg.CtxDeps(asDependency(ctx), Context)
@@ -169,8 +173,8 @@ func Status(ctx context.Context, buildID string) error {
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(buildID) == "" {
-			return exitcode.Usagef("status needs a build ID: %s", invocation.Resume("status", "<build_id>"))
+		if err := pipeline.BuildIDArgument("status", buildID); err != nil {
+			return err
 		}
 		built, err := pipeline.Follow(ctx, client, cfg, log, buildID, "")
 		if err != nil {
@@ -181,6 +185,22 @@ func Status(ctx context.Context, buildID string) error {
 			return nil
 		}
 		log.Resultf("%s", built.Reference())
+		return nil
+	})
+}
+
+// Cancel asks the Runtime API to cancel a build (POST /build/cancel, serve's endpoint) and prints its status then: CANCELLED, or how it had already ended.
+//
+// Argument: the build ID that upload, all or image printed. Reads RUNTIME_API_URL,
+// RUNTIME_API_KEY, ALLOW_INSECURE_HTTP and PROGRESS. A Runtime API without the endpoint is an
+// error (exit 1).
+func Cancel(ctx context.Context, buildID string) error {
+	return run(ctx, cancelReads, func(ctx context.Context, cfg config.Config, log *progress.Log) error {
+		status, err := pipeline.Cancel(ctx, cfg, log, buildID)
+		if err != nil {
+			return err
+		}
+		log.Resultf("%s", status)
 		return nil
 	})
 }
