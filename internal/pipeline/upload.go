@@ -29,6 +29,8 @@ type Built struct {
 	Image   string
 	Digest  string // sha256:… when the Runtime API reported it
 	Skipped bool   // the image existed already and FORCE was not set
+	// Telemetry is how the server spent the build's time, when it says (serve does).
+	Telemetry *runtimeapi.Telemetry
 }
 
 // Reference is the image as the result line names it: by digest when one was reported.
@@ -284,6 +286,9 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil:
+		if s.Result != nil {
+			s.Result.Telemetry = built.Telemetry
+		}
 		record(runtimeapi.Success, built.Reference())
 	case errors.As(err, &failed):
 		record(failed.Status, "")
@@ -327,7 +332,10 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	if err != nil {
 		return Built{BuildID: id}, err
 	}
-	built := Built{BuildID: id, Image: target, Digest: st.Digest}
+	built := Built{BuildID: id, Image: target, Digest: st.Digest, Telemetry: st.Telemetry}
+	if st.Telemetry != nil {
+		log.Infof("build %s: %s", id, st.Telemetry)
+	}
 	if st.Image != "" {
 		if _, perr := name.ParseReference(st.Image); perr != nil {
 			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)

@@ -145,8 +145,7 @@ var (
 )
 
 // solveJob unpacks the job's context and builds its target stage (or, when the Dockerfile has
-// no such stage, its last) with solve; the job then carries the image's digest and the build's
-// telemetry.
+// no such stage, its last) with solve; the job then carries the build's telemetry.
 func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve func(context.Context, buildkit.Build, io.Writer) (buildkit.Report, error)) error {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
@@ -157,7 +156,7 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	}
 	b.ContextDir = dir
 	rep, err := solve(ctx, b, log)
-	job.Digest, job.Telemetry = rep.Digest, &runtimeapi.Telemetry{
+	job.Telemetry = &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
