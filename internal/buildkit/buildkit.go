@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/types"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
@@ -97,6 +98,11 @@ type Build struct {
 	// context gives one image digest wherever it is built (buildkitd v0.13 and later; the Docker
 	// Engine 20.10's BuildKit knows neither).
 	SourceDate time.Time
+	// FrontendAttrs are further options of the Dockerfile frontend (image-resolve-mode).
+	FrontendAttrs map[string]string
+	// CredentialsFor, when set, is the one registry host this machine's credentials are handed
+	// for; every other registry is reached anonymously.
+	CredentialsFor string
 }
 
 // MobyExport names the image in the Docker Engine's own store (the engine's BuildKit only).
@@ -151,7 +157,11 @@ func solveOpt(b Build) (client.SolveOpt, error) {
 	if err != nil {
 		return client.SolveOpt{}, fmt.Errorf("opening the build context: %w", err)
 	}
-	attrs := map[string]string{"filename": "Dockerfile"}
+	attrs := maps.Clone(b.FrontendAttrs)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs["filename"] = "Dockerfile"
 	if b.Target != "" {
 		attrs["target"] = b.Target
 	}
@@ -173,17 +183,34 @@ func solveOpt(b Build) (client.SolveOpt, error) {
 		Exports:       []client.ExportEntry{export},
 		CacheImports:  b.CacheImports,
 		CacheExports:  b.CacheExports,
-		Session:       []session.Attachable{registryAuth()},
+		Session:       []session.Attachable{registryAuth(b.CredentialsFor)},
 	}, nil
 }
 
 // registryAuth hands the builder this machine's registry credentials (~/.docker/config.json,
-// DOCKER_CONFIG, credential helpers) when it pulls a base image or pushes the result.
-func registryAuth() session.Attachable {
-	cfg := config.LoadDefaultConfigFile(io.Discard)
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
-	})
+// DOCKER_CONFIG, credential helpers) when it pulls a base image or pushes the result: for the
+// registry only when one is named, else for all.
+func registryAuth(only string) session.Attachable {
+	load := authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard))
+	provider := load
+	if only != "" {
+		provider = func(ctx context.Context, host string, scope []string, check authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+			if registryKey(host) != registryKey(only) {
+				return types.AuthConfig{}, nil // anonymous
+			}
+			return load(ctx, host, scope, check)
+		}
+	}
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{AuthConfigProvider: provider})
+}
+
+// registryKey is a registry host as one name: Docker Hub's several hosts are one.
+func registryKey(host string) string {
+	switch host = strings.ToLower(host); host {
+	case "docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/":
+		return "docker.io"
+	}
+	return host
 }
 
 // IsLoopback reports whether a registry host ("127.0.0.1:5000", "localhost", "[::1]:5000") is

@@ -82,9 +82,14 @@ type Config struct {
 	ServeWorkers      int
 	ServeBuildTimeout time.Duration
 	ServeMaxUpload    int64
-	ServeStateDir     string   // SERVE_STATE_DIR; empty: records.DefaultDir
-	ServeCacheMode    string   // SERVE_CACHE_MODE: max, min, off
-	ServePlatforms    []string // SERVE_PLATFORMS, comma-separated; empty: the daemon's own
+	// The trust boundary's opt-ins (docs/serve-security.md) and the docker builder's cache bound.
+	ServeLocalImages      bool  // SERVE_LOCAL_IMAGES
+	ServeAllowPrivateURLs bool  // SERVE_ALLOW_PRIVATE_URLS
+	ServeCacheMax         int64 // SERVE_CACHE_MAX: bytes of BuildKit cache serve's builds keep in the engine
+	// The buildkit builder's farm settings (docs/serve-farm.md).
+	ServeStateDir  string   // SERVE_STATE_DIR; empty: records.DefaultDir
+	ServeCacheMode string   // SERVE_CACHE_MODE: max, min, off
+	ServePlatforms []string // SERVE_PLATFORMS, comma-separated; empty: the daemon's own
 
 	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
 	BuildkitHost      string // BUILDKIT_HOST
@@ -145,16 +150,19 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		Progress:     r.oneOf("PROGRESS", "auto", "auto", "tty", "plain", "quiet"),
 		GitHubOutput: r.str("GITHUB_OUTPUT", ""),
 
-		ServeAddr:         r.str("SERVE_ADDR", "127.0.0.1:8000"),
-		ServeBuilder:      r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
-		ServeNoAuth:       r.boolean("SERVE_NO_AUTH", false),
-		ServeRemoteNoAuth: r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
-		ServeRegistry:     r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
-		ServeWorkers:      r.positiveInt("SERVE_WORKERS", 1),
-		ServeBuildTimeout: r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
-		ServeMaxUpload:    r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
-		ServeStateDir:     r.str("SERVE_STATE_DIR", ""),
-		ServeCacheMode:    r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
+		ServeAddr:             r.str("SERVE_ADDR", "127.0.0.1:8000"),
+		ServeBuilder:          r.oneOf("SERVE_BUILDER", "docker", "docker", "buildkit", "check"),
+		ServeNoAuth:           r.boolean("SERVE_NO_AUTH", false),
+		ServeRemoteNoAuth:     r.boolean("SERVE_ALLOW_REMOTE_NO_AUTH", false),
+		ServeRegistry:         r.str("SERVE_REGISTRY_PREFIX", "localhost/runtime"),
+		ServeWorkers:          r.positiveInt("SERVE_WORKERS", 1),
+		ServeBuildTimeout:     r.duration("SERVE_BUILD_TIMEOUT", 30*time.Minute),
+		ServeMaxUpload:        r.positiveInt64("SERVE_MAX_UPLOAD", 4<<30),
+		ServeLocalImages:      r.boolean("SERVE_LOCAL_IMAGES", false),
+		ServeAllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
+		ServeCacheMax:         r.positiveInt64("SERVE_CACHE_MAX", 10<<30),
+		ServeStateDir:         r.str("SERVE_STATE_DIR", ""),
+		ServeCacheMode:        r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
 	}
 	for _, p := range strings.Split(r.str("SERVE_PLATFORMS", ""), ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -1,19 +1,15 @@
 package dockerfile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // Options say how Standalone makes a Dockerfile build one stage with no --target or --build-arg.
@@ -30,11 +26,13 @@ type Options struct {
 // Rendered is a standalone Dockerfile and what was learnt making it.
 type Rendered struct {
 	Dockerfile []byte
-	Stages     []string // stage names in order ("stage-N" for unnamed ones)
-	Target     string   // the stage the Dockerfile now builds
-	Appended   bool     // "FROM <target>" was appended because Target was not the last stage
-	Declared   []string // every ARG name the Dockerfile declares, sorted
-	Baked      []string // the names whose declarations got a value, sorted
+	Stages     []string          // stage names in order ("stage-N" for unnamed ones)
+	Target     string            // the stage the Dockerfile now builds
+	Appended   bool              // "FROM <target>" was appended because Target was not the last stage
+	Declared   []string          // every ARG name the Dockerfile declares, sorted
+	Baked      []string          // the names whose declarations got a value, sorted
+	Args       map[string]string // the values baked, by name (Baked's)
+	Model      *Dockerfile       // the Dockerfile it was made from: its lines are the same
 	// BaseImage is the image Target's chain of stages starts from, with the baked values
 	// expanded ("scratch" included); empty when it cannot be known without a build.
 	BaseImage string
@@ -78,63 +76,31 @@ func (e *ParseError) Error() string { return parsePrefix.ReplaceAllString(e.Err.
 // Unwrap is BuildKit's error.
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// Standalone rewrites src, a Dockerfile, so that a plain `docker build` of it makes opt.Target
-// with the build args baked in, as `--target` and `--build-arg` would. Every line of src keeps
-// its number (an ARG spread over several lines becomes one line and blank ones), so that a
-// problem found in the result is at the same line of src; parser directives stay first.
+// Standalone parses src and makes it standalone (Dockerfile.Standalone).
 func Standalone(src []byte, opt Options) (Rendered, error) {
-	res, err := parser.Parse(bytes.NewReader(src))
+	d, err := Parse(src)
 	if err != nil {
-		return Rendered{}, AsParseError(err)
+		return Rendered{}, err
 	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		return Rendered{}, AsParseError(err)
-	}
-	if len(stages) == 0 {
-		return Rendered{}, &ParseError{Line: 1, Err: errors.New("no FROM instruction: nothing to build")}
-	}
-	var out Rendered
-	for i, st := range stages {
-		out.Stages = append(out.Stages, stageName(st, i))
-	}
-	target := len(stages) - 1
-	if opt.Target != "" {
-		target = slices.IndexFunc(out.Stages, func(s string) bool { return strings.EqualFold(s, opt.Target) })
-		if target < 0 {
-			return Rendered{}, &UnknownTargetError{Target: opt.Target, Stages: out.Stages}
-		}
-	}
-	out.Target = out.Stages[target]
+	return d.Standalone(opt)
+}
 
-	declared := map[string]bool{}
-	for _, a := range metaArgs {
-		for _, kv := range a.Args {
-			declared[kv.Key] = true
-		}
-	}
-	for _, st := range stages {
-		for _, c := range st.Commands {
-			if a, ok := c.(*instructions.ArgCommand); ok {
-				for _, kv := range a.Args {
-					declared[kv.Key] = true
-				}
-			}
-		}
-	}
-	for k := range declared {
-		out.Declared = append(out.Declared, k)
-	}
-	sort.Strings(out.Declared)
+// Standalone rewrites the Dockerfile so that a plain `docker build` of it makes opt.Target
+// with the build args baked in, as `--target` and `--build-arg` would. Every line of the
+// source keeps its number (an ARG spread over several lines becomes one line and blank ones),
+// so that a problem found in the result is at the same line of the source; parser directives
+// stay first.
+func (d *Dockerfile) Standalone(opt Options) (Rendered, error) {
+	out := Rendered{Model: d, Stages: slices.Clone(d.Names), Declared: slices.Clone(d.Declared)}
 	var undeclared []string
 	bake := map[string]string{}
 	for k, v := range opt.IfDeclared {
-		if declared[k] {
+		if slices.Contains(d.Declared, k) {
 			bake[k] = v
 		}
 	}
 	for k, v := range opt.Args {
-		if !declared[k] {
+		if !slices.Contains(d.Declared, k) {
 			undeclared = append(undeclared, k)
 		}
 		bake[k] = v
@@ -150,9 +116,16 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 		out.Baked = append(out.Baked, k)
 	}
 	sort.Strings(out.Baked)
+	out.Args = bake
+	target, err := d.Stage(opt.Target) // after the args: a wrong BUILD_ARGS is told first, whatever the target
+	if err != nil {
+		return Rendered{}, err
+	}
+	out.Target = out.Stages[target]
 
-	lines := splitLines(src)
-	for _, n := range res.AST.Children {
+	escape := d.AST.EscapeToken
+	lines := splitLines(d.Source)
+	for _, n := range d.AST.AST.Children {
 		if !strings.EqualFold(n.Value, "arg") {
 			continue
 		}
@@ -161,7 +134,7 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 		for w := n.Next; w != nil; w = w.Next {
 			key, _, _ := strings.Cut(w.Value, "=")
 			if v, ok := bake[key]; ok {
-				words = append(words, key+"="+quote(v, res.EscapeToken))
+				words = append(words, key+"="+quote(v, escape))
 				changed = true
 				continue
 			}
@@ -183,7 +156,7 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
 		b.WriteString("\n")
 	}
-	if target != len(stages)-1 {
+	if target != len(d.Stages)-1 {
 		fmt.Fprintf(&b, "\n# runtimebuild: the image is the %s stage (TARGET)\nFROM %s\n", out.Target, out.Target)
 		out.Appended = true
 	}
@@ -191,14 +164,14 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 		b.WriteString("LABEL")
 		for i, l := range opt.Labels {
 			if i > 0 {
-				b.WriteString(" " + string(res.EscapeToken) + "\n     ")
+				b.WriteString(" " + string(escape) + "\n     ")
 			}
-			fmt.Fprintf(&b, " %s=%s", l[0], quote(l[1], res.EscapeToken))
+			fmt.Fprintf(&b, " %s=%s", l[0], quote(l[1], escape))
 		}
 		b.WriteString("\n")
 	}
 	out.Dockerfile = []byte(b.String())
-	out.BaseImage = baseImage(stages, metaArgs, target, bake, shell.NewLex(res.EscapeToken))
+	out.BaseImage = d.BaseImage(target, d.Global(bake))
 	return out, nil
 }
 
@@ -208,56 +181,6 @@ func Standalone(src []byte, opt Options) (Rendered, error) {
 func quote(v string, escape rune) string {
 	return "'" + strings.ReplaceAll(v, "'", "'"+string(escape)+"''") + "'"
 }
-
-// StageName is the name BuildKit gives stage i: its own, else "stage-i".
-func stageName(st instructions.Stage, i int) string {
-	if st.Name != "" {
-		return st.Name
-	}
-	return "stage-" + strconv.Itoa(i)
-}
-
-// baseImage follows FROM <stage> from the target stage to the image its chain starts from.
-func baseImage(stages []instructions.Stage, metaArgs []instructions.ArgCommand, target int, bake map[string]string, lex *shell.Lex) string {
-	env := envList{}
-	for _, a := range metaArgs {
-		for _, kv := range a.Args {
-			switch v, ok := bake[kv.Key]; {
-			case ok:
-				env.set(kv.Key, v)
-			case kv.Value != nil:
-				if r, _, err := lex.ProcessWord(*kv.Value, env); err == nil {
-					env.set(kv.Key, r)
-				}
-			}
-		}
-	}
-	for seen := 0; seen <= len(stages); seen++ {
-		base := strings.ToLower(stages[target].BaseName)
-		earlier := -1
-		for i := 0; i < target; i++ {
-			if stages[i].Name != "" && stages[i].Name == base {
-				earlier = i
-			}
-		}
-		if earlier < 0 {
-			r, err := lex.ProcessWordWithMatches(stages[target].BaseName, env)
-			if err != nil || len(r.Unmatched) > 0 {
-				return ""
-			}
-			return r.Result
-		}
-		target = earlier
-	}
-	return ""
-}
-
-// envList is the shell.EnvGetter of ARG values in scope.
-type envList map[string]string
-
-func (e envList) set(k, v string)             { e[k] = v }
-func (e envList) Get(k string) (string, bool) { v, ok := e[k]; return v, ok }
-func (e envList) Keys() []string              { return slices.Sorted(maps.Keys(e)) }
 
 func splitLines(src []byte) []string {
 	if len(src) == 0 {

@@ -83,7 +83,7 @@ func (p parsed) defaults(name string) []string {
 				out = append(out, "<no default>")
 				continue
 			}
-			v, _, err := p.lex.ProcessWord(*kv.Value, envList{})
+			v, _, err := p.lex.ProcessWord(*kv.Value, NewScope())
 			if err != nil {
 				v = "<" + err.Error() + ">"
 			}
@@ -108,7 +108,7 @@ func (p parsed) labels() map[string]string {
 	for _, c := range p.stages[len(p.stages)-1].Commands {
 		if l, ok := c.(*instructions.LabelCommand); ok {
 			for _, kv := range l.Labels {
-				v, _, _ := p.lex.ProcessWord(kv.Value, envList{})
+				v, _, _ := p.lex.ProcessWord(kv.Value, NewScope())
 				out[kv.Key] = v
 			}
 		}

@@ -137,10 +137,10 @@ func newPlan(ctx context.Context, cfg config.Config, log *progress.Log) (Plan, e
 	for _, e := range p.Entries {
 		files = append(files, e.Name)
 	}
-	p.Check = preflight.Check(p.Rendered.Dockerfile, preflight.Context{
-		File: p.Dockerfile.Name(), Files: files, TargetSetting: "TARGET", Excluded: whyExcluded(buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules)),
+	p.Check = preflight.CheckParsed(p.Rendered.Model, preflight.Context{
+		File: p.Dockerfile.Name(), Files: files, Target: p.Rendered.Target, Args: p.Rendered.Args, TargetSetting: "TARGET",
+		Excluded: whyExcluded(buildctx.NewExplainer(p.SourceDir, p.Ignore, p.Rules)),
 	})
-	p.Check.Stages = p.Rendered.Stages   // those of the Dockerfile chosen, not the FROM appended for TARGET
 	for _, w := range p.Check.Warnings { // problems in stages a build of the archive skips
 		log.Warnf("%s", w)
 	}
@@ -484,17 +484,17 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 	for _, a := range cfg.BuildArgs {
 		opt.Args[a.Name] = a.Value
 	}
-	probe, err := dockerfile.Standalone(src, dockerfile.Options{Args: opt.Args, IfDeclared: opt.IfDeclared}) // its stages and ARGs
+	model, err := dockerfile.Parse(src) // the one parse of the run: rendering and the check read it
 	if err != nil {
 		return p.renderError(err)
 	}
-	if cfg.BaseImage != "" && !slices.Contains(probe.Declared, "BASE_IMAGE") {
+	if cfg.BaseImage != "" && !slices.Contains(model.Declared, "BASE_IMAGE") {
 		log.Warnf("BASE_IMAGE=%q is not used: %s declares no ARG BASE_IMAGE", cfg.BaseImage, p.Dockerfile.Name())
 	}
 	p.nameTarget = cfg.Target
-	if i := slices.IndexFunc(probe.Stages, func(s string) bool { return strings.EqualFold(s, cfg.Target) }); i >= 0 {
-		p.nameTarget = probe.Stages[i] // as BuildKit names it
-		opt.Target = probe.Stages[i]
+	if i, err := model.Stage(cfg.Target); err == nil && cfg.Target != "" {
+		p.nameTarget = model.Names[i] // as BuildKit names it
+		opt.Target = model.Names[i]
 	} else if cfg.TargetSet || p.Dockerfile.Path == "" {
 		opt.Target = cfg.Target // not a stage: Standalone says so, listing them
 	}
@@ -515,7 +515,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 		}
 	}
 	opt.Labels = append(opt.Labels, [2]string{"dev.runtimebuild.dockerfile", p.Dockerfile.Name() + "@sha256:" + hex.EncodeToString(sum[:])})
-	if p.Rendered, err = dockerfile.Standalone(src, opt); err != nil {
+	if p.Rendered, err = model.Standalone(opt); err != nil {
 		return p.renderError(err)
 	}
 	p.Target, p.BaseImage = p.Rendered.Target, p.Rendered.BaseImage

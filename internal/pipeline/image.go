@@ -11,6 +11,7 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imageexport"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
@@ -37,7 +38,10 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.BuildTimeout)
 	defer cancel()
-	src, how := imageSource(ctx, cfg, log)
+	src, how, err := imageSource(ctx, cfg, log)
+	if err != nil {
+		return Built{}, err
+	}
 	run, err := outputdir.Open(cfg.OutputDir) // another run's CLEAN_OUTPUT keeps the exported image
 	if err != nil {
 		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
@@ -80,16 +84,29 @@ func Image(ctx context.Context, cfg config.Config, log *progress.Log, ref string
 var fileSafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // imageSource picks IMAGE_SOURCE; auto means docker when an engine answers.
-func imageSource(ctx context.Context, cfg config.Config, log *progress.Log) (imageexport.Source, string) {
+func imageSource(ctx context.Context, cfg config.Config, log *progress.Log) (imageexport.Source, string, error) {
 	registry := imageexport.Registry{Platform: cfg.Platform}
-	switch cfg.ImageSource {
-	case "registry":
-		return registry, "from its registry, " + cfg.Platform
-	case "docker":
-		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save"
+	if cfg.ImageSource == "registry" {
+		return registry, "from its registry, " + cfg.Platform, nil
 	}
-	if docker.Ping(ctx) == nil {
-		return imageexport.Docker{Pull: cfg.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine"
+	engine, err := newEngine(cfg)
+	if err != nil {
+		return nil, "", err
 	}
-	return registry, "from its registry, " + cfg.Platform + "; IMAGE_SOURCE=auto found no Docker engine"
+	if cfg.ImageSource == "docker" {
+		return imageexport.Docker{Engine: engine, Pull: cfg.Pull, Log: log}, "docker save", nil
+	}
+	if engine.Ping(ctx) == nil {
+		return imageexport.Docker{Engine: engine, Pull: cfg.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine", nil
+	}
+	return registry, "from its registry, " + cfg.Platform + "; IMAGE_SOURCE=auto found no Docker engine", nil
+}
+
+// newEngine is the Docker Engine of DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+func newEngine(cfg config.Config) (*docker.Engine, error) {
+	engine, err := docker.NewEngine(docker.EngineConfig{Host: cfg.DockerHost, TLSVerify: cfg.DockerTLSVerify, CertPath: cfg.DockerCertPath})
+	if err != nil {
+		return nil, exitcode.AsUsage(fmt.Errorf("DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH: %w", err))
+	}
+	return engine, nil
 }

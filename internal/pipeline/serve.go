@@ -12,7 +12,6 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/config"
-	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/records"
@@ -51,9 +50,9 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 	case "buildkit":
 		return buildkitFarm(ctx, cfg, log)
 	}
-	engine, err := docker.NewEngine(docker.EngineConfig{Host: cfg.DockerHost, TLSVerify: cfg.DockerTLSVerify, CertPath: cfg.DockerCertPath})
+	engine, err := newEngine(cfg)
 	if err != nil {
-		return nil, exitcode.AsUsage(err)
+		return nil, err
 	}
 	if err := engine.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
@@ -144,6 +143,7 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	srv, err := server.New(server.Options{
 		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
 		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log, Store: store,
+		LocalImages: cfg.ServeLocalImages, AllowPrivateURLs: cfg.ServeAllowPrivateURLs,
 	})
 	if err != nil {
 		return err

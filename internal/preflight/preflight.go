@@ -3,9 +3,9 @@
 package preflight
 
 import (
-	"bytes"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
 
 	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
@@ -47,6 +46,9 @@ type Context struct {
 	// TargetSetting is how problems name the setting that chooses the target ("TARGET", a
 	// request's "target"); empty: "target".
 	TargetSetting string
+	// Args are the build args the Dockerfile is checked with: the values a standalone
+	// Dockerfile bakes into its ARGs (dockerfile.Rendered.Args). May be nil.
+	Args map[string]string
 	// Excluded explains why a path missing from the context is missing ("excluded by
 	// .dockerignore line 3: docs"); empty when it does not know. May be nil.
 	Excluded func(path string) string
@@ -82,114 +84,93 @@ var builtinArgs = map[string]bool{
 	"BUILDPLATFORM": true, "BUILDOS": true, "BUILDARCH": true, "BUILDVARIANT": true,
 }
 
-// Check parses dockerfile and checks it against ctx as BuildKit would build it: COPY and ADD
-// sources and RUN --mount=type=bind sources must be in the context (after expanding ${ARG}
-// and ${ENV} with the values the Dockerfile gives them), --from must name an earlier stage or
+// Check parses src and checks it against ctx (CheckParsed); a Dockerfile that does not parse
+// is a single problem at the line BuildKit names.
+func Check(src []byte, ctx Context) Report {
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		pe := dockerfile.AsParseError(err)
+		return named(Report{Problems: []Problem{{Line: pe.Line, Msg: pe.Error()}}}, ctx.File)
+	}
+	return CheckParsed(d, ctx)
+}
+
+// CheckParsed checks d against ctx as BuildKit would build it: COPY and ADD sources and RUN
+// --mount=type=bind sources must be in the context (after expanding ${ARG} and ${ENV} with the
+// values the Dockerfile gives them, ctx.Args baked in), --from must name an earlier stage or
 // an image. As BuildKit builds only the stages the target needs (through FROM <stage>,
 // COPY --from=<stage|index> and RUN --mount=from=<stage>), a problem in any other stage is a
-// warning. A Dockerfile that does not parse is a single problem at the line BuildKit names.
-func Check(dockerfile []byte, ctx Context) Report {
-	rep := check(dockerfile, ctx)
+// warning.
+func CheckParsed(d *dockerfile.Dockerfile, ctx Context) Report {
+	return named(check(d, ctx), ctx.File)
+}
+
+// named puts the Dockerfile's name on every problem.
+func named(rep Report, file string) Report {
 	for i := range rep.Problems {
-		rep.Problems[i].File = ctx.File
+		rep.Problems[i].File = file
 	}
 	for i := range rep.Warnings {
-		rep.Warnings[i].File = ctx.File
+		rep.Warnings[i].File = file
 	}
 	return rep
 }
 
-func check(dockerfile []byte, ctx Context) Report {
-	var rep Report
-	res, err := parser.Parse(bytes.NewReader(dockerfile))
-	if err != nil {
-		return Report{Problems: []Problem{problemFrom(err)}}
-	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		return Report{Problems: []Problem{problemFrom(err)}}
-	}
-	if len(stages) == 0 {
-		return Report{Problems: []Problem{{Line: 1, Msg: "no FROM instruction: nothing to build"}}}
-	}
-	lex := shell.NewLex(res.EscapeToken)
-	global := argEnv{}
-	for _, a := range metaArgs {
-		for _, kv := range a.Args {
-			v := ""
-			if kv.Value != nil {
-				v = expand(lex, *kv.Value, global)
-			}
-			global[kv.Key] = v
-		}
-	}
+func check(d *dockerfile.Dockerfile, ctx Context) Report {
+	rep := Report{Stages: slices.Clone(d.Names)}
+	global := d.Global(ctx.Args)
 	files := newFileSet(ctx.Files)
-	names := map[string]int{} // the stages before the current one, as FROM sees them
+	earlier := map[string]int{} // the named stages before the current one, as --from sees them
 	byName := map[string]int{}
-	for i, st := range stages {
+	for i, st := range d.Stages {
 		if st.Name != "" {
 			byName[strings.ToLower(st.Name)] = i
 		}
 	}
-	deps := make([][]int, len(stages))
-	baseOf := make([]int, len(stages))
-	for i, st := range stages {
+	deps := make([][]int, len(d.Stages))
+	for i, st := range d.Stages {
 		rep.cur = i + 1
-		stageName := st.Name
-		if stageName == "" {
-			stageName = "stage-" + strconv.Itoa(i)
-		}
-		rep.Stages = append(rep.Stages, stageName)
 		line := lineOf(st.Location)
-		for _, v := range undeclaredVars(lex, st.BaseName, global) {
-			rep.add(line, fmt.Sprintf("FROM uses $%s, which no ARG before the first FROM declares", v))
+		for _, v := range d.Unmatched(st.BaseName, global) {
+			if !builtinArgs[v] {
+				rep.add(line, fmt.Sprintf("FROM uses $%s, which no ARG before the first FROM declares", v))
+			}
 		}
-		baseOf[i] = -1
-		if j, ok := names[strings.ToLower(expand(lex, st.BaseName, global))]; ok {
-			baseOf[i] = j
+		if j := d.Base(i, global); j >= 0 {
 			deps[i] = append(deps[i], j)
 		}
-		env := argEnv{}
+		env := dockerfile.NewScope()
 		dependOn := func(from string, index bool) { // COPY --from takes a stage index too, RUN --mount=from only names
-			from, known := expandKnown(lex, from, env)
+			from, known := d.ExpandKnown(from, env)
 			if !known {
 				return
 			}
-			if n, err := strconv.Atoi(from); err == nil && index && n >= 0 && n < len(stages) {
+			if n, err := strconv.Atoi(from); err == nil && index && n >= 0 && n < len(d.Stages) {
 				deps[i] = append(deps[i], n)
 			} else if j, ok := byName[strings.ToLower(from)]; ok {
 				deps[i] = append(deps[i], j)
 			}
 		}
 		from := func(verb, from string, line int) {
-			from, known := expandKnown(lex, from, env)
+			from, known := d.ExpandKnown(from, env)
 			if !known {
 				return
 			}
-			if _, isStage := names[strings.ToLower(from)]; !isStage && !isStageIndex(from, i) && (isNumber(from) || !isImage(from)) {
+			if _, isStage := earlier[strings.ToLower(from)]; !isStage && !isStageIndex(from, i) && (isNumber(from) || !isImage(from)) {
 				rep.add(line, fmt.Sprintf("%s --from=%s names neither an earlier stage nor an image", verb, from))
 			}
 		}
 		for _, cmd := range st.Commands {
 			switch c := cmd.(type) {
 			case *instructions.ArgCommand:
-				for _, kv := range c.Args {
-					switch v, ok := global[kv.Key]; {
-					case kv.Value != nil:
-						env[kv.Key] = expand(lex, *kv.Value, env)
-					case ok:
-						env[kv.Key] = v
-					default:
-						env[kv.Key] = ""
-					}
-				}
+				d.Declare(env, c, global, ctx.Args)
 			case *instructions.EnvCommand:
 				for _, kv := range c.Env {
-					env[kv.Key] = expand(lex, kv.Value, env)
+					env.Set(kv.Key, d.Expand(kv.Value, env))
 				}
 			case *instructions.CopyCommand:
 				if c.From != "" {
-					if r, err := lex.ProcessWordWithMatches(c.From, argEnv{}); err != nil || r.Result != c.From {
+					if r, err := d.ExpandMatches(c.From, dockerfile.NewScope()); err != nil || r.Result != c.From {
 						// BuildKit refuses it in every stage, built or not
 						rep.addFile(lineOf(c.Location()), fmt.Sprintf("COPY --from=%s: BuildKit does not expand variables in --from; "+
 							"declare the ARG before the first FROM, add a stage FROM %s AS <name> and copy --from=<name>", c.From, c.From))
@@ -199,9 +180,9 @@ func check(dockerfile []byte, ctx Context) Report {
 					from("COPY", c.From, lineOf(c.Location()))
 					continue
 				}
-				rep.checkSources(lineOf(c.Location()), "COPY source", c.SourcePaths, files, lex, env, ctx.Excluded)
+				rep.checkSources(d, lineOf(c.Location()), "COPY source", c.SourcePaths, files, env, ctx.Excluded)
 			case *instructions.AddCommand:
-				rep.checkSources(lineOf(c.Location()), "ADD source", c.SourcePaths, files, lex, env, ctx.Excluded)
+				rep.checkSources(d, lineOf(c.Location()), "ADD source", c.SourcePaths, files, env, ctx.Excluded)
 			case *instructions.RunCommand:
 				for _, m := range instructions.GetMounts(c) { // as parsed, before expansion: what BuildKit's dependencies see
 					if m.From != "" {
@@ -210,7 +191,7 @@ func check(dockerfile []byte, ctx Context) Report {
 				}
 				unknown := false
 				err := c.Expand(func(w string) (string, error) { // as dispatch does, with the values known here
-					r, err := lex.ProcessWordWithMatches(w, env)
+					r, err := d.ExpandMatches(w, env)
 					if err != nil {
 						return "", err
 					}
@@ -233,26 +214,25 @@ func check(dockerfile []byte, ctx Context) Report {
 						continue
 					}
 					if m.Source != "" {
-						rep.checkSources(lineOf(c.Location()), "RUN --mount=type=bind source", []string{m.Source}, files, lex, env, ctx.Excluded)
+						rep.checkSources(d, lineOf(c.Location()), "RUN --mount=type=bind source", []string{m.Source}, files, env, ctx.Excluded)
 					}
 				}
 			}
 		}
-		names[strings.ToLower(st.Name)] = i
-	}
-	rep.cur = 0
-	root := len(stages) - 1
-	if ctx.Target != "" {
-		var ok bool
-		if root, ok = byName[strings.ToLower(ctx.Target)]; !ok {
-			rep.add(1, fmt.Sprintf("no stage named %q (%s); the stages are %s", ctx.Target, ctx.targetSetting(), strings.Join(rep.Stages, ", ")))
-			sortByLine(rep.Problems)
-			return rep // which stages are built is not known: every problem stands
+		if st.Name != "" {
+			earlier[strings.ToLower(st.Name)] = i
 		}
 	}
+	rep.cur = 0
+	root, err := d.Stage(ctx.Target)
+	if err != nil {
+		rep.add(1, fmt.Sprintf("no stage named %q (%s); the stages are %s", ctx.Target, ctx.targetSetting(), strings.Join(rep.Stages, ", ")))
+		sortByLine(rep.Problems)
+		return rep // which stages are built is not known: every problem stands
+	}
 	rep.Target = rep.Stages[root]
-	for r := root; stages[r].Name == "" && baseOf[r] >= 0; r = baseOf[r] {
-		rep.Target = rep.Stages[baseOf[r]]
+	for r := root; d.Stages[r].Name == "" && d.Base(r, global) >= 0; r = d.Base(r, global) {
+		rep.Target = rep.Stages[d.Base(r, global)]
 	}
 	needed := map[int]bool{}
 	var need func(int)
@@ -284,27 +264,6 @@ func sortByLine(ps []Problem) {
 	sort.SliceStable(ps, func(a, b int) bool { return ps[a].Line < ps[b].Line })
 }
 
-// expand is word with the variables of env expanded ("" for unknown ones), as BuildKit does.
-func expand(lex *shell.Lex, word string, env argEnv) string {
-	r, _, err := lex.ProcessWord(word, env)
-	if err != nil {
-		return word
-	}
-	return r
-}
-
-// expandKnown expands word; false when it uses a variable env does not hold (known only at build time).
-func expandKnown(lex *shell.Lex, word string, env argEnv) (string, bool) {
-	if !strings.Contains(word, "$") {
-		return word, true
-	}
-	r, err := lex.ProcessWordWithMatches(word, env)
-	if err != nil || len(r.Unmatched) > 0 {
-		return "", false
-	}
-	return r.Result, true
-}
-
 // addFile adds a problem that fails the build whichever stages it builds.
 func (r *Report) addFile(line int, msg string) {
 	r.Problems = append(r.Problems, Problem{Line: line, Msg: msg})
@@ -318,12 +277,12 @@ func (r *Report) add(line int, msg string) {
 	r.Problems = append(r.Problems, p)
 }
 
-func (r *Report) checkSources(line int, what string, sources []string, files fileSet, lex *shell.Lex, env argEnv, excluded func(string) string) {
+func (r *Report) checkSources(d *dockerfile.Dockerfile, line int, what string, sources []string, files fileSet, env dockerfile.Scope, excluded func(string) string) {
 	for _, raw := range sources {
 		if isRemote(raw) {
 			continue // a URL or a git repository
 		}
-		src, known := expandKnown(lex, raw, env)
+		src, known := d.ExpandKnown(raw, env)
 		if !known {
 			continue // a value known only at build time
 		}
@@ -380,44 +339,11 @@ func isImage(s string) bool {
 	return err == nil
 }
 
-// undeclaredVars lists the variables of a FROM line that no meta ARG declares.
-func undeclaredVars(lex *shell.Lex, word string, declared argEnv) []string {
-	res, err := lex.ProcessWordWithMatches(word, declared)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for v := range res.Unmatched {
-		if !builtinArgs[v] {
-			out = append(out, v)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-type argEnv map[string]string
-
-func (a argEnv) Get(k string) (string, bool) { v, ok := a[k]; return v, ok }
-func (a argEnv) Keys() []string {
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 func lineOf(r []parser.Range) int {
 	if len(r) == 0 {
 		return 1
 	}
 	return r[0].Start.Line
-}
-
-// problemFrom turns a parse error into a problem at the line BuildKit names.
-func problemFrom(err error) Problem {
-	pe := dockerfile.AsParseError(err)
-	return Problem{Line: pe.Line, Msg: pe.Error()}
 }
 
 // fileSet answers whether a COPY source exists: a path, a directory holding paths, or a glob.

@@ -1,9 +1,12 @@
 package preflight
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 )
 
 var files = []string{"Dockerfile", "README.md", "app/main.py", "app/util.py", "pyproject.toml", "uv.lock", "scripts/run.sh"}
@@ -207,5 +210,53 @@ FROM final
 				t.Errorf("the build makes %q, want %q", rep.Target, tt.built)
 			}
 		})
+	}
+}
+
+// The check of the parsed Dockerfile with the values a standalone one bakes finds what the
+// check of that standalone Dockerfile's text finds: one parse a run is enough.
+func TestCheckingTheModelWithBakedArgsIsCheckingTheStandaloneDockerfile(t *testing.T) {
+	src := []byte(`ARG SRC=app
+ARG IMG=busybox:1.36
+FROM ${IMG} AS one
+ARG SRC
+COPY ${SRC}/main.py /
+COPY ${SRC}/gone.py /
+FROM scratch AS two
+ARG SRC=scripts
+COPY ${SRC}/run.sh /
+FROM one
+COPY --from=two /run.sh /
+`)
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		target string
+		args   map[string]string
+	}{
+		{"", nil},
+		{"one", nil},
+		{"two", map[string]string{"SRC": "nowhere"}},
+		{"", map[string]string{"SRC": "app", "IMG": "${SRC}"}},
+		{"stage-2", map[string]string{"SRC": "x'y"}},
+	} {
+		r, err := d.Standalone(dockerfile.Options{Target: tt.target, Args: tt.args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		model := CheckParsed(d, Context{Files: files, Target: r.Target, Args: r.Args, TargetSetting: "TARGET"})
+		text := Check(r.Dockerfile, Context{Files: files, TargetSetting: "TARGET"})
+		if fmt.Sprint(model.Problems, model.Warnings, model.Target) != fmt.Sprint(text.Problems, text.Warnings, text.Target) {
+			t.Errorf("target %q args %v: the model's check\n%v %v %s\nthe text's\n%v %v %s", tt.target, tt.args,
+				model.Problems, model.Warnings, model.Target, text.Problems, text.Warnings, text.Target)
+		}
+		if !slices.Equal(model.Stages, d.Names) {
+			t.Errorf("stages %v", model.Stages)
+		}
+		if tt.args["SRC"] == "nowhere" && len(model.Problems) != 1 {
+			t.Errorf("the baked SRC does not reach the COPY it names: %v", model.Problems)
+		}
 	}
 }

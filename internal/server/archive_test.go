@@ -48,7 +48,7 @@ func writeArchive(t testing.TB, entries ...entry) string {
 	return p
 }
 
-var dockerfile = entry{Name: "Dockerfile", Body: "FROM scratch\n"}
+var rootDockerfile = entry{Name: "Dockerfile", Body: "FROM scratch\n"}
 
 func TestLinksAreResolvedAsOnDisk(t *testing.T) {
 	tests := []struct {
@@ -56,23 +56,23 @@ func TestLinksAreResolvedAsOnDisk(t *testing.T) {
 		entries []entry
 		refused string // "" when the archive is sound
 	}{
-		{"a link back to the root, then a link through it", []entry{dockerfile,
+		{"a link back to the root, then a link through it", []entry{rootDockerfile,
 			{Name: "r", Link: "."}, {Name: ".dockerignore", Link: "r/../etc/passwd"}}, "outside the archive"},
-		{"a chain whose second link climbs from where the first leads", []entry{dockerfile,
+		{"a chain whose second link climbs from where the first leads", []entry{rootDockerfile,
 			{Name: "a/b", Link: ".."}, {Name: "a/b/c", Link: ".."}}, "outside the archive"},
-		{"a file written through a chain", []entry{dockerfile,
+		{"a file written through a chain", []entry{rootDockerfile,
 			{Name: "a/b", Link: ".."}, {Name: "a/b/c", Link: ".."}, {Name: "a/b/c/escaped.txt", Body: "x"}}, "outside the archive"},
-		{"a link that escapes only once a later link is there", []entry{dockerfile,
+		{"a link that escapes only once a later link is there", []entry{rootDockerfile,
 			{Name: "p", Link: "q/.."}, {Name: "q", Link: "."}}, `member "p": a link to "q/..", which resolves outside the archive`},
-		{"a hard link through a link", []entry{dockerfile,
+		{"a hard link through a link", []entry{rootDockerfile,
 			{Name: "r", Link: "."}, {Name: "h", Link: "r/../x", Hard: true}}, "hard link"},
-		{"links that never end", []entry{dockerfile, {Name: "a", Link: "b"}, {Name: "b", Link: "a"}}, "more than 40 links"},
-		{"the same link twice", []entry{dockerfile, {Name: "a", Link: "x"}, {Name: "a", Link: "y"}}, "a link where a link"},
-		{"a link over a directory of links", []entry{dockerfile, {Name: "a/x", Link: "y"}, {Name: "a", Link: "b"}}, "a link where a link or a directory of links"},
-		{"links inside, as node_modules has them", []entry{dockerfile, {Name: "lib/tool.js", Body: "x"},
+		{"links that never end", []entry{rootDockerfile, {Name: "a", Link: "b"}, {Name: "b", Link: "a"}}, "more than 40 links"},
+		{"the same link twice", []entry{rootDockerfile, {Name: "a", Link: "x"}, {Name: "a", Link: "y"}}, "a link where a link"},
+		{"a link over a directory of links", []entry{rootDockerfile, {Name: "a/x", Link: "y"}, {Name: "a", Link: "b"}}, "a link where a link or a directory of links"},
+		{"links inside, as node_modules has them", []entry{rootDockerfile, {Name: "lib/tool.js", Body: "x"},
 			{Name: "node_modules/.bin/tool", Link: "../../lib/tool.js"}, {Name: "src", Link: "lib"}, {Name: "src/more.js", Body: "y"},
 			{Name: "up/here", Link: "../src/../lib"}}, ""},
-		{"a dangling link inside", []entry{dockerfile, {Name: "later", Link: "not/yet/there"}}, ""},
+		{"a dangling link inside", []entry{rootDockerfile, {Name: "later", Link: "not/yet/there"}}, ""},
 		{"an image archive naming a layer outside", []entry{{Name: "manifest.json", Body: `[{"Config":"c.json","Layers":["../../../etc/hostname"]}]`},
 			{Name: "c.json", Body: "{}"}}, "manifest.json names"},
 		{"an image archive naming a layer through a link out", []entry{{Name: "manifest.json", Body: `[{"Config":"c.json","Layers":["r/../x/layer.tar"]}]`},
@@ -118,7 +118,7 @@ func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
 	// 39 links, each a long way down and back up to the next, and members in new directories
 	// through them: every member costs a full walk of the maze.
 	down, up := strings.Repeat("d/", 680), strings.Repeat("../", 680)
-	entries := []entry{dockerfile}
+	entries := []entry{rootDockerfile}
 	for i := 0; i < 39; i++ {
 		entries = append(entries, entry{Name: fmt.Sprintf("l%d", i), Link: fmt.Sprintf("%s%sl%d", down, up, i+1)})
 	}
@@ -133,7 +133,7 @@ func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
 }
 
 func TestAnArchiveWithManyLinksInsideIsAccepted(t *testing.T) {
-	entries := []entry{dockerfile}
+	entries := []entry{rootDockerfile}
 	for i := 0; i < 10000; i++ {
 		entries = append(entries, entry{Name: fmt.Sprintf("node_modules/pkg%d/lib/f%d.js", i/10, i%10), Body: "x"})
 		if i%10 == 9 {
@@ -147,7 +147,7 @@ func TestAnArchiveWithManyLinksInsideIsAccepted(t *testing.T) {
 
 func TestAnArchiveOfMoreMembersThanABuilderListsIsRefused(t *testing.T) {
 	const max = 100 // inspect's is maxMembers; a million members take a minute to write under -race
-	entries := []entry{dockerfile}
+	entries := []entry{rootDockerfile}
 	for i := 0; i < max; i++ { // empty files: a small upload, many names to list
 		entries = append(entries, entry{Name: fmt.Sprintf("f%d", i)})
 	}
@@ -181,7 +181,7 @@ func entriesOf(data []byte) []entry {
 		}
 		return strings.Join(p, "/")
 	}
-	entries := []entry{dockerfile}
+	entries := []entry{rootDockerfile}
 	for len(data) > 0 && len(entries) < 12 {
 		kind := data[0] % 3
 		data = data[1:]

@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
@@ -144,24 +146,72 @@ var (
 	_ ImageDescriber = (*BuildkitBuilder)(nil)
 )
 
-// solveJob unpacks the job's context and builds its target stage (or, when the Dockerfile has
-// no such stage, its last) with solve; the job then carries the build's telemetry.
-func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve func(context.Context, buildkit.Build, io.Writer) (buildkit.Report, error)) error {
+// solveFunc builds b, whose Dockerfile reads srcs, writing progress to log.
+type solveFunc func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error)
+
+// solveJob unpacks the job's context, holds its Dockerfile to the trust boundary (guard) and
+// builds its target stage (or, when the Dockerfile has no such stage, its last) with solve; the
+// job then carries the build's telemetry.
+func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve solveFunc) error {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
 		return fmt.Errorf("unpacking: %w", err)
+	}
+	srcs, err := guard(ctx, dir, job)
+	if err != nil {
+		return err
 	}
 	if b.Target, err = chooseStage(dir, job.Target, log); err != nil {
 		return err
 	}
 	b.ContextDir = dir
-	rep, err := solve(ctx, b, log)
+	b.CredentialsFor = job.Trust.Registry()
+	rep, err := solve(ctx, b, srcs, log)
 	job.Telemetry = &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
 	}
 	return err
+}
+
+// guard reads what the unpacked Dockerfile fetches, refuses ADD sources on this server's
+// networks (unless the operator allows them), and gives its cache mounts the target
+// repository's ids. A Dockerfile that does not parse is left to the builder to report.
+func guard(ctx context.Context, dir string, job *Job) (sources, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return sources{}, err
+	}
+	defer root.Close()
+	src, err := root.ReadFile("Dockerfile")
+	if err != nil {
+		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err)
+	}
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		return sources{}, nil
+	}
+	srcs := readSources(d)
+	if !job.Trust.PrivateURLs {
+		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+			return sources{}, err
+		}
+	}
+	ref, err := name.ParseReference(job.TargetImage)
+	if err != nil {
+		return sources{}, err
+	}
+	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	if err != nil {
+		return sources{}, err
+	}
+	if !bytes.Equal(isolated, src) {
+		if err := root.WriteFile("Dockerfile", isolated, 0o644); err != nil {
+			return sources{}, fmt.Errorf("writing the Dockerfile: %w", err)
+		}
+	}
+	return srcs, nil
 }
 
 // chooseStage is the stage to build: the one the client named when the Dockerfile has it, else
@@ -179,9 +229,9 @@ func chooseStage(dir, want string, log io.Writer) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the Dockerfile: %w", err)
 	}
-	for _, s := range preflight.Check(df, preflight.Context{}).Stages {
-		if strings.EqualFold(s, want) {
-			return s, nil
+	if model, err := dockerfile.Parse(df); err == nil {
+		if i, err := model.Stage(want); err == nil {
+			return model.Names[i], nil
 		}
 	}
 	fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", want)

@@ -2,21 +2,17 @@ package server
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 )
 
@@ -58,7 +54,7 @@ func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (s
 		return "", err
 	}
 	build := buildkit.Build{Export: buildkit.PushExport(names), Platforms: b.Platforms, SourceDate: sourceDate}
-	return job.TargetImage, solveJob(ctx, job, build, log, func(ctx context.Context, build buildkit.Build, log io.Writer) (buildkit.Report, error) {
+	return job.TargetImage, solveJob(ctx, job, build, log, func(ctx context.Context, build buildkit.Build, _ sources, log io.Writer) (buildkit.Report, error) {
 		if b.Cache != "" {
 			build.CacheImports, build.CacheExports = buildkit.RegistryCache(repo, build.Target, branch, b.Cache)
 		}
@@ -166,13 +162,9 @@ func (t loopbackHTTPOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // pushArchive pushes a `docker save` archive's image under every name.
 func pushArchive(ctx context.Context, job *Job, refs []name.Reference, log io.Writer) error {
-	plain := filepath.Join(job.Dir, "image.tar")
-	if err := gunzipTo(job.Archive, plain); err != nil {
-		return fmt.Errorf("reading the image archive: %w", err)
-	}
-	img, err := tarball.ImageFromPath(plain, nil)
+	img, err := archiveImage(job)
 	if err != nil {
-		return fmt.Errorf("reading the image archive: %w", err)
+		return err
 	}
 	for _, ref := range refs {
 		fmt.Fprintf(log, "pushing %s\n", ref)
@@ -181,26 +173,4 @@ func pushArchive(ctx context.Context, job *Job, refs []name.Reference, log io.Wr
 		}
 	}
 	return nil
-}
-
-// gunzipTo writes the archive uncompressed (tarball reads its members by seeking in a plain tar).
-func gunzipTo(archive, dst string) error {
-	in, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

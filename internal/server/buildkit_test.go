@@ -129,8 +129,8 @@ func targetImage(repo, sha, target string) string {
 func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	l := start(t, server.Options{Builder: engineBuilder(t)})
 	sha := randomHex(20)
-	image := targetImage("localhost/runtimebuild-test/serve", sha, "app")
-	other := targetImage("localhost/runtimebuild-test/serve", sha, "other")
+	image := targetImage("localhost/runtime/serve-test", sha, "app")
+	other := targetImage("localhost/runtime/serve-test", sha, "other")
 	t.Cleanup(func() { dockertest.RemoveImages(image, image+"-extra", other) })
 	archive := fixtureArchive(t, multiStage)
 
@@ -223,8 +223,8 @@ func fileIn(t *testing.T, img v1.Image, path string) (*tar.Header, string) {
 }
 
 func TestTheBuildkitBuilderPushesToTheTargetsRegistry(t *testing.T) {
-	l := start(t, server.Options{Builder: daemonBuilder(t)})
 	reg := inMemoryRegistry(t)
+	l := start(t, server.Options{Builder: daemonBuilder(t), RegistryPrefix: reg + "/team"})
 	sha := randomHex(20)
 	image := targetImage(reg+"/team/app", sha, "app")
 	tag := image[strings.LastIndex(image, ":")+1:]
@@ -324,8 +324,8 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 
 func TestTheBuildkitBuilderPushesAnImageArchiveToTheRegistry(t *testing.T) {
 	// No daemon is needed for an image archive: it goes to the registry straight from serve.
-	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix:///nonexistent.sock"}}})
 	reg := inMemoryRegistry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix:///nonexistent.sock"}}, RegistryPrefix: reg + "/team"})
 	img, err := random.Image(1024, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"os"
+	"strings"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
@@ -13,7 +14,7 @@ import (
 
 // DockerBuilder builds with the BuildKit inside the Docker Engine (through the engine's API, as
 // buildx's docker driver does) and exports the image into the engine under the target name and
-// every tag. Image archives are loaded into the engine and tagged.
+// every tag. Image archives are loaded into the engine under those names alone.
 type DockerBuilder struct {
 	Engine *docker.Engine
 }
@@ -22,21 +23,7 @@ type DockerBuilder struct {
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
 	if job.Kind == KindImage {
-		f, err := os.Open(job.Archive)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		images, err := d.Engine.Load(ctx, f, log)
-		if err != nil {
-			return "", err
-		}
-		for _, n := range names {
-			if err := d.Engine.Tag(ctx, images[0], n); err != nil {
-				return "", err
-			}
-		}
-		return job.TargetImage, nil
+		return job.TargetImage, loadArchive(ctx, d.Engine, job, names, log)
 	}
 	c, err := buildkit.Engine(ctx, d.Engine)
 	if err != nil {
@@ -44,7 +31,12 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	}
 	defer c.Close()
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
-		func(ctx context.Context, b buildkit.Build, log io.Writer) (buildkit.Report, error) {
+		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
+			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
+			if err != nil {
+				return buildkit.Report{}, err
+			}
+			b.FrontendAttrs = attrs
 			return buildkit.Solve(ctx, c, b, log)
 		})
 }
@@ -65,4 +57,76 @@ func (d *DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageI
 		return ImageInfo{}, err
 	}
 	return ImageInfo{UploadTime: img.Created.UTC().Format(time.RFC3339), SizeBytes: img.Size}, nil
+}
+
+// BaseImageError is an image a Dockerfile reads that the docker builder will not take from the
+// engine: it is not under the registry prefix and its registry did not give it, or it cannot be
+// known before the build, or it carries ONBUILD triggers.
+type BaseImageError struct {
+	Use imageUse
+	Why string
+}
+
+func (e *BaseImageError) Error() string {
+	return fmt.Sprintf("Dockerfile %s: %s (bases come from registries, or are images under the registry prefix; the operator's SERVE_LOCAL_IMAGES=true lets the engine's own images serve)", e.Use, e.Why)
+}
+
+// resolveBases decides where the engine's BuildKit takes the images the Dockerfile reads. With
+// none under the prefix, every one is pulled from its registry (image-resolve-mode=pull), never
+// taken from what the engine holds. Images under the prefix (serve built them) are only in the
+// engine, so then the engine resolves: each image outside the prefix is first pulled from its
+// registry, anonymously, so that the engine's copy is the registry's; one that cannot be known
+// before the build is refused, and so is a prefix image with ONBUILD triggers (they could read
+// any local image). A # syntax= frontend is always pulled first: BuildKit resolves it locally
+// whatever the mode. SERVE_LOCAL_IMAGES=true leaves it all to the engine.
+func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sources, log io.Writer) (map[string]string, error) {
+	if trust.LocalImages {
+		return nil, nil
+	}
+	var prefixed, outside, unknown []imageUse
+	for _, u := range srcs.Images {
+		switch {
+		case u.Ref == "":
+			unknown = append(unknown, u)
+		case trust.Under(u.Ref):
+			prefixed = append(prefixed, u)
+		default:
+			outside = append(outside, u)
+		}
+	}
+	pull := func(u imageUse) error {
+		fmt.Fprintf(log, "pulling %s from its registry (%s)\n", u.Ref, u)
+		if err := d.Engine.PullAnonymously(ctx, u.Ref, log); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &BaseImageError{Use: u, Why: fmt.Sprintf("%s is not under the registry prefix, and its registry did not give it: %v", u.Ref, err)}
+		}
+		return nil
+	}
+	if len(prefixed) == 0 {
+		for _, u := range outside {
+			if u.What == "# syntax" {
+				if err := pull(u); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return map[string]string{"image-resolve-mode": "pull"}, nil
+	}
+	if len(unknown) > 0 {
+		return nil, &BaseImageError{Use: unknown[0], Why: "the image depends on a build argument, and the Dockerfile also reads images under the registry prefix, which only the engine holds"}
+	}
+	for _, u := range prefixed {
+		img, err := d.Engine.Inspect(ctx, u.Ref)
+		if err == nil && len(img.OnBuild) > 0 {
+			return nil, &BaseImageError{Use: u, Why: fmt.Sprintf("%s has ONBUILD triggers (%s), which run with the engine's images in reach", u.Ref, strings.Join(img.OnBuild, "; "))}
+		}
+	}
+	for _, u := range outside {
+		if err := pull(u); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }

@@ -59,8 +59,8 @@ func TestTheFarmBuildsWithTheBranchsRegistryCacheAndReportsTelemetry(t *testing.
 	for _, h := range hosts {
 		farm.Daemons = append(farm.Daemons, buildkit.Daemon{Host: h})
 	}
-	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Farm: farm, Cache: buildkit.CacheMax}})
 	repo := dockertest.Registry(t) + "/farm/served"
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Farm: farm, Cache: buildkit.CacheMax}, RegistryPrefix: dockertest.Registry(t) + "/farm"})
 	sha := randomHex(20)
 	archive := fixtureArchive(t, multiStage)
 	// The tags a client on branch feature/x sends: the branch is what serve names the cache after.

@@ -22,24 +22,25 @@ import (
 // Handler serves the protocol.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /build", s.postBuild)
-	mux.HandleFunc("GET /build_status", s.getStatus)
-	mux.HandleFunc("GET /build_logs", s.getLogs)
-	mux.HandleFunc("GET /build_logs/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
+	mux.HandleFunc("POST "+runtimeapi.PathBuild, s.postBuild)
+	mux.HandleFunc("POST "+runtimeapi.PathBuildCancel, s.postCancel)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildStatus, s.getStatus)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs, s.getLogs)
+	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs+"/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
 		r.URL.RawQuery = url.Values{"build_id": {r.PathValue("id")}}.Encode()
 		s.getLogs(w, r)
 	})
-	mux.HandleFunc("GET /registry_prefix", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"registry_prefix": s.opts.RegistryPrefix})
+	mux.HandleFunc("GET "+runtimeapi.PathRegistryPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, runtimeapi.RegistryPrefixAnswer{RegistryPrefix: s.opts.RegistryPrefix})
 	})
-	mux.HandleFunc("GET /image_exists", s.getImageExists)
+	mux.HandleFunc("GET "+runtimeapi.PathImageExists, s.getImageExists)
 	return s.authenticate(s.refuseWhenStopped(mux))
 }
 
 // refuseWhenStopped answers new builds with 503 once Close began; the rest keeps answering.
 func (s *Server) refuseWhenStopped(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.ctx.Err() != nil && r.Method == http.MethodPost {
+		if s.ctx.Err() != nil && r.Method == http.MethodPost && r.URL.Path == runtimeapi.PathBuild {
 			writeError(w, http.StatusServiceUnavailable, "the server is stopping; send the build to another server or start this one again")
 			return
 		}
@@ -86,7 +87,7 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	b := &build{job: job, status: runtimeapi.Queued, queued: s.opts.Now()}
+	b := newBuild(job, s.opts.Now())
 	s.records.add(b)
 	s.store(b)
 	select {
@@ -98,7 +99,7 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Logger.Infof("build %s queued: %s (%s)", job.ID, job.TargetImage, job.Kind)
-	writeJSON(w, http.StatusAccepted, map[string]string{"build_id": job.ID})
+	writeJSON(w, http.StatusAccepted, runtimeapi.BuildAnswer{BuildID: job.ID})
 }
 
 // accept receives the upload into dir and checks it; on error it returns the HTTP status.
@@ -118,7 +119,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	u, err := receive(r.Header.Get("Content-Type"), body, f, limit)
+	u, err := receive(r.Header.Get("Content-Type"), body, f, limit, s.checkField)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return nil, http.StatusInternalServerError, cerr
 	}
@@ -129,6 +130,15 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	if err != nil {
 		return nil, statusOf(err), err
 	}
+	trust := s.trust()
+	if err := trust.check("target_image", u.TargetImage); err != nil {
+		return nil, statusOf(err), err
+	}
+	for _, t := range tags {
+		if err := trust.check("the tag", t); err != nil {
+			return nil, statusOf(err), err
+		}
+	}
 	kind, err := inspect(s.ctx, archive, limit)
 	if err != nil {
 		return nil, statusOf(err), err
@@ -137,8 +147,25 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 	rand.Read(id)
 	return &Job{
 		ID: hex.EncodeToString(id), Kind: kind, Archive: archive, Dir: dir, Target: u.Target,
-		TargetImage: u.TargetImage, Tags: tags, MaxUnpacked: limit,
+		TargetImage: u.TargetImage, Tags: tags, MaxUnpacked: limit, Trust: trust,
 	}, 0, nil
+}
+
+// trust is the boundary the options draw.
+func (s *Server) trust() Trust {
+	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs}
+}
+
+// checkField refuses a name outside the prefix as soon as its field is read: a form that sends
+// target_image (and full tags) before the context is refused before the context is read.
+func (s *Server) checkField(field, value string) error {
+	switch {
+	case field == "target_image":
+		return s.trust().check("target_image", value)
+	case strings.HasPrefix(field, "tags") && strings.ContainsAny(value, ":/@"):
+		return s.trust().check("the tag", value)
+	}
+	return nil
 }
 
 // fullTags turns bare tags ("latest") into references in the target's repository and checks
@@ -203,21 +230,15 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := map[string]any{"build_id": b.job.ID, "status": b.status.String()}
-	if b.image != "" {
-		out["image"] = b.image
+	out := runtimeapi.Status{BuildID: b.job.ID, Status: b.status, Image: b.image, Error: b.err}
+	if b.status.Succeeded() {
+		out.Digest = b.job.Digest
 	}
-	if b.job.Digest != "" && b.status.Succeeded() {
-		out["digest"] = b.job.Digest
-	}
-	if t := b.job.Telemetry; t != nil && !b.ended.IsZero() {
-		out["telemetry"] = t
+	if !b.ended.IsZero() {
+		out.Telemetry = b.job.Telemetry
 	}
 	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
-		out["message"] = n.Note()
-	}
-	if b.err != "" {
-		out["error"] = b.err
+		out.Message = n.Note()
 	}
 	if !b.ended.IsZero() && !b.reported {
 		b.reported = true
@@ -253,15 +274,19 @@ func (s *Server) getImageExists(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
+	if err := s.trust().check("image", image); err != nil { // only the prefix's registry is ever asked
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
 	ok, err := s.opts.Builder.ImageExists(r.Context(), image)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	answer := map[string]any{"exists": ok, "image": nil}
+	answer := runtimeapi.ImageExistsAnswer{Exists: ok}
 	if d, describes := s.opts.Builder.(ImageDescriber); ok && describes {
 		if info, err := d.DescribeImage(r.Context(), image); err == nil {
-			answer["image"] = info
+			answer.Image = &info
 		}
 	}
 	writeJSON(w, http.StatusOK, answer)
@@ -274,5 +299,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, map[string]string{"detail": detail})
+	writeJSON(w, status, runtimeapi.ErrorAnswer{Detail: detail})
+}
+
+// cancelWait bounds how long POST /build/cancel waits for a running build to stop.
+const cancelWait = 20 * time.Second
+
+// postCancel cancels a queued or running build and answers its terminal status: CANCELLED, or
+// the status it had already reached. A build whose builder has not stopped within cancelWait
+// is answered 202 with its current status; it ends CANCELLED when the builder returns.
+func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
+	b := s.lookup(w, r)
+	if b == nil {
+		return
+	}
+	switch s.cancelBuild(b) {
+	case runtimeapi.Queued:
+		s.finish(b, runtimeapi.Cancelled, "", "cancelled by a client before it started")
+	case runtimeapi.Working:
+		s.opts.Logger.Infof("build %s: cancel requested", b.job.ID)
+		wait := time.NewTimer(cancelWait)
+		defer wait.Stop()
+		select {
+		case <-b.done:
+		case <-wait.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	b.mu.Lock()
+	answer := runtimeapi.CancelAnswer{BuildID: b.job.ID, Status: b.status}
+	b.mu.Unlock()
+	code := http.StatusOK
+	if !answer.Status.Terminal() {
+		code = http.StatusAccepted
+	}
+	writeJSON(w, code, answer)
 }

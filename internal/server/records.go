@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"sync"
 	"time"
@@ -16,25 +15,25 @@ import (
 
 // build is the record of one accepted build.
 type build struct {
-	job     *Job
-	mu      sync.Mutex
-	status  runtimeapi.BuildStatus
-	image   string
-	err     string
-	log     logBuffer
-	ended   time.Time          // when it reached its terminal status; zero while it runs
-	queued  time.Time          // when it was accepted
-	started time.Time          // when a worker took it; zero before
-	cancel  context.CancelFunc // ends the build's context once it runs; nil before
+	job        *Job
+	mu         sync.Mutex
+	status     runtimeapi.BuildStatus
+	image      string
+	err        string
+	log        logBuffer
+	ended      time.Time // when it reached its terminal status; zero while it runs
+	queued     time.Time // when it was accepted
+	started    time.Time // when a worker took it; zero before
+	cancel     func()    // ends the build's context once it runs; nil before
+	finishOnce sync.Once
+	done       chan struct{} // closed when the build reached its terminal status
 
 	// stopped: cancelled because the server stopped; reported: a client has read its terminal status.
 	stopped, reported bool
 }
 
-func (b *build) set(status runtimeapi.BuildStatus, image, errText string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.status, b.image, b.err = status, image, errText
+func newBuild(job *Job, queued time.Time) *build {
+	return &build{job: job, status: runtimeapi.Queued, queued: queued, done: make(chan struct{})}
 }
 
 func (b *build) endedAt() time.Time {

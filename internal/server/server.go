@@ -29,10 +29,7 @@ type Builder interface {
 }
 
 // ImageInfo is what /image_exists tells of an image that exists.
-type ImageInfo struct {
-	UploadTime string `json:"upload_time"` // RFC 3339
-	SizeBytes  int64  `json:"image_size_bytes"`
-}
+type ImageInfo = runtimeapi.ImageInfo
 
 // ImageDescriber is a Builder that can also describe the images it has; /image_exists then
 // answers with their upload time and size, as the hosted service does.
@@ -50,6 +47,7 @@ type Job struct {
 	Tags        []string // full image references
 	Target      string   // build stage, when the client named one
 	MaxUnpacked int64    // limit for unpacking the archive
+	Trust       Trust    // what the build may reach (the server's options)
 
 	// Set by the builder: the image's digest and how the build spent its time, when it knows.
 	Digest    string
@@ -72,11 +70,14 @@ type Logger = progress.Logger
 type Options struct {
 	Key            string // required in X-API-Key unless NoAuth
 	NoAuth         bool
-	RegistryPrefix string
-	Workers        int           // builds at once; default 1
-	QueueSize      int           // accepted builds waiting for a worker; default 8
-	BuildTimeout   time.Duration // a build past it ends as TIMEOUT; default 30 min
-	MaxUpload      int64         // bytes of an archive, compressed and unpacked; default 4 GiB
+	RegistryPrefix string // target images, tags and /image_exists only under it (Trust)
+	// LocalImages (SERVE_LOCAL_IMAGES) and AllowPrivateURLs (SERVE_ALLOW_PRIVATE_URLS) are the
+	// operator's opt-ins beyond the trust boundary (Trust).
+	LocalImages, AllowPrivateURLs bool
+	Workers                       int           // builds at once; default 1
+	QueueSize                     int           // accepted builds waiting for a worker; default 8
+	BuildTimeout                  time.Duration // a build past it ends as TIMEOUT; default 30 min
+	MaxUpload                     int64         // bytes of an archive, compressed and unpacked; default 4 GiB
 	// WorkDir holds this server's private directory; default os.TempDir()/runtimebuild-serve-<uid>.
 	// It must be this user's alone (not a link, mode 0700): else a new private directory
 	// beside it is used, and nothing is cleaned up in it.

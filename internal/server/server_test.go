@@ -208,7 +208,7 @@ func leftovers(t *testing.T, dir string) []string {
 func uniqueImage(t *testing.T) string {
 	b := make([]byte, 4)
 	rand.Read(b)
-	image := "localhost/runtimebuild-test/serve:" + hex.EncodeToString(b)
+	image := "localhost/runtime/serve-test:" + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		exec.Command("docker", "rmi", "--force", image, image+"-base", image+"-extra").Run()
 	})

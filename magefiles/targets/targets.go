@@ -209,7 +209,8 @@ func Cancel(ctx context.Context, buildID string) error {
 //
 // Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send) or SERVE_NO_AUTH
 // (beyond loopback also SERVE_ALLOW_REMOTE_NO_AUTH), SERVE_REGISTRY_PREFIX, SERVE_WORKERS,
-// SERVE_BUILD_TIMEOUT, SERVE_MAX_UPLOAD, DOCKER_HOST, and BUILDKIT_HOST with BUILDKIT_TLS_*.
+// SERVE_BUILD_TIMEOUT, SERVE_MAX_UPLOAD, SERVE_LOCAL_IMAGES, SERVE_ALLOW_PRIVATE_URLS,
+// SERVE_CACHE_MAX, DOCKER_HOST, and BUILDKIT_HOST with BUILDKIT_TLS_*.
 // Ctrl-C or SIGTERM stops it.
 func Serve(ctx context.Context) error {
 	return run(ctx, serveReads, func(ctx context.Context, cfg config.Config, log *progress.Log) error {
