@@ -263,11 +263,13 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
+	var telemetry *runtimeapi.Telemetry // the server's, once the build ended
 	record := func(status runtimeapi.BuildStatus, image string) {
 		if s.Result == nil {
 			return
 		}
 		s.Result.BuildID, s.Result.Status, s.Result.Image = id, string(status), image
+		s.Result.Telemetry = telemetry
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -283,12 +285,10 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		log.Warnf("%v", err)
 	}
 	built, err := Follow(ctx, client, cfg, log, id, s.TargetImage)
+	telemetry = built.Telemetry
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil:
-		if s.Result != nil {
-			s.Result.Telemetry = built.Telemetry
-		}
 		record(runtimeapi.Success, built.Reference())
 	case errors.As(err, &failed):
 		record(failed.Status, "")
@@ -319,6 +319,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		OnLog:    live.Line,
 	})
 	live.Done()
+	if st.Telemetry != nil { // serve sends it once the build ended, well or badly
+		log.Infof("build %s: %s", id, st.Telemetry)
+	}
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -330,12 +333,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		}
 	}
 	if err != nil {
-		return Built{BuildID: id}, err
+		return Built{BuildID: id, Telemetry: st.Telemetry}, err
 	}
 	built := Built{BuildID: id, Image: target, Digest: st.Digest, Telemetry: st.Telemetry}
-	if st.Telemetry != nil {
-		log.Infof("build %s: %s", id, st.Telemetry)
-	}
 	if st.Image != "" {
 		if _, perr := name.ParseReference(st.Image); perr != nil {
 			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)
