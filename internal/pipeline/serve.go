@@ -69,7 +69,7 @@ func buildkitFarm(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		d := buildkit.Daemon{Host: host, CACert: cfg.BuildkitTLSCACert, Cert: cfg.BuildkitTLSCert, Key: cfg.BuildkitTLSKey, ServerName: cfg.BuildkitTLSName}
 		c, err := d.Connect(ctx)
 		if err != nil {
-			return nil, exitcode.AsUsage(err)
+			return nil, exitcode.Usagef("BUILDKIT_HOST=%s: %v", cfg.BuildkitHost, err)
 		}
 		err = buildkit.Ping(ctx, c)
 		c.Close()
