@@ -9,9 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // IgnoreFile is a parsed .dockerignore: where it was read from and its patterns, each with its
@@ -37,31 +38,43 @@ func (f IgnoreFile) Strings() []string {
 	return out
 }
 
+// maxIgnoreFile bounds an ignore file read (serve reads uploads' own).
+const maxIgnoreFile = 16 << 20
+
 // ignoreFileFor is the ignore file BuildKit reads with the Dockerfile at dockerfile (a slash
-// path relative to root): <dockerfile>.dockerignore beside it when that exists, else
-// .dockerignore at the root.
-func ignoreFileFor(root, dockerfile string) string {
+// path relative to the root of fsys): <dockerfile>.dockerignore beside it when that exists,
+// else .dockerignore at the root.
+func ignoreFileFor(fsys fs.FS, dockerfile string) string {
 	if dockerfile != "" {
 		own := path.Clean(dockerfile) + ".dockerignore"
-		if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(own))); err == nil && fi.Mode().IsRegular() {
+		if fi, err := fs.Stat(fsys, own); err == nil && fi.Mode().IsRegular() {
 			return own
 		}
 	}
 	return ".dockerignore"
 }
 
-// LoadIgnore reads the ignore file BuildKit would use with the Dockerfile at dockerfile (see
-// ignoreFileFor); no ignore file is no pattern.
+// LoadIgnore reads, in the directory root, the ignore file BuildKit would use with the
+// Dockerfile at dockerfile (ReadIgnore).
 func LoadIgnore(root, dockerfile string) (IgnoreFile, error) {
-	return readIgnoreFile(root, ignoreFileFor(root, dockerfile))
+	return ReadIgnore(os.DirFS(root), dockerfile)
 }
 
-// readIgnoreFile reads root/rel (rel slash-separated); a missing file is no pattern.
-func readIgnoreFile(root, rel string) (IgnoreFile, error) {
-	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+// ReadIgnore reads from fsys the ignore file BuildKit would use with the Dockerfile at
+// dockerfile (see ignoreFileFor); no ignore file is no pattern. It is the one reader of ignore
+// files: the client reads its source directory, serve an unpacked upload through an os.Root
+// (whose FS follows no link out of it).
+func ReadIgnore(fsys fs.FS, dockerfile string) (IgnoreFile, error) {
+	rel := ignoreFileFor(fsys, dockerfile)
+	f, err := fsys.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return IgnoreFile{}, nil
 	}
+	if err != nil {
+		return IgnoreFile{}, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	defer f.Close()
+	data, err := targz.ReadAtMost(f, maxIgnoreFile)
 	if err != nil {
 		return IgnoreFile{}, fmt.Errorf("reading %s: %w", rel, err)
 	}

@@ -1,35 +1,17 @@
 package buildctx
 
 import (
-	"fmt"
 	"path"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // NormalizePath turns a path from git, a directory walk or an archive into the form archive
 // entries use: slash-separated, relative, clean, with no "." or ".." element. It refuses what
-// cannot be stored safely rather than guessing.
-func NormalizePath(p string) (string, error) {
-	if p == "" {
-		return "", fmt.Errorf("empty path")
-	}
-	if strings.ContainsRune(p, 0) || !utf8.ValidString(p) {
-		return "", fmt.Errorf("path %q: not valid UTF-8 text", p)
-	}
-	p = strings.ReplaceAll(p, `\`, "/")
-	if strings.HasPrefix(p, "/") || (len(p) > 1 && p[1] == ':') {
-		return "", fmt.Errorf("path %q is absolute", p)
-	}
-	clean := path.Clean(p)
-	if clean == "." {
-		return "", fmt.Errorf("path %q names the root", p)
-	}
-	if clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("path %q leaves the root", p)
-	}
-	return clean, nil
-}
+// cannot be stored safely rather than guessing. It is the archive reader's own rule
+// (targz.CleanName), so that what is packed is what a reader accepts.
+func NormalizePath(p string) (string, error) { return targz.CleanName(p) }
 
 // escapes reports whether a symbolic link at name (relative to the root) pointing at target
 // resolves outside the root.

@@ -1,4 +1,6 @@
-// Package dockerfile renders the multi-stage Dockerfile placed at the root of every build context.
+// Package dockerfile is the one model of a Dockerfile (Parse: BuildKit's syntax tree, the stages
+// and the ARG scope) and what is made from it: the standalone Dockerfile placed at the root of
+// every build context, and the built-in template it may be rendered from.
 package dockerfile
 
 import (

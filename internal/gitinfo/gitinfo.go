@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -84,9 +85,21 @@ func UntrackedFiles(ctx context.Context, dir string) ([]string, error) {
 	return lsFiles(ctx, dir, "--others", "--exclude-standard")
 }
 
+// IgnoredFiles lists what git ignores below dir (.gitignore and the other exclude files), a
+// directory ignored as a whole once, with a slash at the end ("node_modules/").
+func IgnoredFiles(ctx context.Context, dir string) ([]string, error) {
+	return lsFiles(ctx, dir, "--others", "--ignored", "--exclude-standard", "--directory")
+}
+
+// Modified reports whether a tracked file of the work tree containing dir differs from HEAD.
+func Modified(ctx context.Context, dir string) (bool, error) {
+	out, err := gitContent(ctx, dir, "status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=all")
+	return len(out) > 0, err
+}
+
 // ChangedFiles lists tracked files below dir whose work tree content differs from HEAD.
 func ChangedFiles(ctx context.Context, dir string) ([]string, error) {
-	out, err := git(ctx, dir, "diff", "--name-only", "--relative", "-z", "HEAD", "--")
+	out, err := gitContent(ctx, dir, "diff", "--name-only", "--relative", "-z", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all", "HEAD", "--")
 	if err != nil {
 		return nil, err
 	}
@@ -101,16 +114,90 @@ func lsFiles(ctx context.Context, dir string, args ...string) ([]string, error) 
 	return splitNUL(out), nil
 }
 
-// git runs git in dir; its errors name the command as a user would type it ("git rev-parse
-// --verify HEAD: fatal: ..."), without the options added here.
+// git runs git in dir with the options of commandLine; its errors name the command as a user
+// would type it ("git rev-parse --verify HEAD: fatal: ..."), without those options.
 func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	// core.quotepath=off keeps non-ASCII names as they are (they are NUL-separated anyway).
-	out, err := command.Output(ctx, "git", append([]string{"-C", dir, "-c", "core.quotepath=off"}, args...)...)
+	return run(ctx, dir, nil, args...)
+}
+
+// gitContent runs a git command that may read the content of work-tree files (status, diff):
+// those run the clean filter of a file's "filter" attribute, so the drivers the checkout's own
+// configuration defines are switched off first.
+func gitContent(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	drivers, err := checkoutFilters(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, dir, drivers, args...)
+}
+
+func run(ctx context.Context, dir string, drivers []string, args ...string) ([]byte, error) {
+	out, err := command.Output(ctx, "git", commandLine(dir, drivers, args...)...)
 	var cerr *command.Error
 	if errors.As(err, &cerr) {
 		cerr.Command = "git " + strings.Join(args, " ")
 	}
 	return out, err
+}
+
+// safeConfig is set on every git command: a checkout is data, and its configuration
+// (.git/config, which anyone who hands over a checkout writes) must not make git run a program.
+// Of what the commands used here read, these settings name one:
+var safeConfig = []string{
+	"core.fsmonitor=false",         // a hook program that status, diff and ls-files run to find changes
+	"core.hooksPath=" + os.DevNull, // hooks: post-index-change runs when a command rewrites the index
+	"log.showSignature=false",      // show would run gpg.program to verify a signed HEAD
+	"core.quotepath=off",           // names as they are (they are NUL-separated anyway)
+	"protocol.allow=never",         // no command here talks to a remote (and so starts no ssh, no helper)
+}
+
+// commandLine is the one place git's argument list is built: dir, the safe configuration, the
+// filter drivers to switch off (their clean, smudge and process programs emptied, which git
+// reads as "no filter", and never required), and args. --no-optional-locks keeps status from
+// rewriting the index.
+func commandLine(dir string, drivers []string, args ...string) []string {
+	line := []string{"-C", dir, "--no-pager", "--no-optional-locks"}
+	for _, c := range safeConfig {
+		line = append(line, "-c", c)
+	}
+	for _, d := range drivers {
+		line = append(line, "-c", "filter."+d+".clean=", "-c", "filter."+d+".smudge=",
+			"-c", "filter."+d+".process=", "-c", "filter."+d+".required=false")
+	}
+	return append(line, args...)
+}
+
+// checkoutFilters lists the filter drivers the repository's own configuration (.git/config,
+// the files it includes, config.worktree) defines; the user's global and system ones (git-lfs)
+// are theirs and stay.
+func checkoutFilters(ctx context.Context, dir string) ([]string, error) {
+	out, err := git(ctx, dir, "config", "--show-scope", "--null", "--name-only", "--get-regexp", `^filter\.`)
+	var cerr *command.Error
+	if errors.As(err, &cerr) && cerr.Stderr == "" { // exit 1: no such setting
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return filterDrivers(out), nil
+}
+
+// filterDrivers reads `git config --show-scope --null --name-only` output (scope NUL name NUL
+// ...) for the drivers of filter.<driver>.<key> set in the repository's scopes.
+func filterDrivers(out []byte) []string {
+	fields := splitNUL(out)
+	var drivers []string
+	for i := 0; i+1 < len(fields); i += 2 {
+		scope, name := fields[i], fields[i+1]
+		if scope != "local" && scope != "worktree" {
+			continue
+		}
+		d, ok := strings.CutPrefix(name, "filter.")
+		if j := strings.LastIndexByte(d, '.'); ok && j > 0 && !slices.Contains(drivers, d[:j]) {
+			drivers = append(drivers, d[:j])
+		}
+	}
+	return drivers
 }
 
 func splitNUL(b []byte) []string {
@@ -148,9 +235,10 @@ func Branch(ctx context.Context, dir string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// RemoteURL returns the URL of the remote "origin" (else of the first remote) without any
-// credentials it holds; "" when the repository has no remote.
-func RemoteURL(ctx context.Context, dir string) (string, error) {
+// SourceURL returns where the repository can be found, for the image's
+// org.opencontainers.image.source label: the URL of the remote "origin" (else of the first
+// remote) as PublicURL keeps it; "" when there is no remote or it is a local path.
+func SourceURL(ctx context.Context, dir string) (string, error) {
 	out, err := git(ctx, dir, "remote")
 	if err != nil {
 		return "", err
@@ -167,17 +255,47 @@ func RemoteURL(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return stripCredentials(strings.TrimSpace(string(out))), nil
+	return PublicURL(strings.TrimSpace(string(out))), nil
 }
 
-// stripCredentials removes a user name and password from a URL
-// ("https://user:token@github.com/o/r" → "https://github.com/o/r"); scp-like addresses
-// ("git@github.com:o/r") keep their user, which is not a secret.
-func stripCredentials(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.User == nil {
-		return raw
+// urlSchemes are the schemes of a remote that names a place others can reach.
+var urlSchemes = []string{"https", "http", "ssh", "git", "git+ssh", "ssh+git"}
+
+// PublicURL is a remote's address fit to be published in an image: a URL of one of
+// urlSchemes without its user, password, query or fragment ("https://user:token@github.com/o/r"
+// → "https://github.com/o/r"), or an scp-like address ("git@github.com:o/r", whose user is no
+// secret) without a password. Anything else is "": a local path or a file:// URL names a
+// directory of the machine that packed (and its user's name), a remote helper (ext::) a command.
+func PublicURL(raw string) string {
+	if strings.ContainsAny(raw, " \t\r\n") {
+		return ""
 	}
-	u.User = nil
-	return u.String()
+	if scheme, _, ok := strings.Cut(raw, "://"); ok {
+		if !slices.Contains(urlSchemes, strings.ToLower(scheme)) {
+			return ""
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+		return u.String()
+	}
+	if prefix, _, _ := strings.Cut(raw, "/"); strings.Contains(prefix[:max(0, strings.LastIndex(prefix, "@"))], ":") {
+		return "" // user:password@host:path
+	}
+	// scp-like, as git reads it: [user@]host:path with no slash before the colon; a one-letter
+	// host is a Windows drive (C:\src).
+	host, path, ok := strings.Cut(raw, ":")
+	if !ok || strings.Contains(host, "/") || path == "" || strings.HasPrefix(path, ":") {
+		return ""
+	}
+	user, h, hasUser := strings.Cut(host, "@")
+	if !hasUser {
+		h, user = user, ""
+	}
+	if len(h) < 2 || strings.ContainsAny(user, ":") || strings.HasPrefix(h, "-") {
+		return ""
+	}
+	return raw
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // CommitTime is the committer date of every fixture commit (2024-01-02T03:04:05Z).
@@ -89,5 +90,83 @@ func Project() map[string]string {
 		"openhands/agent_server/__main__.py": "print('hello')\n",
 		"openhands/sdk/__init__.py":          "",
 		"scripts/run.sh":                     "#!/bin/sh\necho run\n",
+	}
+}
+
+// Hostile turns the repository in dir into one whose own configuration tries to make git run
+// a program at every occasion the commands of gitinfo could give it: an fsmonitor hook, a
+// filter driver (clean and process) on every file, a post-index-change hook, and a signed HEAD
+// with gpg.program set. Each program would create a file in marks; the tracked files are left
+// with new times, so that status and diff must look at their content. It returns
+// marks, which a test checks stays empty.
+func Hostile(t testing.TB, dir string) (marks string) {
+	t.Helper()
+	marks = t.TempDir()
+	programs := t.TempDir()
+	program := func(name string) string {
+		p := filepath.Join(programs, name+".sh")
+		script := "#!/bin/sh\ntouch '" + filepath.Join(marks, name) + "'\ncat\n"
+		if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	Write(t, dir, map[string]string{".gitattributes": "* filter=evil diff=evil\n"})
+	Git(t, dir, "add", ".gitattributes")
+	Git(t, dir, "commit", "-q", "-m", "attributes")
+	// A commit carrying a signature, so that showing it verifies the signature with gpg.program.
+	body := Git(t, dir, "cat-file", "commit", "HEAD")
+	head, rest, _ := strings.Cut(body, "\n\n")
+	signed := head + "\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n iQEzBAABCAAdFiEE\n -----END PGP SIGNATURE-----\n\n" + rest
+	cmd := exec.Command("git", "hash-object", "-t", "commit", "-w", "--stdin")
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, Env(), strings.NewReader(signed)
+	sha, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git hash-object: %v", err)
+	}
+	Git(t, dir, "update-ref", "HEAD", strings.TrimSpace(string(sha)))
+	// Every tracked file with a time after the index's: git must read them again to know they
+	// did not change.
+	later := time.Now().Add(time.Hour)
+	for _, f := range strings.Split(strings.TrimSpace(Git(t, dir, "ls-files")), "\n") {
+		p := filepath.Join(dir, filepath.FromSlash(f))
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key, name := range map[string]string{
+		"core.fsmonitor": "fsmonitor", "filter.evil.clean": "clean", "filter.evil.smudge": "smudge",
+		"filter.evil.process": "process", "diff.evil.textconv": "textconv", "diff.external": "external",
+		"gpg.program": "gpg", "core.pager": "pager", "core.sshCommand": "ssh",
+	} {
+		Git(t, dir, "config", key, program(name))
+	}
+	Git(t, dir, "config", "filter.evil.required", "true")
+	Git(t, dir, "config", "log.showSignature", "true")
+	Git(t, dir, "config", "core.untrackedCache", "true")
+	hooks := filepath.Join(dir, ".git", "hooks")
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, hook := range []string{"post-index-change", "post-checkout", "reference-transaction"} {
+		if err := os.Symlink(program(hook), filepath.Join(hooks, hook)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return marks
+}
+
+// NoMarks fails the test when a program of Hostile ran.
+func NoMarks(t testing.TB, marks string) {
+	t.Helper()
+	ran, err := os.ReadDir(marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ran {
+		t.Errorf("git ran the checkout's %s program", r.Name())
 	}
 }

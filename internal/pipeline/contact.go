@@ -115,10 +115,13 @@ func Cancel(ctx context.Context, cfg config.Config, log *progress.Log, id string
 	case err != nil:
 		return "", err
 	}
-	if answer.Status == runtimeapi.Cancelled {
+	switch {
+	case answer.Status == runtimeapi.Cancelled:
 		log.Infof("build %s cancelled", id)
-	} else {
+	case answer.Status.Terminal():
 		log.Infof("build %s had already ended %s: nothing to cancel", id, answer.Status)
+	default: // the server took the request and stops the build in its own time
+		log.Infof("build %s: cancelling asked, and it is still %s; %s follows it", id, answer.Status, invocation.Resume("status", id))
 	}
 	return answer.Status, nil
 }

@@ -510,7 +510,7 @@ func (p *Plan) render(ctx context.Context, entries []buildctx.Entry, log *progre
 		{"org.opencontainers.image.created", p.MTime.UTC().Format(time.RFC3339)},
 	}
 	if p.InGit {
-		if u, err := gitinfo.RemoteURL(ctx, p.SourceDir); err == nil && u != "" {
+		if u, err := gitinfo.SourceURL(ctx, p.SourceDir); err == nil && u != "" {
 			opt.Labels = append(opt.Labels, [2]string{"org.opencontainers.image.source", u})
 		}
 	}

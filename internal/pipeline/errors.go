@@ -94,6 +94,8 @@ func Advise(err error) error {
 		return fmt.Errorf("%w: set RUNTIME_API_URL to the Runtime API itself", err)
 	case errors.Is(err, runtimeapi.ErrKeyEchoed), errors.As(err, &ie):
 		return fmt.Errorf("%w: check RUNTIME_API_URL points at the Runtime API", err)
+	case errors.As(err, &ue) && ue.Proxy != "":
+		return fmt.Errorf("%w: check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)", err)
 	case errors.As(err, &ue) && ue.Reason == runtimeapi.UnknownHost:
 		return fmt.Errorf("%w: check the host name in RUNTIME_API_URL, and that this machine resolves it (DNS, /etc/hosts, a VPN)", err)
 	case errors.As(err, &ue):

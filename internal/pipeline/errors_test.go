@@ -80,6 +80,8 @@ func TestRuntimeAPIErrorsAreAdvisedWithTheSettingThatFixesThem(t *testing.T) {
 			"GET /registry_prefix: nothing listens at http://127.0.0.1:9 (connection refused): check RUNTIME_API_URL (its port), and that the Runtime API is running"},
 		{&runtimeapi.UnreachableError{Op: "GET /registry_prefix", URL: "https://rt.example", Host: "rt.example", Reason: runtimeapi.UnknownHost, Err: errors.New("no such host")},
 			`GET /registry_prefix: the host name "rt.example" of https://rt.example does not resolve (no such host): check the host name in RUNTIME_API_URL, and that this machine resolves it (DNS, /etc/hosts, a VPN)`},
+		{&runtimeapi.UnreachableError{Op: "GET /registry_prefix", URL: "https://rt.example", Proxy: "http://proxy:3128", Host: "proxy", Reason: runtimeapi.ConnectionRefused, Err: errors.New("connection refused")},
+			"GET /registry_prefix: nothing listens at the proxy http://proxy:3128 (for https://rt.example) (connection refused): check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"},
 		{wrapped(&runtimeapi.BuildIDError{ID: "x; y"}), `uploading ctx.tar.gz: the server answered the build_id "x; y", which is no build ID (1 to 256 letters, digits and ._:-): check RUNTIME_API_URL points at the Runtime API`},
 		{&runtimeapi.RedirectError{Op: "GET /build_status", StatusCode: 302, Location: "http://other:1/build_status", OtherOrigin: true},
 			"GET /build_status: the server answered 302 Found, redirecting to another origin, http://other:1/build_status; not followed: answers come only from the Runtime API's own scheme, host and port: set RUNTIME_API_URL to the Runtime API itself"},

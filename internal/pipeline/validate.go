@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/runtimebuild/runtimebuild/internal/buildctx"
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // Validate plans the run as Context would and returns the check of its standalone Dockerfile
@@ -26,7 +26,7 @@ const maxDockerfile = 16 << 20
 // checkArchive checks the Dockerfile of a packed archive against the archive's own listing:
 // exactly what an upload would send. dockerfile names the source Dockerfile in problems.
 func checkArchive(ctx context.Context, archive, dockerfile string) (preflight.Report, error) {
-	l, err := buildctx.ListArchive(ctx, archive, []string{"Dockerfile"}, maxDockerfile)
+	l, err := targz.List(ctx, archive, []string{"Dockerfile"}, maxDockerfile)
 	if err != nil {
 		return preflight.Report{}, fmt.Errorf("reading %s: %w", archive, err)
 	}

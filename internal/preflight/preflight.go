@@ -1,5 +1,6 @@
-// Package preflight checks a Dockerfile against the files of its build context with BuildKit's
-// own parser, so that a build bound to fail on a missing file fails here in milliseconds.
+// Package preflight checks a Dockerfile (the model dockerfile.Parse makes) against the files
+// of its build context, as BuildKit would build it, so that a build bound to fail on a missing
+// file fails here in milliseconds.
 package preflight
 
 import (
@@ -231,8 +232,11 @@ func check(d *dockerfile.Dockerfile, ctx Context) Report {
 		return rep // which stages are built is not known: every problem stands
 	}
 	rep.Target = rep.Stages[root]
-	for r := root; d.Stages[r].Name == "" && d.Base(r, global) >= 0; r = d.Base(r, global) {
-		rep.Target = rep.Stages[d.Base(r, global)]
+	for r := root; d.Stages[r].Name == ""; { // an unnamed "FROM <stage>" builds that stage
+		if r = d.Base(r, global); r < 0 {
+			break
+		}
+		rep.Target = rep.Stages[r]
 	}
 	needed := map[int]bool{}
 	var need func(int)

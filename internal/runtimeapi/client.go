@@ -173,6 +173,9 @@ func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error
 	for _, f := range []*string{&s.BuildID, (*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
 	}
+	if err == nil && s.BuildID != "" && s.BuildID != buildID { // the answer is about another build: none of it applies
+		return Status{}, fmt.Errorf("GET %s: %w: asked for build %s, the answer names build %q", PathBuildStatus, ErrOtherBuild, buildID, s.BuildID)
+	}
 	return s, err
 }
 
@@ -255,6 +258,13 @@ func (c *Client) Cancel(ctx context.Context, buildID string) (CancelAnswer, erro
 		return CancelAnswer{}, err
 	}
 	out.BuildID, out.Status = c.redact.Replace(out.BuildID), ParseBuildStatus(c.redact.Replace(string(out.Status)))
+	switch {
+	case out.BuildID != "" && out.BuildID != buildID:
+		return CancelAnswer{}, fmt.Errorf("POST %s: asked to cancel build %s, the server answered for build %q", PathBuildCancel, buildID, out.BuildID)
+	case !out.Status.Known():
+		return CancelAnswer{}, fmt.Errorf("POST %s: the server answered the status %q, which is none of the protocol's", PathBuildCancel, out.Status)
+	}
+	out.BuildID = buildID
 	return out, nil
 }
 
@@ -390,11 +400,27 @@ func (c *Client) send(req *http.Request, op string) (*http.Response, error) {
 	}
 	if !c.reached.Load() {
 		if reason := unreachable(err); reason != 0 {
-			shown := *c.base
-			return nil, permanent{&UnreachableError{Op: op, URL: shown.String(), Host: c.base.Hostname(), Reason: reason, Err: c.redactErr(innermost(err))}}
+			ue := &UnreachableError{Op: op, URL: c.base.String(), Host: c.base.Hostname(), Reason: reason, Err: c.redactErr(innermost(err))}
+			if proxy := c.proxyFor(req); proxy != nil { // what was not found is the proxy, not the API
+				ue.Proxy, ue.Host = proxy.Redacted(), proxy.Hostname()
+			}
+			return nil, permanent{ue}
 		}
 	}
 	return nil, fmt.Errorf("%s: %w", op, c.redactErr(scrub(err))) // a malformed answer is quoted in the error
+}
+
+// proxyFor is the proxy req goes through (from the environment, as usual), or nil.
+func (c *Client) proxyFor(req *http.Request) *url.URL {
+	t, ok := c.http.Transport.(*http.Transport)
+	if !ok || t.Proxy == nil {
+		return nil
+	}
+	p, err := t.Proxy(req)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // wsaeConnRefused is Windows' "connection refused", which is not syscall.ECONNREFUSED there.

@@ -93,13 +93,19 @@ const (
 type UnreachableError struct {
 	Op     string // "GET /registry_prefix"
 	URL    string // the base URL, without user information
-	Host   string // the host name or address of the URL
+	Proxy  string // the proxy the request went through, password hidden; "" when none
+	Host   string // the host name or address that was not found: the proxy's when there is one
 	Reason UnreachableReason
 	Err    error
 }
 
 func (e *UnreachableError) Error() string {
-	if e.Reason == UnknownHost {
+	switch {
+	case e.Proxy != "" && e.Reason == UnknownHost:
+		return fmt.Sprintf("%s: the host name %q of the proxy %s (for %s) does not resolve (%v)", e.Op, e.Host, e.Proxy, e.URL, e.Err)
+	case e.Proxy != "":
+		return fmt.Sprintf("%s: nothing listens at the proxy %s (for %s) (%v)", e.Op, e.Proxy, e.URL, e.Err)
+	case e.Reason == UnknownHost:
 		return fmt.Sprintf("%s: the host name %q of %s does not resolve (%v)", e.Op, e.Host, e.URL, e.Err)
 	}
 	return fmt.Sprintf("%s: nothing listens at %s (%v)", e.Op, e.URL, e.Err)
@@ -140,6 +146,9 @@ func (e *CancelUnsupportedError) Error() string {
 
 // ErrNoRegistryPrefix is a 2xx answer of /registry_prefix that names none.
 var ErrNoRegistryPrefix = errors.New("GET /registry_prefix answered without registry_prefix")
+
+// ErrOtherBuild is an answer of /build_status about another build than the one asked for.
+var ErrOtherBuild = errors.New("the server answered for another build")
 
 // ErrKeyEchoed is a build_id holding the API key: whatever answered is not a Runtime API to trust.
 var ErrKeyEchoed = errors.New("POST /build: the server answered with the API key in the build_id")

@@ -233,6 +233,8 @@ func TestCancel(t *testing.T) {
 		{"FastAPI's 404 is no endpoint", 404, `{"detail":"Not Found"}`, "", true, 0},
 		{"405 is no endpoint", 405, `{"detail":"Method Not Allowed"}`, "", true, 0},
 		{"a 401 is the key's fault", 401, `{"detail":"bad key"}`, "", false, 401},
+		{"an answer for another build is no answer", 200, `{"build_id":"b2","status":"CANCELLED"}`, "", false, -1},
+		{"a status outside the protocol is no answer", 200, `{"build_id":"b1","status":"DONE; rm -rf"}`, "", false, -1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *http.Request
@@ -252,6 +254,10 @@ func TestCancel(t *testing.T) {
 			case tt.unsupported:
 				if !errors.As(err, &unsup) || !strings.Contains(err.Error(), "the Runtime API at "+srv.URL+" offers no cancel endpoint") {
 					t.Fatalf("err = %v, want a CancelUnsupportedError naming the URL", err)
+				}
+			case tt.httpStatus == -1:
+				if err == nil || a != (runtimeapi.CancelAnswer{}) {
+					t.Fatalf("answer %+v, err %v: want an error", a, err)
 				}
 			case tt.httpStatus != 0:
 				if !errors.As(err, &herr) || herr.StatusCode != tt.httpStatus || errors.As(err, &unsup) {
@@ -286,5 +292,17 @@ func TestCancelOnAServerWithoutTheEndpoint(t *testing.T) {
 		t.Fatalf("a build the server knows was answered %v", err)
 	default:
 		t.Fatal(err)
+	}
+}
+
+func TestAStatusAboutAnotherBuildIsNoResult(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"build_id":"b2","status":"SUCCESS","image":"evil.example/app:1"}`)
+	}))
+	defer srv.Close()
+	s, err := fastClient(t, srv.URL).WaitForBuild(context.Background(), "b1", runtimeapi.Wait{FirstPoll: time.Millisecond, Interval: time.Millisecond,
+		Deadline: time.Now().Add(time.Hour)})
+	if !errors.Is(err, runtimeapi.ErrOtherBuild) || s.Image != "" || s.Status.Succeeded() {
+		t.Fatalf("status %+v, err %v: want ErrOtherBuild at once", s, err)
 	}
 }

@@ -67,3 +67,24 @@ func TestARedirectFromHTTPSToHTTPIsRefused(t *testing.T) {
 		t.Fatalf("the plain http server got %d requests", plainHits.Load())
 	}
 }
+
+// Behind a proxy that is not there, the proxy is what to check, not the Runtime API's URL.
+func TestAFirstContactThroughAMissingProxyNamesTheProxy(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	proxy, _ := url.Parse(closed.URL)
+	closed.Close()
+	proxy.User = url.UserPassword("u", "proxy-secret")
+	c, err := New("https://api.example.com", "k", Options{Retry: Retry{Attempts: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.http.Transport.(*http.Transport).Proxy = http.ProxyURL(proxy) // HTTPS_PROXY is read once per process
+	_, err = c.RegistryPrefix(context.Background())
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || ue.Reason != ConnectionRefused || ue.Host != proxy.Hostname() {
+		t.Fatalf("err = %v, want an UnreachableError naming the proxy", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "nothing listens at the proxy http://u:xxxxx@"+proxy.Host+" (for https://api.example.com)") || strings.Contains(msg, "proxy-secret") {
+		t.Fatalf("%q", msg)
+	}
+}

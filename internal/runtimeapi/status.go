@@ -43,6 +43,15 @@ func (s BuildStatus) Terminal() bool {
 	return false
 }
 
+// Known reports whether s is a status of the protocol (Skipped, this tool's own, is not).
+func (s BuildStatus) Known() bool {
+	switch s {
+	case Pending, Queued, Working, Running, InProgress, StatusUnknown:
+		return true
+	}
+	return s.Terminal()
+}
+
 // Succeeded reports whether the build ended well.
 func (s BuildStatus) Succeeded() bool { return s == Success }
 

@@ -50,3 +50,16 @@ func TestTheLogFollowerHandsOnEachLineOnce(t *testing.T) {
 		t.Fatalf("tail %q", got)
 	}
 }
+
+func TestOnlyTheProtocolsStatusesAreKnown(t *testing.T) {
+	for _, s := range []string{"PENDING", "QUEUED", "WORKING", "RUNNING", "IN_PROGRESS", "STATUS_UNKNOWN", "SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"} {
+		if !BuildStatus(s).Known() {
+			t.Errorf("%s is not known", s)
+		}
+	}
+	for _, s := range []string{"SKIPPED", "BAKING", "DONE; rm -rf", ""} {
+		if BuildStatus(s).Known() {
+			t.Errorf("%q is known", s)
+		}
+	}
+}

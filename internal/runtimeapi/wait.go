@@ -257,7 +257,7 @@ func (f *logFollower) tail() []string { return append([]string(nil), f.recent...
 func hopeless(err error) bool {
 	var uerr *UnreachableError
 	var rerr *RedirectError
-	if errors.As(err, &uerr) || errors.As(err, &rerr) {
+	if errors.As(err, &uerr) || errors.As(err, &rerr) || errors.Is(err, ErrOtherBuild) {
 		return true // a wrong URL, or answers from elsewhere: polling on changes nothing
 	}
 	var herr *HTTPError

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // entry is one member of a test archive: a file when Link is empty, else a symbolic link
@@ -127,7 +129,7 @@ func TestALinkMazeIsRefusedWithinTheStepBudget(t *testing.T) {
 		entries = append(entries, entry{Name: fmt.Sprintf("l0/d%d/f", i), Body: "x"})
 	}
 	_, err := inspect(context.Background(), writeArchive(t, entries...), 1<<30)
-	if err == nil || !strings.Contains(err.Error(), "more links to resolve than the server checks") {
+	if err == nil || !strings.Contains(err.Error(), "more links to resolve than are checked") {
 		t.Fatalf("err %v, want the maze refused once it has cost the step budget", err)
 	}
 }
@@ -151,12 +153,12 @@ func TestAnArchiveOfMoreMembersThanABuilderListsIsRefused(t *testing.T) {
 	for i := 0; i < max; i++ { // empty files: a small upload, many names to list
 		entries = append(entries, entry{Name: fmt.Sprintf("f%d", i)})
 	}
-	_, err := walk(context.Background(), writeArchive(t, entries...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil })
+	_, err := walk(context.Background(), writeArchive(t, entries...), 1<<30, max, func(targz.Member, io.Reader) error { return nil })
 	var ua unsafeArchive
 	if !errors.As(err, &ua) || !strings.Contains(err.Error(), "more than 100 members") {
 		t.Fatalf("err %v, want the archive refused for its number of members", err)
 	}
-	if _, err := walk(context.Background(), writeArchive(t, entries[:max]...), 1<<30, max, func(string, *tar.Header, io.Reader) error { return nil }); err != nil {
+	if _, err := walk(context.Background(), writeArchive(t, entries[:max]...), 1<<30, max, func(targz.Member, io.Reader) error { return nil }); err != nil {
 		t.Fatalf("%d members, the most allowed: %v", max, err)
 	}
 }
@@ -227,4 +229,27 @@ func FuzzAcceptedLinksStayInsideOnDisk(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestServeBuildsTheStageTheClientNamesWhenTheDockerfileHasIt(t *testing.T) {
+	for _, tt := range []struct {
+		name, dockerfile, want, stage, log string
+	}{
+		{"no stage named: the last", "FROM scratch AS a\nFROM scratch AS b\n", "", "", ""},
+		{"a stage named in another case: as BuildKit names it", "FROM scratch AS builder\nFROM scratch AS final\n", "Builder", "builder", ""},
+		{"an unknown stage: the last, said in the log", "FROM scratch AS a\n", "nope", "", `no stage "nope"`},
+		{"a Dockerfile that does not parse: the last, the builder says why", "FROM scratch\nCOPPY a b\n", "a", "", `no stage "a"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(tt.dockerfile), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			stage, err := chooseStage(dir, tt.want, &log)
+			if err != nil || stage != tt.stage || (tt.log == "") != (log.Len() == 0) || !strings.Contains(log.String(), tt.log) {
+				t.Fatalf("stage %q, %v, log %q; want %q, log with %q", stage, err, log.String(), tt.stage, tt.log)
+			}
+		})
+	}
 }

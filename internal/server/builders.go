@@ -3,23 +3,22 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
 
+	"github.com/runtimebuild/runtimebuild/internal/buildctx"
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // CheckBuilder builds nothing: it unpacks the upload and checks it as a builder would (the
@@ -81,33 +80,31 @@ func checkContext(dir, target string, log io.Writer) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// contextFiles lists the unpacked context as a builder sees it: without what its own
-// .dockerignore excludes.
+// contextFiles lists the unpacked context as a builder sees it: without what its own ignore
+// file excludes (read as the client reads it, through an os.Root: no link out is followed).
 func contextFiles(dir string) ([]string, error) {
-	var patterns []string
-	if b, err := readInside(dir, ".dockerignore", 16<<20); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		if err == nil {
-			patterns, err = ignorefile.ReadAll(bytes.NewReader(b))
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	pm, err := patternmatcher.New(patterns)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf(".dockerignore: %w", err)
+		return nil, err
+	}
+	defer root.Close()
+	ignore, err := buildctx.ReadIgnore(root.FS(), "Dockerfile")
+	if err != nil {
+		return nil, err
+	}
+	pm, err := patternmatcher.New(ignore.Strings())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ignore.Path, err)
 	}
 	var files []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == "." {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if ok, _ := pm.MatchesOrParentMatches(rel); ok {
+		if ok, _ := pm.MatchesOrParentMatches(p); ok {
 			return nil
 		}
-		files = append(files, rel)
+		files = append(files, p)
 		return nil
 	})
 	return files, err
@@ -115,23 +112,17 @@ func contextFiles(dir string) ([]string, error) {
 
 // checkImage checks that manifest.json parses and names files the archive holds.
 func checkImage(dir string) error {
-	b, err := readInside(dir, "manifest.json", maxManifest)
+	b, err := readInside(dir, "manifest.json", targz.MaxManifest)
 	if err != nil {
 		return err
 	}
-	var manifest []struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
+	manifest, err := targz.ParseManifest(b)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(b, &manifest); err != nil || len(manifest) == 0 {
-		return fmt.Errorf("manifest.json is not a docker save manifest: %v", err)
-	}
-	for _, m := range manifest {
-		for _, f := range append([]string{m.Config}, m.Layers...) {
-			if _, err := statInside(dir, f); err != nil {
-				return fmt.Errorf("manifest.json names %s, which the archive does not hold", f)
-			}
+	for _, f := range manifest.Files() {
+		if _, err := statInside(dir, f); err != nil {
+			return fmt.Errorf("manifest.json names %s, which the archive does not hold", f)
 		}
 	}
 	return nil

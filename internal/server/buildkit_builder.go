@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
+	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
 // BuildkitBuilder builds on a buildkitd (BUILDKIT_HOST), or on one of several chosen by the
@@ -68,12 +68,12 @@ func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (s
 // the commit's time, which makes it the build's SOURCE_DATE_EPOCH. Zero when it gives none.
 func archiveTime(ctx context.Context, job *Job) (time.Time, error) {
 	var t time.Time
-	err := walkArchive(ctx, job.Archive, job.MaxUnpacked, func(name string, h *tar.Header, _ io.Reader) error {
-		if name != "Dockerfile" {
+	_, err := walk(ctx, job.Archive, job.MaxUnpacked, maxMembers, func(m targz.Member, _ io.Reader) error {
+		if m.Name != "Dockerfile" {
 			return nil
 		}
-		if h.ModTime.Unix() > 0 {
-			t = h.ModTime.UTC()
+		if m.Header.ModTime.Unix() > 0 {
+			t = m.Header.ModTime.UTC()
 		}
 		return errFound
 	})

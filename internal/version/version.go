@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runtimebuild/runtimebuild/internal/command"
+	"github.com/runtimebuild/runtimebuild/internal/gitinfo"
 )
 
 // Module is the path of this tool's module.
@@ -99,16 +99,21 @@ func sourceRevision() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	dir := filepath.Dir(file)
+	return checkoutRevision(filepath.Dir(file))
+}
+
+// checkoutRevision is HEAD of the checkout holding dir and whether tracked files differ from it,
+// asked through gitinfo, which lets git run nothing the checkout configures.
+func checkoutRevision(dir string) (string, bool) {
 	if _, err := os.Stat(dir); err != nil {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rev, err := command.Output(ctx, "git", "-C", dir, "rev-parse", "--verify", "HEAD")
+	head, err := gitinfo.Head(ctx, dir)
 	if err != nil {
 		return "", false
 	}
-	status, err := command.Output(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=no")
-	return strings.TrimSpace(string(rev)), err == nil && strings.TrimSpace(string(status)) != ""
+	modified, err := gitinfo.Modified(ctx, dir)
+	return head.SHA, err == nil && modified
 }

@@ -4,6 +4,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/gittest"
 )
 
 func TestTheVersionComesFromTheBuildInformation(t *testing.T) {
@@ -41,4 +43,19 @@ func TestThisCheckoutKnowsItsRevision(t *testing.T) {
 	if len(rev) != 40 {
 		t.Fatalf("sourceRevision = %q, want the checkout's HEAD", rev)
 	}
+}
+
+func TestTheRevisionOfACheckoutRunsNothingItConfigures(t *testing.T) {
+	dir := gittest.Init(t, t.TempDir(), map[string]string{"a.txt": "a"})
+	marks := gittest.Hostile(t, dir)
+	rev, modified := checkoutRevision(dir)
+	if want := strings.TrimSpace(gittest.Git(t, dir, "rev-parse", "HEAD")); rev != want || modified {
+		t.Fatalf("checkoutRevision = %q, %v; want %q, false", rev, modified, want)
+	}
+	gittest.NoMarks(t, marks)
+	gittest.Write(t, dir, map[string]string{"a.txt": "changed"})
+	if _, modified := checkoutRevision(dir); !modified {
+		t.Fatal("a changed file: not modified")
+	}
+	gittest.NoMarks(t, marks)
 }
