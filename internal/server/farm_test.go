@@ -119,3 +119,26 @@ func TestTheArchivesTimeIsTheImagesSourceDate(t *testing.T) {
 		t.Fatalf("hello.txt's time in the layer is %s, after SOURCE_DATE_EPOCH %s", h.ModTime, commit)
 	}
 }
+
+func TestSERVE_PLATFORMSPushesAnIndexUnderEveryName(t *testing.T) {
+	host := dockertest.BuildkitHosts(t, 1)[0]
+	reg := dockertest.Registry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: host}, Platforms: []string{"linux/amd64", "linux/arm64"}}, RegistryPrefix: reg + "/farm"})
+	image := reg + "/farm/multi:" + randomHex(4)
+	archive := dockertest.ContextArchive(t, "FROM scratch\nCOPY busybox /busybox\n", nil)
+	_, st, err := l.submit(t, archive, image, "", "also")
+	if err != nil || st.Status != runtimeapi.Success {
+		t.Fatalf("%+v %v", st, err)
+	}
+	for _, n := range []string{image, image[:strings.LastIndex(image, ":")] + ":also"} {
+		ref, _ := name.ParseReference(n)
+		idx, err := remote.Index(ref)
+		if err != nil {
+			t.Fatalf("%s is no index: %v", n, err)
+		}
+		m, _ := idx.IndexManifest()
+		if d, _ := idx.Digest(); len(m.Manifests) != 2 || d.String() != st.Digest {
+			t.Fatalf("%s: %d manifests, digest %s; want 2 and the status's %s", n, len(m.Manifests), d, st.Digest)
+		}
+	}
+}
