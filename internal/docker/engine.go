@@ -300,6 +300,17 @@ func (e *Engine) Remove(ctx context.Context, image string) error {
 	return nil
 }
 
+// RemoveUnnamed removes the image of that ID when it has no name left and no container uses
+// it (the engine refuses otherwise, without force); it reports whether the image went.
+func (e *Engine) RemoveUnnamed(ctx context.Context, id string) bool {
+	img, err := e.api.ImageInspect(ctx, id)
+	if err != nil || len(img.RepoTags) > 0 {
+		return false
+	}
+	_, err = e.api.ImageRemove(ctx, id, client.ImageRemoveOptions{})
+	return err == nil
+}
+
 // DialHijack upgrades a POST to path into a raw stream speaking proto (the engine's /grpc and
 // /session endpoints speak h2c), sending meta as headers.
 func (e *Engine) DialHijack(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error) {

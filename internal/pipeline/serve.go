@@ -57,7 +57,7 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 	if err := engine.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
 	}
-	return &server.DockerBuilder{Engine: engine}, nil
+	return &server.DockerBuilder{Engine: engine, CacheMax: cfg.ServeCacheMax}, nil
 }
 
 // buildkitFarm is the buildkit builder on BUILDKIT_HOST's daemons: at least one must answer
@@ -88,7 +88,11 @@ func buildkitFarm(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		return nil, exitcode.Usagef("SERVE_CACHE_MODE=%s: %v", cfg.ServeCacheMode, err)
 	}
 	log.Infof("building on %d buildkitd(s) (%d answer), registry cache %s, platforms %s", len(farm.Daemons), answering, cfg.ServeCacheMode, platformsText(cfg.ServePlatforms))
-	return &server.BuildkitBuilder{Farm: farm, Cache: mode, Platforms: cfg.ServePlatforms}, nil
+	b := &server.BuildkitBuilder{Farm: farm, Cache: mode, Platforms: cfg.ServePlatforms}
+	for _, host := range b.SharedNetworks(ctx) {
+		log.Warnf("the buildkitd at %s (BUILDKIT_HOST) runs build steps in this machine's network namespace: a RUN step reaches serve's loopback and private services; run it in a network namespace of its own (docs/serve-security.md)", host)
+	}
+	return b, nil
 }
 
 func platformsText(p []string) string {
@@ -126,6 +130,12 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 		log.Warnf("SERVE_NO_AUTH=true: any request is accepted, with or without a key")
 	} else if cfg.RuntimeAPIKey == "" {
 		return exitcode.Usagef("serve needs RUNTIME_API_KEY (the key clients must send), or SERVE_NO_AUTH=true")
+	}
+	if cfg.ServeLocalImages {
+		log.Warnf("SERVE_LOCAL_IMAGES=true: FROM, --from and mount sources may use any image the engine holds, other users' too (a single-user machine's setting)")
+	}
+	if cfg.ServeAllowPrivateURLs {
+		log.Warnf("SERVE_ALLOW_PRIVATE_URLS=true: ADD and git sources may reach this machine's loopback, link-local and private addresses")
 	}
 	ln, err := net.Listen("tcp", cfg.ServeAddr)
 	if err != nil {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/moby/buildkit/worker/label"
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
@@ -173,4 +175,37 @@ func pushArchive(ctx context.Context, job *Job, refs []name.Reference, log io.Wr
 		}
 	}
 	return nil
+}
+
+// SharedNetworks names the daemons whose build steps run in this machine's network namespace
+// (a buildkitd here, its worker on the host's network: no CNI, no namespace of its own), where a
+// RUN step reaches serve's loopback and private services. A daemon that does not answer is not
+// named: it is told apart when builds go to it.
+func (b *BuildkitBuilder) SharedNetworks(ctx context.Context) []string {
+	daemons := []buildkit.Daemon{b.Daemon}
+	if b.Farm != nil {
+		daemons = b.Farm.Daemons
+	}
+	here, _ := os.Hostname()
+	var shared []string
+	for _, d := range daemons {
+		c, err := d.Connect(ctx)
+		if err != nil {
+			continue
+		}
+		asked, cancel := context.WithTimeout(ctx, 5*time.Second)
+		workers, err := c.ListWorkers(asked)
+		cancel()
+		c.Close()
+		if err != nil {
+			continue
+		}
+		for _, w := range workers {
+			if w.Labels[label.Network] == "host" && w.Labels[label.Hostname] == here {
+				shared = append(shared, d.Host)
+				break
+			}
+		}
+	}
+	return shared
 }

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
@@ -17,11 +22,20 @@ import (
 // every tag. Image archives are loaded into the engine under those names alone.
 type DockerBuilder struct {
 	Engine *docker.Engine
+	// CacheMax (SERVE_CACHE_MAX) bounds the BuildKit cache serve's builds made in the engine, in
+	// bytes: past it the least recently used of those records are pruned, never another one.
+	// Zero: no bound.
+	CacheMax int64
+
+	mu   sync.Mutex
+	made map[string]bool // the engine's BuildKit cache records that appeared during serve's builds
 }
 
 // Build builds the job's context (only the stages its target needs) or loads its image archive.
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
+	replaced := d.imagesUnder(ctx, names)
+	defer d.removeDangling(replaced, log)
 	if job.Kind == KindImage {
 		return job.TargetImage, loadArchive(ctx, d.Engine, job, names, log)
 	}
@@ -30,6 +44,8 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 		return "", err
 	}
 	defer c.Close()
+	before := cacheRecords(ctx, c)
+	defer d.boundCache(c, before, log)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
@@ -39,6 +55,105 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 			b.FrontendAttrs = attrs
 			return buildkit.Solve(ctx, c, b, log)
 		})
+}
+
+// imagesUnder is the IDs of the images the names hold before a build gives them another.
+func (d *DockerBuilder) imagesUnder(ctx context.Context, names []string) []string {
+	var ids []string
+	for _, n := range names {
+		if img, err := d.Engine.Inspect(ctx, n); err == nil {
+			ids = append(ids, img.ID)
+		}
+	}
+	return ids
+}
+
+// removeDangling removes the images a build took their last name from: the engine keeps an
+// image whose every name went (a dangling image) until someone removes it. One that still has
+// a name, or that a container uses, stays: the engine refuses to remove it without force.
+func (d *DockerBuilder) removeDangling(ids []string, log io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // the build's may have ended
+	defer cancel()
+	for _, id := range ids {
+		if d.Engine.RemoveUnnamed(ctx, id) {
+			fmt.Fprintf(log, "removed the image %s, which this build left without a name\n", id)
+		}
+	}
+}
+
+// cacheRecords is the IDs of the engine's BuildKit cache records; nil when it does not say.
+func cacheRecords(ctx context.Context, c *bkclient.Client) map[string]bool {
+	du, err := c.DiskUsage(ctx)
+	if err != nil {
+		return nil
+	}
+	ids := make(map[string]bool, len(du))
+	for _, r := range du {
+		ids[r.ID] = true
+	}
+	return ids
+}
+
+// boundCache counts the records that appeared during the build as serve's, and prunes the least
+// recently used of serve's records while they hold more than CacheMax. Records that existed
+// before (other users' builds, or an earlier serve's) are never pruned. A build of another
+// client of the engine running at the same time may have its new records counted as serve's.
+func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, log io.Writer) {
+	if before == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	du, err := c.DiskUsage(ctx)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.made == nil {
+		d.made = map[string]bool{}
+	}
+	present := map[string]bool{}
+	var ours []*bkclient.UsageInfo
+	var size int64
+	for _, r := range du {
+		present[r.ID] = true
+		if !before[r.ID] {
+			d.made[r.ID] = true
+		}
+		if d.made[r.ID] {
+			ours = append(ours, r)
+			size += r.Size
+		}
+	}
+	maps.DeleteFunc(d.made, func(id string, _ bool) bool { return !present[id] })
+	if d.CacheMax <= 0 || size <= d.CacheMax {
+		return
+	}
+	slices.SortFunc(ours, func(a, b *bkclient.UsageInfo) int { return lastUsed(a).Compare(lastUsed(b)) })
+	var freed int64
+	for _, r := range ours {
+		if size-freed <= d.CacheMax {
+			break
+		}
+		if r.InUse {
+			continue
+		}
+		if err := c.Prune(ctx, nil, bkclient.PruneAll, bkclient.WithFilter([]string{"id==" + r.ID})); err == nil {
+			freed += r.Size
+			delete(d.made, r.ID)
+		}
+	}
+	if freed > 0 {
+		fmt.Fprintf(log, "pruned %d bytes of this server's BuildKit cache (SERVE_CACHE_MAX %d)\n", freed, d.CacheMax)
+	}
+}
+
+func lastUsed(r *bkclient.UsageInfo) time.Time {
+	if r.LastUsedAt != nil {
+		return *r.LastUsedAt
+	}
+	return r.CreatedAt
 }
 
 // ImageExists asks the engine; a name that is no image reference does not exist.
