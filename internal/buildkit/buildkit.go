@@ -31,6 +31,12 @@ import (
 // ErrUnreachable says that no BuildKit answers where it was looked for.
 var ErrUnreachable = errors.New("BuildKit does not answer")
 
+// ErrNoHost is a Daemon without an address.
+var ErrNoHost = errors.New("no buildkitd address")
+
+// ErrHalfCertificate is a Daemon with a client certificate and no key, or a key and no certificate.
+var ErrHalfCertificate = errors.New("a client certificate needs both its certificate and its key file")
+
 // Engine connects to the BuildKit inside a Docker Engine: gRPC and the session each travel
 // over a connection the engine upgrades (POST /grpc and /session, h2c).
 func Engine(ctx context.Context, e *docker.Engine) (*client.Client, error) {
@@ -55,7 +61,7 @@ type Daemon struct {
 // Connect returns a client of the daemon; it connects when first used.
 func (d Daemon) Connect(ctx context.Context) (*client.Client, error) {
 	if d.Host == "" {
-		return nil, errors.New("no BuildKit address: set BUILDKIT_HOST")
+		return nil, ErrNoHost
 	}
 	var opts []client.ClientOpt
 	if d.CACert != "" {
@@ -63,13 +69,13 @@ func (d Daemon) Connect(ctx context.Context) (*client.Client, error) {
 	}
 	if d.Cert != "" || d.Key != "" {
 		if d.Cert == "" || d.Key == "" {
-			return nil, errors.New("a client certificate needs both BUILDKIT_TLS_CERT and BUILDKIT_TLS_KEY")
+			return nil, ErrHalfCertificate
 		}
 		opts = append(opts, client.WithCredentials(d.Cert, d.Key))
 	}
 	c, err := client.New(ctx, d.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("BUILDKIT_HOST %s: %w", d.Host, err)
+		return nil, fmt.Errorf("buildkitd %s: %w", d.Host, err)
 	}
 	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -36,7 +37,56 @@ type Farm struct {
 	// PingTimeout bounds the check that a daemon answers; default 5 s.
 	PingTimeout time.Duration
 
-	beforeSolve func(Daemon) // a test's hook: runs after the daemon answered, before the build is sent
+	beforeSolve func(Daemon)     // a test's hook: runs after the daemon answered, before the build is sent
+	now         func() time.Time // a test's clock; nil: time.Now
+
+	mu     sync.Mutex
+	silent map[string]time.Time // host → when it last did not answer
+}
+
+// silentFor is how long a daemon that did not answer is tried after the others: a dead host
+// costs a build no wait while another daemon answers, and gets its repositories back when it
+// answers again.
+const silentFor = 30 * time.Second
+
+// tryOrder is Order with the daemons silent within silentFor moved to the end.
+func (f *Farm) tryOrder(key string) []Daemon {
+	order := f.Order(key)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock()
+	silent := func(d Daemon) bool { at, ok := f.silent[d.Host]; return ok && now.Sub(at) < silentFor }
+	slices.SortStableFunc(order, func(a, b Daemon) int {
+		switch sa, sb := silent(a), silent(b); {
+		case sa == sb:
+			return 0
+		case sb:
+			return -1
+		}
+		return 1
+	})
+	return order
+}
+
+// heard records whether d answered.
+func (f *Farm) heard(d Daemon, answered bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if answered {
+		delete(f.silent, d.Host)
+		return
+	}
+	if f.silent == nil {
+		f.silent = map[string]time.Time{}
+	}
+	f.silent[d.Host] = f.clock()
+}
+
+func (f *Farm) clock() time.Time {
+	if f.now != nil {
+		return f.now()
+	}
+	return time.Now()
 }
 
 // Order is the daemons in the order key tries them: highest rendezvous score first.
@@ -97,9 +147,10 @@ func (e *NoDaemonError) Unwrap() error { return ErrUnreachable }
 func (f *Farm) Solve(ctx context.Context, key string, b Build, log io.Writer) (Report, error) {
 	var tried []string
 	retried := false
-	for _, d := range f.Order(key) {
+	for _, d := range f.tryOrder(key) {
 		tried = append(tried, d.Host)
 		c, err := f.reach(ctx, d)
+		f.heard(d, err == nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return Report{}, ctx.Err()
@@ -117,6 +168,7 @@ func (f *Farm) Solve(ctx context.Context, key string, b Build, log io.Writer) (R
 			return rep, err
 		}
 		c.Close()
+		f.heard(d, false)
 		retried = true
 		f.warnf("buildkitd %s went away before the build started a step (%v): sending the build to the next daemon", d.Host, err)
 		fmt.Fprintf(log, "buildkitd %s went away before the build started; building on the next daemon\n", d.Host)

@@ -29,7 +29,7 @@ COPY hello.txt /hello.txt
 `
 
 // contextDir writes a build context: the Dockerfile (NONCE replaced by nonce), busybox, hello.txt.
-func contextDir(t *testing.T, dockerfile, nonce string) string {
+func contextDir(t testing.TB, dockerfile, nonce string) string {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string][]byte{"Dockerfile": []byte(strings.ReplaceAll(dockerfile, "NONCE", nonce)), "hello.txt": []byte("hello\n")}
@@ -51,7 +51,7 @@ func nonce() string {
 }
 
 // solveOn builds b on the daemon at host.
-func solveOn(t *testing.T, host string, b Build) (Report, string) {
+func solveOn(t testing.TB, host string, b Build) (Report, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

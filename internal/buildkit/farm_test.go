@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestHostsSplitsTheListDroppingBlanksAndRepeats(t *testing.T) {
@@ -42,5 +43,25 @@ func TestARepositoryKeepsItsDaemonAndOnlyTheGoneDaemonsRepositoriesMove(t *testi
 		if perDaemon[h] < 60 { // 100 each on average
 			t.Fatalf("repositories per daemon %v: %s gets too few", perDaemon, h)
 		}
+	}
+}
+
+func TestASilentDaemonIsTriedLastForAWhileThenInItsPlaceAgain(t *testing.T) {
+	now := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	f := &Farm{Daemons: []Daemon{{Host: "tcp://a:1"}, {Host: "tcp://b:1"}, {Host: "tcp://c:1"}}, now: func() time.Time { return now }}
+	key := "127.0.0.1:5000/farm/app"
+	first := f.Order(key)
+	f.heard(first[0], false)
+	if got := f.tryOrder(key); got[2] != first[0] || got[0] != first[1] || got[1] != first[2] {
+		t.Fatalf("with %s silent: %v, want it last and the others in their order %v", first[0].Host, got, first)
+	}
+	now = now.Add(silentFor)
+	if got := f.tryOrder(key); !slices.Equal(got, first) {
+		t.Fatalf("after %s: %v, want the repository's own order %v", silentFor, got, first)
+	}
+	f.heard(first[0], false)
+	f.heard(first[0], true)
+	if got := f.tryOrder(key); !slices.Equal(got, first) {
+		t.Fatalf("once it answered: %v, want %v", got, first)
 	}
 }

@@ -86,6 +86,10 @@ type Config struct {
 	ServeLocalImages      bool  // SERVE_LOCAL_IMAGES
 	ServeAllowPrivateURLs bool  // SERVE_ALLOW_PRIVATE_URLS
 	ServeCacheMax         int64 // SERVE_CACHE_MAX: bytes of BuildKit cache serve's builds keep in the engine
+	// The buildkit builder's farm settings (docs/serve-farm.md).
+	ServeStateDir  string   // SERVE_STATE_DIR; empty: records.DefaultDir
+	ServeCacheMode string   // SERVE_CACHE_MODE: max, min, off
+	ServePlatforms []string // SERVE_PLATFORMS, comma-separated; empty: the daemon's own
 
 	// SERVE_BUILDER=buildkit's daemon, and the engine SERVE_BUILDER=docker reaches (as the docker CLI reads it).
 	BuildkitHost      string // BUILDKIT_HOST
@@ -157,6 +161,13 @@ func LoadFor(getenv func(string) string, reads func(name string) bool) (Config, 
 		ServeLocalImages:      r.boolean("SERVE_LOCAL_IMAGES", false),
 		ServeAllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
 		ServeCacheMax:         r.positiveInt64("SERVE_CACHE_MAX", 10<<30),
+		ServeStateDir:         r.str("SERVE_STATE_DIR", ""),
+		ServeCacheMode:        r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
+	}
+	for _, p := range strings.Split(r.str("SERVE_PLATFORMS", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.ServePlatforms = append(c.ServePlatforms, p)
+		}
 	}
 	c.BuildkitHost = r.str("BUILDKIT_HOST", "")
 	c.BuildkitTLSCACert = r.str("BUILDKIT_TLS_CA_CERT", "")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
+	"github.com/runtimebuild/runtimebuild/internal/records"
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
@@ -46,20 +48,7 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		log.Warnf("SERVE_BUILDER=check: uploads are unpacked and checked, and nothing is built")
 		return server.CheckBuilder{Name: "SERVE_BUILDER=check"}, nil
 	case "buildkit":
-		d := buildkit.Daemon{Host: cfg.BuildkitHost, CACert: cfg.BuildkitTLSCACert, Cert: cfg.BuildkitTLSCert, Key: cfg.BuildkitTLSKey, ServerName: cfg.BuildkitTLSName}
-		c, err := d.Connect(ctx)
-		if err != nil {
-			return nil, exitcode.AsUsage(err)
-		}
-		defer c.Close()
-		if err := buildkit.Ping(ctx, c); err != nil {
-			return nil, fmt.Errorf("serve builds on the buildkitd at BUILDKIT_HOST=%s: %w; start it, or correct BUILDKIT_HOST and the BUILDKIT_TLS_* files", cfg.BuildkitHost, err)
-		}
-		b := &server.BuildkitBuilder{Daemon: d}
-		for _, host := range b.SharedNetworks(ctx) {
-			log.Warnf("the buildkitd at BUILDKIT_HOST=%s runs build steps in this machine's network namespace: a RUN step reaches serve's loopback and private services; run it in a network namespace of its own (docs/serve-security.md)", host)
-		}
-		return b, nil
+		return buildkitFarm(ctx, cfg, log)
 	}
 	engine, err := newEngine(cfg)
 	if err != nil {
@@ -69,6 +58,71 @@ func serveBuilder(ctx context.Context, cfg config.Config, log *progress.Log) (se
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
 	}
 	return &server.DockerBuilder{Engine: engine, CacheMax: cfg.ServeCacheMax}, nil
+}
+
+// buildkitFarm is the buildkit builder on BUILDKIT_HOST's daemons: at least one must answer
+// now; those that do not are named, and skipped by each build while they stay silent.
+func buildkitFarm(ctx context.Context, cfg config.Config, log *progress.Log) (server.Builder, error) {
+	farm := &buildkit.Farm{Warnf: log.Warnf}
+	answering := 0
+	for _, host := range buildkit.Hosts(cfg.BuildkitHost) {
+		d := buildkit.Daemon{Host: host, CACert: cfg.BuildkitTLSCACert, Cert: cfg.BuildkitTLSCert, Key: cfg.BuildkitTLSKey, ServerName: cfg.BuildkitTLSName}
+		c, err := d.Connect(ctx)
+		if err != nil {
+			return nil, exitcode.Usagef("BUILDKIT_HOST=%s: %v", cfg.BuildkitHost, err)
+		}
+		err = buildkit.Ping(ctx, c)
+		c.Close()
+		if err != nil {
+			log.Warnf("the buildkitd at %s (BUILDKIT_HOST) does not answer: %v; builds skip it while it stays silent", host, err)
+		} else {
+			answering++
+		}
+		farm.Daemons = append(farm.Daemons, d)
+	}
+	if answering == 0 {
+		return nil, fmt.Errorf("serve builds on the buildkitd at BUILDKIT_HOST=%s: %w; start it, or correct BUILDKIT_HOST and the BUILDKIT_TLS_* files", cfg.BuildkitHost, buildkit.ErrUnreachable)
+	}
+	mode, err := buildkit.ParseCacheMode(cfg.ServeCacheMode)
+	if err != nil {
+		return nil, exitcode.Usagef("SERVE_CACHE_MODE=%s: %v", cfg.ServeCacheMode, err)
+	}
+	log.Infof("building on %d buildkitd(s) (%d answer), registry cache %s, platforms %s", len(farm.Daemons), answering, cfg.ServeCacheMode, platformsText(cfg.ServePlatforms))
+	b := &server.BuildkitBuilder{Farm: farm, Cache: mode, Platforms: cfg.ServePlatforms}
+	for _, host := range b.SharedNetworks(ctx) {
+		log.Warnf("the buildkitd at %s (BUILDKIT_HOST) runs build steps in this machine's network namespace: a RUN step reaches serve's loopback and private services; run it in a network namespace of its own (docs/serve-security.md)", host)
+	}
+	return b, nil
+}
+
+func platformsText(p []string) string {
+	if len(p) == 0 {
+		return "the daemon's own"
+	}
+	return strings.Join(p, ",")
+}
+
+// openStore opens SERVE_STATE_DIR's build records (default records.DefaultDir); another serve
+// using it is a usage error.
+func openStore(cfg config.Config, log *progress.Log) (*records.Store, error) {
+	dir := cfg.ServeStateDir
+	if dir == "" {
+		d, err := records.DefaultDir()
+		if err != nil {
+			return nil, exitcode.Usagef("SERVE_STATE_DIR is not set, and %v", err)
+		}
+		dir = d
+	}
+	st, err := records.Open(dir, records.Options{})
+	var locked *records.LockedError
+	if errors.As(err, &locked) {
+		return nil, exitcode.Usagef("SERVE_STATE_DIR=%s: %v", dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SERVE_STATE_DIR=%s: %w", dir, err)
+	}
+	log.Infof("build records in %s (kept: the latest %d ended builds, none older than %s)", dir, records.DefaultMaxRecords, records.DefaultMaxAge)
+	return st, nil
 }
 
 func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder server.Builder, ready func(addr string)) error {
@@ -91,9 +145,14 @@ func serve(ctx context.Context, cfg config.Config, log *progress.Log, builder se
 	if tcp, ok := ln.Addr().(*net.TCPAddr); cfg.ServeNoAuth && !cfg.ServeRemoteNoAuth && (!ok || !tcp.IP.IsLoopback()) {
 		return exitcode.Usagef("SERVE_NO_AUTH=true on SERVE_ADDR=%s, which other machines reach, lets anyone build: set RUNTIME_API_KEY, listen on 127.0.0.1, or set SERVE_ALLOW_REMOTE_NO_AUTH=true as well", cfg.ServeAddr)
 	}
+	store, err := openStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	srv, err := server.New(server.Options{
 		Key: cfg.RuntimeAPIKey, NoAuth: cfg.ServeNoAuth, RegistryPrefix: cfg.ServeRegistry, Workers: cfg.ServeWorkers,
-		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log,
+		BuildTimeout: cfg.ServeBuildTimeout, MaxUpload: cfg.ServeMaxUpload, Builder: builder, Logger: log, Store: store,
 		LocalImages: cfg.ServeLocalImages, AllowPrivateURLs: cfg.ServeAllowPrivateURLs,
 	})
 	if err != nil {

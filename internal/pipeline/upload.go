@@ -29,6 +29,8 @@ type Built struct {
 	Image   string
 	Digest  string // sha256:… when the Runtime API reported it
 	Skipped bool   // the image existed already and FORCE was not set
+	// Telemetry is how the server spent the build's time, when it says (serve does).
+	Telemetry *runtimeapi.Telemetry
 }
 
 // Reference is the image as the result line names it: by digest when one was reported.
@@ -261,11 +263,13 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
+	var telemetry *runtimeapi.Telemetry // the server's, once the build ended
 	record := func(status runtimeapi.BuildStatus, image string) {
 		if s.Result == nil {
 			return
 		}
 		s.Result.BuildID, s.Result.Status, s.Result.Image = id, string(status), image
+		s.Result.Telemetry = telemetry
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -281,6 +285,7 @@ func submit(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		log.Warnf("%v", err)
 	}
 	built, err := Follow(ctx, client, cfg, log, id, s.TargetImage)
+	telemetry = built.Telemetry
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil:
@@ -314,6 +319,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		OnLog:    live.Line,
 	})
 	live.Done()
+	if st.Telemetry != nil { // serve sends it once the build ended, well or badly
+		log.Infof("build %s: %s", id, st.Telemetry)
+	}
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -325,9 +333,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, cfg config.Config, l
 		}
 	}
 	if err != nil {
-		return Built{BuildID: id}, err
+		return Built{BuildID: id, Telemetry: st.Telemetry}, err
 	}
-	built := Built{BuildID: id, Image: target, Digest: st.Digest}
+	built := Built{BuildID: id, Image: target, Digest: st.Digest, Telemetry: st.Telemetry}
 	if st.Image != "" {
 		if _, perr := name.ParseReference(st.Image); perr != nil {
 			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)

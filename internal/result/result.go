@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +41,8 @@ type Result struct {
 	Image         string  `json:"image,omitempty"`
 	UploadSeconds float64 `json:"upload_seconds,omitempty"`
 	BuildSeconds  float64 `json:"build_seconds,omitempty"`
+	// Telemetry is the server's account of the build's time (serve's own; other servers send none).
+	Telemetry *runtimeapi.Telemetry `json:"telemetry,omitempty"`
 
 	Tool string `json:"tool,omitempty"` // the runtimebuild that wrote the file: version and revision
 }

@@ -142,7 +142,7 @@ type solveFunc func(ctx context.Context, b buildkit.Build, srcs sources, log io.
 
 // solveJob unpacks the job's context, holds its Dockerfile to the trust boundary (guard) and
 // builds its target stage (or, when the Dockerfile has no such stage, its last) with solve; the
-// job then carries the image's digest and the build's telemetry.
+// job then carries the build's telemetry.
 func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve solveFunc) error {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
@@ -158,7 +158,7 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	b.ContextDir = dir
 	b.CredentialsFor = job.Trust.Registry()
 	rep, err := solve(ctx, b, srcs, log)
-	job.Digest, job.Telemetry = rep.Digest, &runtimeapi.Telemetry{
+	job.Telemetry = &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,

@@ -60,7 +60,9 @@ func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (s
 		if b.Cache != "" {
 			build.CacheImports, build.CacheExports = buildkit.RegistryCache(repo, build.Target, branch, b.Cache)
 		}
-		return farm.Solve(ctx, repo, build, log)
+		rep, err := farm.Solve(ctx, repo, build, log)
+		job.Digest = rep.Digest // the pushed manifest's (the engine's exporter gives an image ID, no such digest)
+		return rep, err
 	})
 }
 

@@ -1,6 +1,11 @@
 package server_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +80,65 @@ func TestTheFarmBuildsWithTheBranchsRegistryCacheAndReportsTelemetry(t *testing.
 	ref, _ := name.ParseReference(repo + ":buildcache-app-feature-x")
 	if _, err := remote.Head(ref); err != nil {
 		t.Fatalf("no cache under the branch's tag: %v", err)
+	}
+}
+
+func TestTheArchivesTimeIsTheImagesSourceDate(t *testing.T) {
+	host := dockertest.BuildkitHosts(t, 1)[0]
+	reg := dockertest.Registry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: host}}, RegistryPrefix: reg + "/farm"})
+	commit := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC) // the time the client packs every member with
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, body := range map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /\n", "hello.txt": randomHex(8)} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: commit, Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	zw.Close()
+	archive := filepath.Join(t.TempDir(), "ctx.tar.gz")
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := reg + "/farm/dated:" + randomHex(4)
+	if _, st, err := l.submit(t, archive, image, ""); err != nil || st.Status != runtimeapi.Success {
+		t.Fatalf("%+v %v", st, err)
+	}
+	ref, _ := name.ParseReference(image)
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.ConfigFile()
+	if !cfg.Created.Time.Equal(commit) {
+		t.Fatalf("the image was created %s, want the archive's time %s", cfg.Created, commit)
+	}
+	h, _ := fileIn(t, img, "hello.txt")
+	if h.ModTime.After(commit) {
+		t.Fatalf("hello.txt's time in the layer is %s, after SOURCE_DATE_EPOCH %s", h.ModTime, commit)
+	}
+}
+
+func TestSERVE_PLATFORMSPushesAnIndexUnderEveryName(t *testing.T) {
+	host := dockertest.BuildkitHosts(t, 1)[0]
+	reg := dockertest.Registry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: host}, Platforms: []string{"linux/amd64", "linux/arm64"}}, RegistryPrefix: reg + "/farm"})
+	image := reg + "/farm/multi:" + randomHex(4)
+	archive := dockertest.ContextArchive(t, "FROM scratch\nCOPY busybox /busybox\n", nil)
+	_, st, err := l.submit(t, archive, image, "", "also")
+	if err != nil || st.Status != runtimeapi.Success {
+		t.Fatalf("%+v %v", st, err)
+	}
+	for _, n := range []string{image, image[:strings.LastIndex(image, ":")] + ":also"} {
+		ref, _ := name.ParseReference(n)
+		idx, err := remote.Index(ref)
+		if err != nil {
+			t.Fatalf("%s is no index: %v", n, err)
+		}
+		m, _ := idx.IndexManifest()
+		if d, _ := idx.Digest(); len(m.Manifests) != 2 || d.String() != st.Digest {
+			t.Fatalf("%s: %d manifests, digest %s; want 2 and the status's %s", n, len(m.Manifests), d, st.Digest)
+		}
 	}
 }

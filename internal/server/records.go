@@ -104,29 +104,38 @@ func (r *records) unreported() int {
 	return n
 }
 
-// forget drops the logs of builds finished more than logRetention ago or beyond the latest
-// keptLogs, and the builds finished more than statusRetention ago; the caller holds r.mu.
+// keptBuilds is how many ended builds memory holds (the latest): a server asked about many
+// builds stays within a few MiB. An older one is answered from the Store, when there is one.
+const keptBuilds = 1000
+
+// forget drops the builds finished more than statusRetention ago or beyond the latest
+// keptBuilds, and the logs of builds finished more than logRetention ago or beyond the latest
+// keptLogs; the caller holds r.mu.
 func (r *records) forget() {
 	now := r.now()
-	var withLogs []*build
+	var ended []*build
 	for id, b := range r.builds {
-		ended := b.endedAt()
+		at := b.endedAt()
 		switch {
-		case ended.IsZero():
-		case now.Sub(ended) > r.statusRetention:
+		case at.IsZero():
+		case now.Sub(at) > r.statusRetention:
 			delete(r.builds, id)
-		case now.Sub(ended) > r.logRetention:
-			b.log.Drop()
-		case !b.log.Dropped():
-			withLogs = append(withLogs, b)
+		default:
+			if now.Sub(at) > r.logRetention {
+				b.log.Drop()
+			}
+			ended = append(ended, b)
 		}
 	}
-	if len(withLogs) <= keptLogs {
+	if len(ended) <= keptLogs {
 		return
 	}
-	slices.SortFunc(withLogs, func(x, y *build) int { return y.endedAt().Compare(x.endedAt()) })
-	for _, b := range withLogs[keptLogs:] {
+	slices.SortFunc(ended, func(x, y *build) int { return y.endedAt().Compare(x.endedAt()) })
+	for i, b := range ended[keptLogs:] {
 		b.log.Drop()
+		if keptLogs+i >= keptBuilds {
+			delete(r.builds, b.job.ID)
+		}
 	}
 }
 
