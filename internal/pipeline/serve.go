@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
@@ -22,22 +20,23 @@ import (
 // the builds it cancelled are told CANCELLED; within mage's 5 s grace after Ctrl-C.
 const drainLimit = 3 * time.Second
 
-// Serve runs the local Runtime API on SERVE_ADDR until ctx ends (Ctrl-C) or SIGTERM arrives,
-// then drains: queued and running builds end CANCELLED, their files go, clients polling them
-// are told, and the port is released. After SIGTERM it returns an error with exit code 143.
-// ready, when not nil, receives the address once the server listens.
+// Serve runs the local Runtime API on SERVE_ADDR until ctx ends (the targets cancel it at
+// Ctrl-C or SIGTERM), then drains: queued and running builds end CANCELLED, their files go,
+// clients polling them are told, and the port is released; it returns ctx's error then (an
+// *InterruptedError, which the targets end with 130 or 143). ready, when not nil, receives the
+// address once the server listens.
 func Serve(ctx context.Context, cfg config.Config, log *progress.Log, ready func(addr string)) error {
-	termCtx, stopTerm := signal.NotifyContext(ctx, syscall.SIGTERM) // mage's main catches only SIGINT
-	defer stopTerm()
-	builder, err := serveBuilder(termCtx, cfg, log)
+	builder, err := serveBuilder(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	err = serve(termCtx, cfg, log, builder, ready)
-	if err == nil && ctx.Err() == nil && termCtx.Err() != nil {
-		return &exitcode.Error{Code: 143, Err: errors.New("serve stopped by SIGTERM: its builds were cancelled and their files removed")}
+	if err := serve(ctx, cfg, log, builder, ready); err != nil {
+		return err
 	}
-	return err
+	if ctx.Err() != nil {
+		return &InterruptedError{Advice: "serve stopped: its builds were cancelled and their files removed"}
+	}
+	return nil
 }
 
 // serveBuilder is SERVE_BUILDER's builder; docker needs an engine that answers, buildkit a
