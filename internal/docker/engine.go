@@ -61,7 +61,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if host == "" {
 		host = client.DefaultDockerHost
 	}
-	opts := []client.Opt{client.WithHost(host), client.WithAPIVersionNegotiation()}
+	opts := []client.Opt{client.WithHost(host)} // the client negotiates the API version on its own
 	if cfg.TLSVerify {
 		dir := cfg.CertPath
 		if dir == "" {

@@ -131,7 +131,7 @@ func pushFile(t *testing.T, ref, path, body string) {
 	t.Helper()
 	var buf bytes.Buffer
 	writeTar(t, &buf, map[string]string{path: body})
-	layer, err := tarball.LayerFromReader(&buf)
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
