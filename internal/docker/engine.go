@@ -144,6 +144,7 @@ type Image struct {
 	Created time.Time
 	Size    int64    // bytes
 	OnBuild []string // ONBUILD triggers a build FROM it runs
+	Labels  map[string]string
 }
 
 // Inspect describes image (a name or an ID); ErrNoSuchImage when the engine does not have it.
@@ -158,7 +159,7 @@ func (e *Engine) Inspect(ctx context.Context, image string) (Image, error) {
 	created, _ := time.Parse(time.RFC3339Nano, res.Created)
 	img := Image{ID: res.ID, Created: created, Size: res.Size}
 	if res.Config != nil {
-		img.OnBuild = res.Config.OnBuild
+		img.OnBuild, img.Labels = res.Config.OnBuild, res.Config.Labels
 	}
 	return img, nil
 }
