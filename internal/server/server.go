@@ -3,8 +3,10 @@
 //
 // By concern: server.go (options, start and stop), http.go (the handlers), upload.go (reading
 // POST /build), archive.go (the uploaded archive), queue.go (workers running builds),
-// records.go (what is kept of each build, and for how long), workdir.go (the private build
-// directory), conns.go (connection limits), builders.go, docker_builder.go, buildkit_builder.go.
+// records.go and stored.go (what is kept of each build, and for how long), workdir.go (the
+// private build directory), conns.go (connection limits), trust.go, sources.go and
+// cachemounts.go (the trust boundary of docs/serve-security.md), builders.go,
+// docker_builder.go, buildkit_builder.go, image_archive.go.
 package server
 
 import (
