@@ -166,9 +166,9 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	return err
 }
 
-// guard reads what the unpacked Dockerfile fetches, refuses ADD sources on this server's
-// networks (unless the operator allows them), and gives its cache mounts the target
-// repository's ids. A Dockerfile that does not parse is left to the builder to report.
+// guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with
+// ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
+// them), and gives its cache mounts the target repository's ids.
 func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -179,11 +179,17 @@ func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 	if err != nil {
 		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err)
 	}
+	if err := checkFrontend(src); err != nil {
+		return sources{}, err
+	}
 	d, err := dockerfile.Parse(src)
 	if err != nil {
-		return sources{}, nil
+		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
 	}
 	srcs := readSources(d)
+	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
+		return sources{}, err
+	}
 	if !job.Trust.PrivateURLs {
 		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
 			return sources{}, err

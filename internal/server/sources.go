@@ -8,7 +8,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -210,4 +214,74 @@ func resolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
 		return []netip.Addr{a}, nil
 	}
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// FrontendError is a # syntax= directive naming a frontend other than Docker's own: a frontend
+// is code of the build's choosing, which could fetch what the checks here keep out.
+type FrontendError struct {
+	Line int
+	Ref  string
+}
+
+func (e *FrontendError) Error() string {
+	return fmt.Sprintf("Dockerfile line %d: # syntax=%s: only Docker's own Dockerfile frontend (docker/dockerfile) runs here; remove the line to use the builder's", e.Line, e.Ref)
+}
+
+// checkFrontend refuses a # syntax= frontend other than docker/dockerfile (any version). It
+// reads the directive alone, as BuildKit does before any parse: a frontend of its own may
+// take a Dockerfile no other parser reads.
+func checkFrontend(src []byte) error {
+	ref, _, loc, ok := parser.DetectSyntax(src)
+	if !ok {
+		return nil
+	}
+	if r, err := name.ParseReference(ref); err != nil || r.Context().Name() != "index.docker.io/docker/dockerfile" {
+		return &FrontendError{Line: firstLine(loc), Ref: ref}
+	}
+	return nil
+}
+
+// OnBuildError is a base image with ONBUILD triggers: they would run in this build unread by
+// the checks here.
+type OnBuildError struct {
+	Use      imageUse
+	Triggers []string
+}
+
+func (e *OnBuildError) Error() string {
+	return fmt.Sprintf("Dockerfile %s: the image has ONBUILD triggers (%s), which this server does not run", e.Use, strings.Join(e.Triggers, "; "))
+}
+
+// checkOnBuild refuses a FROM base whose registry says it has ONBUILD triggers; the registry
+// of the prefix is asked with serve's credentials, any other anonymously. A base its registry
+// does not describe here is left to the builder (which fails to pull it, or, for images under
+// the prefix only the engine holds, the docker builder inspects it there).
+func checkOnBuild(ctx context.Context, uses []imageUse, trust Trust) error {
+	for _, u := range uses {
+		if u.What != "FROM" || u.Ref == "" {
+			continue
+		}
+		ref, err := name.ParseReference(u.Ref)
+		if err != nil {
+			continue
+		}
+		asked, cancel := context.WithTimeout(ctx, 20*time.Second)
+		opts := []remote.Option{remote.WithContext(asked), remote.WithTransport(loopbackHTTPOnly{remote.DefaultTransport})}
+		if trust.Under(u.Ref) {
+			opts = registryOptions(asked)
+		}
+		var cfg *v1.ConfigFile
+		img, err := remote.Image(ref, opts...)
+		if err == nil {
+			cfg, err = img.ConfigFile()
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil && len(cfg.Config.OnBuild) > 0 {
+			return &OnBuildError{Use: u, Triggers: cfg.Config.OnBuild}
+		}
+	}
+	return nil
 }

@@ -125,3 +125,20 @@ func TestNamesAreUnderThePrefixByRepositoryPath(t *testing.T) {
 		t.Error("a prefix that is a registry alone")
 	}
 }
+
+func TestOnlyDockersOwnFrontendRuns(t *testing.T) {
+	for src, ok := range map[string]bool{
+		"FROM scratch\n": true,
+		"# syntax=docker/dockerfile:1\nFROM scratch\n":                                                    true,
+		"# syntax=docker.io/docker/dockerfile:1.7@sha256:" + strings.Repeat("a", 64) + "\nFROM scratch\n": true,
+		"# syntax=example.test/evil/frontend:1\nFROM scratch\n":                                           false,
+		"# syntax=localhost/runtime/frontend:1\nanything a frontend of its own would read\n":              false,
+		"# escape=`\n# syntax=docker/dockerfile-upstream:master\nFROM scratch\n":                          false,
+	} {
+		err := checkFrontend([]byte(src))
+		var fe *FrontendError
+		if ok != (err == nil) || (!ok && !errors.As(err, &fe)) {
+			t.Errorf("%q: %v, want accepted %v", src, err, ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -328,5 +329,26 @@ func TestTheDockerBuilderLeavesNoDanglingImagesAndBoundsOnlyItsOwnCache(t *testi
 	}
 	if len(pruned) == 0 {
 		t.Error("with SERVE_CACHE_MAX of 1 byte, no build pruned anything")
+	}
+}
+
+// A base from a registry whose ONBUILD triggers would run in the build (an ADD from this host,
+// a COPY from another team's image) is refused before the build starts, naming its line.
+func TestABaseWithONBUILDTriggersIsRefused(t *testing.T) {
+	reg := dockertest.Registry(t)
+	base := reg + "/lib/onbuild:" + randomHex(4)
+	img, _ := random.Image(256, 1)
+	cfg, _ := img.ConfigFile()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config.OnBuild = []string{"ADD http://127.0.0.1:1/secret /secret"}
+	img, _ = mutate.ConfigFile(img, cfg)
+	tag, _ := name.NewTag(base)
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	l := start(t, server.Options{Builder: engineBuilder(t)})
+	_, st, _ := l.submit(t, dockertest.ContextArchive(t, "FROM scratch AS x\nFROM "+base+"\nLABEL a=b\n", nil), uniqueImage(t), "")
+	if st.Status != runtimeapi.Failure || !strings.Contains(st.Error, "Dockerfile line 2: FROM "+base+": the image has ONBUILD triggers (ADD http://127.0.0.1:1/secret /secret)") {
+		t.Fatalf("FROM a base with ONBUILD: %+v", st)
 	}
 }
