@@ -59,7 +59,7 @@ type Plan struct {
 	Dockerfile dockerfile.Choice
 	Rendered   dockerfile.Rendered // the standalone Dockerfile at the archive's root
 	Target     string              // the stage the archive builds
-	BaseImage  string              // the effective base image ("" when unknown)
+	BaseImage  string              // the value of ARG BASE_IMAGE, else the image the target starts from ("" when unknown)
 	Entries    []buildctx.Entry    // what the archive holds, complete and sorted
 	Check      preflight.Report    // the standalone Dockerfile against Entries
 
@@ -335,8 +335,26 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 	if p.Rendered, err = model.Standalone(opt); err != nil {
 		return "", p.renderError(err)
 	}
-	p.Target, p.BaseImage = p.Rendered.Target, p.Rendered.BaseImage
+	p.Target, p.BaseImage = p.Rendered.Target, baseImageOf(p.Rendered)
 	return nameTarget, nil
+}
+
+// baseImageOf is the base image the names and the result file carry: like the project's
+// build.py, which names its base tag after the BASE_IMAGE build arg whatever the target's stage
+// starts FROM (build.py:456-458, 501-503), the value the standalone Dockerfile gives ARG
+// BASE_IMAGE: the one baked (BASE_IMAGE, or BUILD_ARGS), else the default of its declaration
+// before the first FROM. A Dockerfile with no such value (no ARG BASE_IMAGE, or one without a
+// default) names the image the target's chain of stages starts from.
+func baseImageOf(r dockerfile.Rendered) string {
+	if v, ok := r.Args["BASE_IMAGE"]; ok {
+		return v
+	}
+	if global := r.Model.Global(nil); !global.Unset("BASE_IMAGE") {
+		if v, ok := global.Get("BASE_IMAGE"); ok && v != "" {
+			return v
+		}
+	}
+	return r.BaseImage
 }
 
 // renderError names the variables and the Dockerfile behind a rendering error.
