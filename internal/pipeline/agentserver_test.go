@@ -132,8 +132,8 @@ func TestEachTargetOfTheAgentServerIsWhatItsArchiveBuilds(t *testing.T) {
 			if members[agentDockerfile] == "" || members[agentDockerfile] == members["Dockerfile"] {
 				t.Error("the agent server's own Dockerfile is not kept, as it is, at its path")
 			}
-			if !strings.Contains(logs, "Dockerfile: "+agentDockerfile+" (DOCKERFILE=auto: no root Dockerfile; the agent server's own)") || strings.Contains(logs, "replaced") {
-				t.Errorf("the choice is not said, or a replacement is said:\n%s", logs)
+			if !strings.Contains(logs, "Dockerfile: "+agentDockerfile+" (DOCKERFILE=auto: no root Dockerfile; the agent server's own); ignore file: .dockerignore\n") || strings.Contains(logs, "replaced") {
+				t.Errorf("the choice and the ignore file are not said, or a replacement is said:\n%s", logs)
 			}
 			suffix := "-" + target
 			if target == "binary" {
@@ -197,6 +197,9 @@ func TestTheDockerfilesOwnIgnoreFileBeatsTheRootOneInTheArchiveToo(t *testing.T)
 	}
 	if members["Dockerfile.dockerignore"] != "# the agent server's own\n**/*.md\n!README.md\n" {
 		t.Errorf("the archive's root Dockerfile.dockerignore %q: a builder of the archive must read the same rules", members["Dockerfile.dockerignore"])
+	}
+	if want := "; ignore file: " + agentDockerfile + ".dockerignore (beside the Dockerfile: BuildKit reads it instead of .dockerignore)\n"; !strings.Contains(logs, want) {
+		t.Errorf("the log does not say which ignore file applied (%q):\n%s", want, logs)
 	}
 }
 

@@ -124,7 +124,10 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 	if f.Dockerfile, err = chooseDockerfile(f.SourceDir, s); err != nil {
 		return Facts{}, err
 	}
-	log.Infof("Dockerfile: %s (%s)", f.Dockerfile.Name(), why(f.Dockerfile, s))
+	if f.Ignore, err = buildctx.LoadIgnore(f.SourceDir, f.Dockerfile.Path); err != nil {
+		return Facts{}, exitcode.AsUsage(err)
+	}
+	log.Infof("Dockerfile: %s (%s); %s", f.Dockerfile.Name(), why(f.Dockerfile, s), ignoreUsed(f.Ignore, f.Dockerfile.Path))
 	if path := f.Dockerfile.Path; path != "" {
 		full := filepath.Join(f.SourceDir, filepath.FromSlash(path))
 		if f.DockerfileSource, err = os.ReadFile(full); err != nil {
@@ -137,9 +140,6 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 			return Facts{}, exitcode.Usagef("DOCKERFILE_TEMPLATE=%q: %v", s.DockerfileTmpl, unwrapPath(err))
 		}
 		f.Template = string(b)
-	}
-	if f.Ignore, err = buildctx.LoadIgnore(f.SourceDir, f.Dockerfile.Path); err != nil {
-		return Facts{}, exitcode.AsUsage(err)
 	}
 	if f.Ignore.Path != "" {
 		f.IgnoreData, _ = os.ReadFile(filepath.Join(f.SourceDir, filepath.FromSlash(f.Ignore.Path)))
@@ -212,6 +212,21 @@ func why(c dockerfile.Choice, s config.Pack) string {
 		return "DOCKERFILE=auto: no root Dockerfile; the agent server's own"
 	}
 	return "DOCKERFILE=" + s.Dockerfile
+}
+
+// ignoreUsed words the ignore file chosen for the Dockerfile at dockerfile ("" for the
+// template), for the log: BuildKit reads <Dockerfile>.dockerignore beside it over the root's
+// .dockerignore, so which one applied is worth saying.
+func ignoreUsed(ignore buildctx.IgnoreFile, dockerfile string) string {
+	switch {
+	case ignore.Path == "" && dockerfile == "":
+		return "no ignore file (no .dockerignore)"
+	case ignore.Path == "":
+		return "no ignore file (neither " + dockerfile + ".dockerignore nor .dockerignore)"
+	case ignore.Path == ".dockerignore":
+		return "ignore file: .dockerignore"
+	}
+	return "ignore file: " + ignore.Path + " (beside the Dockerfile: BuildKit reads it instead of .dockerignore)"
 }
 
 // decide makes the plan from the settings and the facts: the ref and timestamp, the standalone

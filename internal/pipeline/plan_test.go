@@ -262,3 +262,21 @@ func TestTheBaseTagFollowsTheBaseImageArgWhateverTheTarget(t *testing.T) {
 		})
 	}
 }
+
+// The log's Dockerfile line says which ignore file applied: BuildKit's choice of
+// <Dockerfile>.dockerignore over .dockerignore is otherwise invisible.
+func TestTheIgnoreFileUsedIsWorded(t *testing.T) {
+	for _, tt := range []struct {
+		ignore, dockerfile, want string
+	}{
+		{"", "", "no ignore file (no .dockerignore)"},
+		{"", "docker/Dockerfile", "no ignore file (neither docker/Dockerfile.dockerignore nor .dockerignore)"},
+		{".dockerignore", "docker/Dockerfile", "ignore file: .dockerignore"},
+		{".dockerignore", "", "ignore file: .dockerignore"},
+		{"docker/Dockerfile.dockerignore", "docker/Dockerfile", "ignore file: docker/Dockerfile.dockerignore (beside the Dockerfile: BuildKit reads it instead of .dockerignore)"},
+	} {
+		if got := ignoreUsed(buildctx.IgnoreFile{Path: tt.ignore}, tt.dockerfile); got != tt.want {
+			t.Errorf("ignore file %q with Dockerfile %q: %q, want %q", tt.ignore, tt.dockerfile, got, tt.want)
+		}
+	}
+}
