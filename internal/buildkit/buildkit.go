@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/types"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
@@ -27,6 +30,12 @@ import (
 
 // ErrUnreachable says that no BuildKit answers where it was looked for.
 var ErrUnreachable = errors.New("BuildKit does not answer")
+
+// ErrNoHost is a Daemon without an address.
+var ErrNoHost = errors.New("no buildkitd address")
+
+// ErrHalfCertificate is a Daemon with a client certificate and no key, or a key and no certificate.
+var ErrHalfCertificate = errors.New("a client certificate needs both its certificate and its key file")
 
 // Engine connects to the BuildKit inside a Docker Engine: gRPC and the session each travel
 // over a connection the engine upgrades (POST /grpc and /session, h2c).
@@ -52,7 +61,7 @@ type Daemon struct {
 // Connect returns a client of the daemon; it connects when first used.
 func (d Daemon) Connect(ctx context.Context) (*client.Client, error) {
 	if d.Host == "" {
-		return nil, errors.New("no BuildKit address: set BUILDKIT_HOST")
+		return nil, ErrNoHost
 	}
 	var opts []client.ClientOpt
 	if d.CACert != "" {
@@ -60,13 +69,13 @@ func (d Daemon) Connect(ctx context.Context) (*client.Client, error) {
 	}
 	if d.Cert != "" || d.Key != "" {
 		if d.Cert == "" || d.Key == "" {
-			return nil, errors.New("a client certificate needs both BUILDKIT_TLS_CERT and BUILDKIT_TLS_KEY")
+			return nil, ErrHalfCertificate
 		}
 		opts = append(opts, client.WithCredentials(d.Cert, d.Key))
 	}
 	c, err := client.New(ctx, d.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("BUILDKIT_HOST %s: %w", d.Host, err)
+		return nil, fmt.Errorf("buildkitd %s: %w", d.Host, err)
 	}
 	return c, nil
 }
@@ -86,6 +95,20 @@ type Build struct {
 	ContextDir string // the build context, with its Dockerfile at the root
 	Target     string // the stage to build; empty: the last. Only the stages it needs run.
 	Export     client.ExportEntry
+	// CacheImports and CacheExports are registry caches to read and write (RegistryCache).
+	CacheImports, CacheExports []client.CacheOptionsEntry
+	// Platforms to build for ("linux/amd64", "linux/arm64"); several make an index. Empty: the daemon's own.
+	Platforms []string
+	// SourceDate, when set, is SOURCE_DATE_EPOCH: the build sees it as that build argument, and
+	// the image exporter rewrites every timestamp after it in the layers to it, so that one
+	// context gives one image digest wherever it is built (buildkitd v0.13 and later; the Docker
+	// Engine 20.10's BuildKit knows neither).
+	SourceDate time.Time
+	// FrontendAttrs are further options of the Dockerfile frontend (image-resolve-mode).
+	FrontendAttrs map[string]string
+	// CredentialsFor, when set, is the one registry host this machine's credentials are handed
+	// for; every other registry is reached anonymously.
+	CredentialsFor string
 }
 
 // MobyExport names the image in the Docker Engine's own store (the engine's BuildKit only).
@@ -100,51 +123,100 @@ func PushExport(names []string) client.ExportEntry {
 	return client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{"name": strings.Join(names, ","), "push": "true"}}
 }
 
-// Solve runs b on c with the dockerfile.v0 frontend, writing plain progress to log. A failed
-// build is a *BuildError; a cancelled one returns ctx's error.
-func Solve(ctx context.Context, c *client.Client, b Build, log io.Writer) error {
-	fs, err := fsutil.NewFS(b.ContextDir)
+// Solve runs b on c with the dockerfile.v0 frontend, writing plain progress to log, and reports
+// what it pushed and how long its phases took. A failed build is a *BuildError; a cancelled one
+// returns ctx's error.
+func Solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Report, error) {
+	rep, _, err := solve(ctx, c, b, log)
+	return rep, err
+}
+
+// solve is Solve that also says whether a step of the Dockerfile started.
+func solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Report, bool, error) {
+	opt, err := solveOpt(b)
 	if err != nil {
-		return fmt.Errorf("opening the build context: %w", err)
-	}
-	attrs := map[string]string{"filename": "Dockerfile"}
-	if b.Target != "" {
-		attrs["target"] = b.Target
-	}
-	opt := client.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: attrs,
-		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
-		Exports:       []client.ExportEntry{b.Export},
-		Session:       []session.Attachable{registryAuth()},
+		return Report{}, false, err
 	}
 	statuses := make(chan *client.SolveStatus)
-	p := newPrinter(log)
+	tr := newTracker()
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
-		for st := range statuses {
-			p.update(st)
-		}
+		showProgress(statuses, log, tr)
 	}()
-	_, err = c.Solve(ctx, nil, opt, statuses)
+	start := time.Now()
+	resp, err := c.Solve(ctx, nil, opt, statuses)
 	<-printed
+	rep := tr.report(time.Since(start))
 	switch {
 	case err == nil:
-		return nil
+		rep.Digest = resp.ExporterResponse["containerimage.digest"]
+		return rep, true, nil
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return rep, tr.startedAStep(), ctx.Err()
 	}
-	return p.failure(err)
+	return rep, tr.startedAStep(), tr.failure(err)
+}
+
+func solveOpt(b Build) (client.SolveOpt, error) {
+	fs, err := fsutil.NewFS(b.ContextDir)
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("opening the build context: %w", err)
+	}
+	attrs := maps.Clone(b.FrontendAttrs)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs["filename"] = "Dockerfile"
+	if b.Target != "" {
+		attrs["target"] = b.Target
+	}
+	if len(b.Platforms) > 0 {
+		attrs["platform"] = strings.Join(b.Platforms, ",")
+	}
+	export := client.ExportEntry{Type: b.Export.Type, Attrs: maps.Clone(b.Export.Attrs), Output: b.Export.Output, OutputDir: b.Export.OutputDir}
+	if !b.SourceDate.IsZero() {
+		attrs["build-arg:SOURCE_DATE_EPOCH"] = strconv.FormatInt(b.SourceDate.Unix(), 10)
+		if export.Attrs == nil {
+			export.Attrs = map[string]string{}
+		}
+		export.Attrs["rewrite-timestamp"] = "true"
+	}
+	return client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
+		Exports:       []client.ExportEntry{export},
+		CacheImports:  b.CacheImports,
+		CacheExports:  b.CacheExports,
+		Session:       []session.Attachable{registryAuth(b.CredentialsFor)},
+	}, nil
 }
 
 // registryAuth hands the builder this machine's registry credentials (~/.docker/config.json,
-// DOCKER_CONFIG, credential helpers) when it pulls a base image or pushes the result.
-func registryAuth() session.Attachable {
-	cfg := config.LoadDefaultConfigFile(io.Discard)
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
-	})
+// DOCKER_CONFIG, credential helpers) when it pulls a base image or pushes the result: for the
+// registry only when one is named, else for all.
+func registryAuth(only string) session.Attachable {
+	load := authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard))
+	provider := load
+	if only != "" {
+		provider = func(ctx context.Context, host string, scope []string, check authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+			if registryKey(host) != registryKey(only) {
+				return types.AuthConfig{}, nil // anonymous
+			}
+			return load(ctx, host, scope, check)
+		}
+	}
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{AuthConfigProvider: provider})
+}
+
+// registryKey is a registry host as one name: Docker Hub's several hosts are one.
+func registryKey(host string) string {
+	switch host = strings.ToLower(host); host {
+	case "docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/":
+		return "docker.io"
+	}
+	return host
 }
 
 // IsLoopback reports whether a registry host ("127.0.0.1:5000", "localhost", "[::1]:5000") is

@@ -2,156 +2,162 @@ package buildkit
 
 import (
 	"bytes"
-	"fmt"
+	"context"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 )
 
 // tailLines is how many of a step's last output lines a failure carries.
 const tailLines = 20
 
-// printer writes BuildKit's solve status as plain progress, the way `buildctl --progress=plain`
-// shows it (#N name, #N 0.5 output, #N DONE 0.3s, #N CACHED, #N ERROR: why), and remembers each
-// step's last lines so that a failure can name the step and show what it printed.
-type printer struct {
-	w      io.Writer
+// showProgress prints the statuses of a solve as BuildKit's plain progress (progressui, the
+// printer of `buildctl --progress=plain` and buildx) while tr follows them for the failing step
+// and the report; it returns when statuses is closed and everything is printed. progressui fits
+// the log format: the log was already this plain format, and its one addition is each output
+// line's time since the step started ("#5 0.213 make: ..."), which a log reader wants anyway.
+func showProgress(statuses <-chan *client.SolveStatus, log io.Writer, tr *tracker) {
+	disp, err := progressui.NewDisplay(log, progressui.PlainMode)
+	if err != nil { // PlainMode on any writer: no error is possible; follow the statuses regardless
+		for st := range statuses {
+			tr.update(st)
+		}
+		return
+	}
+	shown := make(chan *client.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Never cancelled: a cancelled build's last statuses (its CANCELED steps) still print.
+		disp.UpdateFrom(context.Background(), shown)
+	}()
+	for st := range statuses {
+		tr.update(st)
+		shown <- st
+	}
+	close(shown)
+	<-done
+}
+
+// tracker follows a solve's statuses: each step's last lines (so that a failure names the
+// step and shows what it printed), which steps came from the cache, and how long the phases
+// took.
+type tracker struct {
 	steps  map[digest.Digest]*step
-	order  int
 	failed *step // the first step that ended with an error of its own
 }
 
 type step struct {
-	n       int
-	name    string
-	started bool
-	done    bool
-	err     string
-	partial map[int][]byte // per stream: output not yet ended by a newline
-	tail    []string
+	name               string
+	started, completed *time.Time
+	cached             bool
+	err                string
+	partial            map[int][]byte // per stream: output not yet ended by a newline
+	tail               []string
 }
 
-func newPrinter(w io.Writer) *printer {
-	return &printer{w: w, steps: map[digest.Digest]*step{}}
+func newTracker() *tracker {
+	return &tracker{steps: map[digest.Digest]*step{}}
 }
 
-func (p *printer) step(d digest.Digest) *step {
-	s := p.steps[d]
+func (t *tracker) step(d digest.Digest) *step {
+	s := t.steps[d]
 	if s == nil {
-		p.order++
-		s = &step{n: p.order, partial: map[int][]byte{}}
-		p.steps[d] = s
+		s = &step{partial: map[int][]byte{}}
+		t.steps[d] = s
 	}
 	return s
 }
 
-// update prints what st adds: steps that start, then their transfers and output, then the
-// steps that end.
-func (p *printer) update(st *client.SolveStatus) {
+func (t *tracker) update(st *client.SolveStatus) {
 	for _, v := range st.Vertexes {
-		s := p.step(v.Digest)
+		s := t.step(v.Digest)
 		if v.Name != "" {
 			s.name = v.Name
 		}
-		if v.Started != nil && !s.started {
-			s.started = true
-			fmt.Fprintf(p.w, "#%d %s\n", s.n, s.name)
+		if v.Started != nil && s.started == nil {
+			s.started = v.Started
 		}
-	}
-	for _, vs := range st.Statuses {
-		if vs.Completed == nil {
-			continue // only finished transfers: a running one reports many times a second
-		}
-		s := p.step(vs.Vertex)
-		size := ""
-		if vs.Current > 0 {
-			size = " " + bytesText(vs.Current)
-		}
-		fmt.Fprintf(p.w, "#%d %s%s done\n", s.n, vs.ID, size)
-	}
-	for _, l := range st.Logs {
-		p.log(p.step(l.Vertex), l.Stream, l.Data)
-	}
-	for _, w := range st.Warnings {
-		fmt.Fprintf(p.w, "#%d WARN: %s\n", p.step(w.Vertex).n, bytes.TrimSpace(w.Short))
-	}
-	for _, v := range st.Vertexes {
-		s := p.step(v.Digest)
-		if v.Completed == nil || s.done {
+		s.cached = s.cached || v.Cached
+		if v.Completed == nil || s.completed != nil {
 			continue
 		}
-		s.done = true
-		p.flush(s)
-		switch {
-		case v.Error != "":
+		s.completed = v.Completed
+		if v.Error != "" {
 			s.err = v.Error
-			fmt.Fprintf(p.w, "#%d ERROR: %s\n", s.n, v.Error)
-			if p.failed == nil && !canceled(v.Error) {
-				p.failed = s
+			if t.failed == nil && !canceled(v.Error) {
+				t.failed = s
 			}
-		case v.Cached:
-			fmt.Fprintf(p.w, "#%d CACHED\n", s.n)
-		default:
-			took := ""
-			if v.Started != nil {
-				took = fmt.Sprintf(" %.1fs", v.Completed.Sub(*v.Started).Seconds())
-			}
-			fmt.Fprintf(p.w, "#%d DONE%s\n", s.n, took)
 		}
+	}
+	for _, l := range st.Logs {
+		t.log(t.step(l.Vertex), l.Stream, l.Data)
 	}
 }
 
-func (p *printer) log(s *step, stream int, data []byte) {
+func (t *tracker) log(s *step, stream int, data []byte) {
 	buf := append(s.partial[stream], data...)
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
 			break
 		}
-		p.line(s, string(bytes.TrimRight(buf[:i], "\r")))
+		s.line(string(bytes.TrimRight(buf[:i], "\r")))
 		buf = buf[i+1:]
 	}
-	if len(buf) > 64<<10 { // a line without end: print it in pieces rather than hold it
-		p.line(s, string(buf))
+	if len(buf) > 64<<10 { // a line without end: keep it in pieces rather than hold it
+		s.line(string(buf))
 		buf = nil
 	}
 	s.partial[stream] = append([]byte(nil), buf...)
 }
 
-func (p *printer) line(s *step, text string) {
-	fmt.Fprintf(p.w, "#%d %s\n", s.n, text)
+func (s *step) line(text string) {
 	s.tail = append(s.tail, text)
 	if len(s.tail) > tailLines {
 		s.tail = s.tail[len(s.tail)-tailLines:]
 	}
 }
 
-// flush prints what a step wrote without a final newline.
-func (p *printer) flush(s *step) {
-	for stream, rest := range s.partial {
-		if len(rest) > 0 {
-			p.line(s, string(rest))
+// lines is the step's last lines, with what it wrote without a final newline.
+func (s *step) lines() []string {
+	out := append([]string(nil), s.tail...)
+	for _, stream := range []int{1, 2} {
+		if rest := s.partial[stream]; len(rest) > 0 {
+			out = append(out, string(rest))
 		}
-		delete(s.partial, stream)
 	}
+	if len(out) > tailLines {
+		out = out[len(out)-tailLines:]
+	}
+	return out
+}
+
+// startedAStep reports whether a step of the Dockerfile started: before that, a build whose
+// daemon went away can be sent to another daemon without running anything twice.
+func (t *tracker) startedAStep() bool {
+	for _, s := range t.steps {
+		if s.started != nil && isStep(s.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isStep tells a Dockerfile instruction ("[app 2/3] RUN make") from BuildKit's own vertices
+// ("[internal] load build definition", "exporting to image", cache import and export).
+func isStep(name string) bool {
+	return strings.HasPrefix(name, "[") && !strings.HasPrefix(name, "[internal]")
 }
 
 // canceled tells a step stopped because another failed (or the build was cancelled) from the
 // step that failed.
 func canceled(errText string) bool {
 	return strings.Contains(errText, "context canceled") || strings.Contains(errText, "context cancelled")
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2fMB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.2fkB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // BuildError is a failed build: the step that failed, why, and the last lines it printed.
@@ -174,12 +180,11 @@ func (e *BuildError) Error() string {
 }
 
 // failure turns the solve's error into a BuildError naming the step that failed.
-func (p *printer) failure(err error) *BuildError {
-	cause := solveCause(err)
-	if p.failed == nil {
-		return &BuildError{Cause: cause}
+func (t *tracker) failure(err error) *BuildError {
+	if t.failed == nil {
+		return &BuildError{Cause: solveCause(err)}
 	}
-	return &BuildError{Step: p.failed.name, Cause: p.failed.err, Lines: append([]string(nil), p.failed.tail...)}
+	return &BuildError{Step: t.failed.name, Cause: t.failed.err, Lines: t.failed.lines()}
 }
 
 // solveCause is the last, most specific part of a gRPC error chain without its transport prefix.

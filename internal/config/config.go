@@ -86,6 +86,7 @@ type Export struct {
 	Pull        bool
 	TargetImage string // empty: the reference exported
 	OutputDir   string // where the exported image waits while it is sent
+	Engine      Engine // the engine the docker source exports from
 }
 
 // Serve is what serve reads. A zero Workers, BuildTimeout or MaxUpload leaves the default to
@@ -115,9 +116,15 @@ type Serve struct {
 	BuildkitTLSCert   string // BUILDKIT_TLS_CERT
 	BuildkitTLSKey    string // BUILDKIT_TLS_KEY
 	BuildkitTLSName   string // BUILDKIT_TLS_SERVER_NAME
-	DockerHost        string // DOCKER_HOST
-	DockerTLSVerify   bool   // DOCKER_TLS_VERIFY
-	DockerCertPath    string // DOCKER_CERT_PATH
+	Engine            Engine // the engine SERVE_BUILDER=docker builds on
+}
+
+// Engine is how to reach the Docker Engine, as the docker CLI reads it: serve's docker builder
+// and image's docker source both use it.
+type Engine struct {
+	Host      string // DOCKER_HOST
+	TLSVerify bool   // DOCKER_TLS_VERIFY
+	CertPath  string // DOCKER_CERT_PATH
 }
 
 // Output is where every target reports.
@@ -346,6 +353,15 @@ func (r *reader) export() Export {
 		Pull:        r.boolean("PULL", true),
 		TargetImage: r.targetImage(),
 		OutputDir:   filepath.Clean(r.str("OUTPUT_DIR", "./runtime-build")),
+		Engine:      r.engine(),
+	}
+}
+
+func (r *reader) engine() Engine {
+	return Engine{
+		Host:      r.str("DOCKER_HOST", ""),
+		TLSVerify: r.str("DOCKER_TLS_VERIFY", "") != "", // the docker CLI: any value turns it on
+		CertPath:  r.str("DOCKER_CERT_PATH", ""),
 	}
 }
 
@@ -373,9 +389,7 @@ func (r *reader) serve() Serve {
 		BuildkitTLSCert:   r.str("BUILDKIT_TLS_CERT", ""),
 		BuildkitTLSKey:    r.str("BUILDKIT_TLS_KEY", ""),
 		BuildkitTLSName:   r.str("BUILDKIT_TLS_SERVER_NAME", ""),
-		DockerHost:        r.str("DOCKER_HOST", ""),
-		DockerTLSVerify:   r.str("DOCKER_TLS_VERIFY", "") != "", // the docker CLI: any value turns it on
-		DockerCertPath:    r.str("DOCKER_CERT_PATH", ""),
+		Engine:            r.engine(),
 	}
 	if s.Builder == "buildkit" && s.BuildkitHost == "" {
 		r.fail("BUILDKIT_HOST", "", "the buildkitd address SERVE_BUILDER=buildkit builds on (unix://, tcp://, docker-container://, kube-pod://)")

@@ -3,6 +3,7 @@ package docker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -85,7 +86,8 @@ func TestAnEngineThatDoesNotListenSaysSo(t *testing.T) {
 	if err := e.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "no Docker engine answers at unix:") {
 		t.Fatalf("ping of nothing: %v", err)
 	}
-	if _, err := NewEngine(EngineConfig{Host: "ssh://me@host"}); err == nil {
-		t.Fatal("ssh:// accepted")
+	var he *HostError
+	if _, err := NewEngine(EngineConfig{Host: "no-scheme"}); !errors.As(err, &he) {
+		t.Fatalf("an address with no scheme: %v, want a *HostError", err)
 	}
 }

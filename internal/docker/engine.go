@@ -1,168 +1,90 @@
+// Package docker drives the Docker Engine through its API with the moby client: ping, inspect,
+// pull, save, load, tag, remove and prune images, and the connections BuildKit's gRPC and session
+// travel on. No docker CLI is needed.
 package docker
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client"
 )
 
-// DefaultHost is where the engine listens when DOCKER_HOST is empty.
-const DefaultHost = "unix:///var/run/docker.sock"
+// ErrNoEngine says that no Docker engine answers.
+var ErrNoEngine = errors.New("no Docker engine answers (is the daemon running? is its address right?)")
 
 // ErrNoSuchImage says that the engine has no image of that name.
 var ErrNoSuchImage = errors.New("no such image")
 
-// EngineConfig says how to reach the engine, as the docker CLI reads it from the environment.
+// EngineConfig says how to reach the engine (the edge reads it from DOCKER_HOST, DOCKER_TLS_VERIFY
+// and DOCKER_CERT_PATH, as the docker CLI does).
 type EngineConfig struct {
-	Host      string // DOCKER_HOST: unix:///path or tcp://host:port; empty: DefaultHost
-	TLSVerify bool   // DOCKER_TLS_VERIFY: tcp:// with TLS, certificates from CertPath
-	CertPath  string // DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem; empty: ~/.docker
+	Host      string // unix:///path, tcp://host:port, npipe://…; empty: the platform's default socket
+	TLSVerify bool   // tcp:// with TLS, certificates from CertPath
+	CertPath  string // ca.pem, cert.pem, key.pem; empty: ~/.docker
 }
 
-// Engine talks to the Docker Engine's API directly (no docker CLI): ping, inspect, load, tag,
-// and connections upgraded to BuildKit's gRPC and session streams.
+// Engine is a client of the Docker Engine's API; it negotiates the API version down to the
+// engine's (1.41 for Engine 20.10).
 type Engine struct {
-	host    string
-	network string
-	addr    string
-	tls     *tls.Config
-	http    *http.Client
+	api  *client.Client
+	host string
 }
+
+// HostError is an engine address or TLS setting the client cannot use.
+type HostError struct {
+	Host string
+	Err  error
+}
+
+func (e *HostError) Error() string { return fmt.Sprintf("engine address %q: %v", e.Host, e.Err) }
+
+// Unwrap returns the client's error.
+func (e *HostError) Unwrap() error { return e.Err }
 
 // NewEngine checks cfg and returns an engine client; it connects only when used.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	host := cfg.Host
 	if host == "" {
-		host = DefaultHost
+		host = client.DefaultDockerHost
 	}
-	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("DOCKER_HOST %q: %w", host, err)
-	}
-	e := &Engine{host: host}
-	switch u.Scheme {
-	case "unix":
-		e.network, e.addr = "unix", u.Path
-	case "tcp":
-		e.network, e.addr = "tcp", u.Host
-		if cfg.TLSVerify {
-			if e.tls, err = engineTLS(cfg.CertPath, u.Hostname()); err != nil {
-				return nil, err
+	opts := []client.Opt{client.WithHost(host)} // the client negotiates the API version on its own
+	if cfg.TLSVerify {
+		dir := cfg.CertPath
+		if dir == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, &HostError{Host: host, Err: fmt.Errorf("TLS: no certificate directory and no home directory: %w", err)}
 			}
+			dir = filepath.Join(home, ".docker")
 		}
-	default:
-		return nil, fmt.Errorf("DOCKER_HOST %q: only unix:// and tcp:// engines are supported", host)
+		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
 	}
-	if e.addr == "" {
-		return nil, fmt.Errorf("DOCKER_HOST %q names no socket or address", host)
-	}
-	e.http = &http.Client{Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, _, _ string) (net.Conn, error) { return e.dial(ctx) },
-		IdleConnTimeout: 30 * time.Second,
-	}}
-	return e, nil
-}
-
-func engineTLS(dir, serverName string) (*tls.Config, error) {
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("DOCKER_CERT_PATH is empty and there is no home directory: %w", err)
-		}
-		dir = filepath.Join(home, ".docker")
-	}
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	api, err := client.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("DOCKER_TLS_VERIFY: %w", err)
+		return nil, &HostError{Host: host, Err: err}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("DOCKER_TLS_VERIFY: %s holds no certificate", filepath.Join(dir, "ca.pem"))
-	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
-	if err != nil {
-		return nil, fmt.Errorf("DOCKER_TLS_VERIFY: %w", err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: serverName, MinVersion: tls.VersionTLS12}, nil
+	return &Engine{api: api, host: host}, nil
 }
 
 // Host is the engine's address, for messages.
 func (e *Engine) Host() string { return e.host }
 
-func (e *Engine) dial(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, e.network, e.addr)
-	if err != nil {
-		return nil, err
-	}
-	if e.tls == nil {
-		return conn, nil
-	}
-	tc := tls.Client(conn, e.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
-}
-
-// apiError is the engine's JSON error body.
-type apiError struct {
-	Message string `json:"message"`
-}
-
-func (e *Engine) do(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
-	u := "http://docker" + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-tar")
-	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, &UnreachableError{Host: e.host, Err: err}
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		var ae apiError
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
-			ae.Message = strings.TrimSpace(string(b))
-		}
-		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/images/") {
-			return nil, fmt.Errorf("%w: %s", ErrNoSuchImage, ae.Message)
-		}
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, ae.Message)
-	}
-	return resp, nil
-}
+// Close releases the client's idle connections.
+func (e *Engine) Close() error { return e.api.Close() }
 
 // UnreachableError says that no engine answers at Host; it is ErrNoEngine.
 type UnreachableError struct {
@@ -180,14 +102,30 @@ func (e *UnreachableError) Is(target error) bool { return target == ErrNoEngine 
 // Unwrap returns what the connection met.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// Ping checks that the engine answers.
-func (e *Engine) Ping(ctx context.Context) error {
-	resp, err := e.do(ctx, http.MethodGet, "/_ping", nil, nil)
-	if err != nil {
-		return err
+// wrap turns the client's errors into this package's: ctx's own error when it ended, an
+// *UnreachableError when nothing answered, ErrNoSuchImage for a missing image.
+func (e *Engine) wrap(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case client.IsErrConnectionFailed(err):
+		return &UnreachableError{Host: e.host, Err: err}
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %v", ErrNoSuchImage, err)
 	}
-	resp.Body.Close()
-	return nil
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return &UnreachableError{Host: e.host, Err: err}
+	}
+	return err
+}
+
+// Ping checks that the engine answers, and settles the API version.
+func (e *Engine) Ping(ctx context.Context) error {
+	_, err := e.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	return e.wrap(ctx, err)
 }
 
 // ParseImage checks that ref is an image reference as the engine reads it ("app",
@@ -200,40 +138,126 @@ func ParseImage(ref string) (string, error) {
 	return n.String(), nil
 }
 
-// Inspect describes image; ErrNoSuchImage when the engine does not have it.
-func (e *Engine) Inspect(ctx context.Context, image string) (Image, error) {
-	ref, err := ParseImage(image)
-	if err != nil {
-		return Image{}, err
-	}
-	resp, err := e.do(ctx, http.MethodGet, "/images/"+ref+"/json", nil, nil)
-	if err != nil {
-		return Image{}, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		ID      string `json:"Id"`
-		Created time.Time
-		Size    int64
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return Image{}, fmt.Errorf("inspecting %s: %w", image, err)
-	}
-	return Image{ID: out.ID, Created: out.Created, Size: out.Size}, nil
+// Image is what the engine tells of an image it has.
+type Image struct {
+	ID      string
+	Created time.Time
+	Size    int64    // bytes
+	OnBuild []string // ONBUILD triggers a build FROM it runs
+	Labels  map[string]string
 }
 
-var loadedImage = regexp.MustCompile(`(?m)^Loaded image(?: ID)?: (\S+)`)
-
-// Load loads a `docker save` archive (gzip or not) and returns the images it named; the
-// engine's messages go to log.
-func (e *Engine) Load(ctx context.Context, archive io.Reader, log io.Writer) ([]string, error) {
-	resp, err := e.do(ctx, http.MethodPost, "/images/load", url.Values{"quiet": {"1"}}, archive)
-	if err != nil {
-		return nil, fmt.Errorf("loading the image archive: %w", err)
+// Inspect describes image (a name or an ID); ErrNoSuchImage when the engine does not have it.
+func (e *Engine) Inspect(ctx context.Context, image string) (Image, error) {
+	if _, err := ParseImage(image); err != nil && !strings.HasPrefix(image, "sha256:") {
+		return Image{}, err
 	}
-	defer resp.Body.Close()
-	var images []string
-	dec := json.NewDecoder(resp.Body)
+	res, err := e.api.ImageInspect(ctx, image)
+	if err != nil {
+		return Image{}, e.wrap(ctx, err)
+	}
+	created, _ := time.Parse(time.RFC3339Nano, res.Created)
+	img := Image{ID: res.ID, Created: created, Size: res.Size}
+	if res.Config != nil {
+		img.OnBuild, img.Labels = res.Config.OnBuild, res.Config.Labels
+	}
+	return img, nil
+}
+
+// Exists reports whether the engine has image.
+func (e *Engine) Exists(ctx context.Context, image string) (bool, error) {
+	_, err := e.Inspect(ctx, image)
+	if errors.Is(err, ErrNoSuchImage) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Pull pulls image with this machine's registry credentials for its registry (as the docker
+// CLI finds them), the engine's progress lines going to log.
+func (e *Engine) Pull(ctx context.Context, image string, log io.Writer) error {
+	return e.pull(ctx, image, true, log)
+}
+
+// PullAnonymously pulls image as anyone may: with no credentials.
+func (e *Engine) PullAnonymously(ctx context.Context, image string, log io.Writer) error {
+	return e.pull(ctx, image, false, log)
+}
+
+func (e *Engine) pull(ctx context.Context, image string, withCredentials bool, log io.Writer) error {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return fmt.Errorf("%q is not an image reference: %w", image, err)
+	}
+	var auth string
+	if withCredentials {
+		auth = registryAuth(reference.Domain(named))
+	}
+	resp, err := e.api.ImagePull(ctx, named.String(), client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", image, e.wrap(ctx, err))
+	}
+	defer resp.Close()
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", image, e.wrap(ctx, err))
+		}
+		if msg.Error != nil {
+			return fmt.Errorf("pulling %s: %s", image, msg.Error.Message)
+		}
+		if msg.Status != "" && msg.Progress == nil {
+			fmt.Fprintf(log, "%s %s\n", msg.ID, msg.Status)
+		}
+	}
+	return nil
+}
+
+// registryAuth encodes this machine's credentials for domain as the engine's X-Registry-Auth
+// takes them; empty when there are none.
+func registryAuth(domain string) string {
+	if domain == "docker.io" {
+		domain = "https://index.docker.io/v1/"
+	}
+	ac, err := config.LoadDefaultConfigFile(io.Discard).GetAuthConfig(domain)
+	if err != nil || (ac.Username == "" && ac.IdentityToken == "" && ac.RegistryToken == "") {
+		return ""
+	}
+	b, err := json.Marshal(registry.AuthConfig{
+		Username: ac.Username, Password: ac.Password, ServerAddress: ac.ServerAddress,
+		IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
+	})
+	if err != nil {
+		return ""
+	}
+	return base64.URLEncoding.EncodeToString(b) // the header's encoding (the engine's own decoder)
+}
+
+// Save streams the engine's `docker save` archive of image to w.
+func (e *Engine) Save(ctx context.Context, image string, w io.Writer) error {
+	if _, err := ParseImage(image); err != nil {
+		return err
+	}
+	rc, err := e.api.ImageSave(ctx, []string{image})
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", image, e.wrap(ctx, err))
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("saving %s: %w", image, e.wrap(ctx, err))
+	}
+	return nil
+}
+
+// Load loads a `docker save` archive (gzip or not); the engine's messages go to log. The
+// engine applies the names the archive's manifest.json gives: callers that must choose the
+// names write the archive themselves (see server's image loading).
+func (e *Engine) Load(ctx context.Context, archive io.Reader, log io.Writer) error {
+	resp, err := e.api.ImageLoad(ctx, archive, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("loading the image archive: %w", e.wrap(ctx, err))
+	}
+	defer resp.Close()
+	dec := json.NewDecoder(resp)
 	for {
 		var msg struct {
 			Stream      string `json:"stream"`
@@ -242,22 +266,15 @@ func (e *Engine) Load(ctx context.Context, archive io.Reader, log io.Writer) ([]
 			} `json:"errorDetail"`
 		}
 		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
+			return nil
 		} else if err != nil {
-			return nil, fmt.Errorf("loading the image archive: %w", err)
+			return fmt.Errorf("loading the image archive: %w", e.wrap(ctx, err))
 		}
 		if msg.ErrorDetail != nil {
-			return nil, fmt.Errorf("loading the image archive: %s", msg.ErrorDetail.Message)
+			return fmt.Errorf("loading the image archive: %s", msg.ErrorDetail.Message)
 		}
 		io.WriteString(log, msg.Stream)
-		for _, m := range loadedImage.FindAllStringSubmatch(msg.Stream, -1) {
-			images = append(images, m[1])
-		}
 	}
-	if len(images) == 0 {
-		return nil, errors.New("loading the image archive: the engine named no image")
-	}
-	return images, nil
 }
 
 // Tag gives image (a name or an ID) the name ref.
@@ -265,77 +282,45 @@ func (e *Engine) Tag(ctx context.Context, image, ref string) error {
 	if _, err := ParseImage(image); err != nil && !strings.HasPrefix(image, "sha256:") {
 		return err
 	}
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return fmt.Errorf("%q is not an image reference: %w", ref, err)
+	if _, err := ParseImage(ref); err != nil {
+		return err
 	}
-	q := url.Values{"repo": {named.Name()}}
-	if t, ok := named.(reference.Tagged); ok {
-		q.Set("tag", t.Tag())
+	if _, err := e.api.ImageTag(ctx, client.ImageTagOptions{Source: image, Target: ref}); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", image, ref, e.wrap(ctx, err))
 	}
-	resp, err := e.do(ctx, http.MethodPost, "/images/"+image+"/tag", q, nil)
-	if err != nil {
-		return fmt.Errorf("tagging %s as %s: %w", image, ref, err)
-	}
-	resp.Body.Close()
 	return nil
+}
+
+// Remove removes the name or image ID from the engine (its layers go when no other name holds
+// them); a missing one is not an error.
+func (e *Engine) Remove(ctx context.Context, image string) error {
+	_, err := e.api.ImageRemove(ctx, image, client.ImageRemoveOptions{})
+	if err = e.wrap(ctx, err); err != nil && !errors.Is(err, ErrNoSuchImage) {
+		return fmt.Errorf("removing %s: %w", image, err)
+	}
+	return nil
+}
+
+// RemoveUnnamed removes the image of that ID when it has no name left and no container uses
+// it (the engine refuses otherwise, without force); it reports whether the image went.
+func (e *Engine) RemoveUnnamed(ctx context.Context, id string) bool {
+	img, err := e.api.ImageInspect(ctx, id)
+	if err != nil || len(img.RepoTags) > 0 {
+		return false
+	}
+	_, err = e.api.ImageRemove(ctx, id, client.ImageRemoveOptions{})
+	return err == nil
 }
 
 // DialHijack upgrades a POST to path into a raw stream speaking proto (the engine's /grpc and
-// /session endpoints speak h2c), sending meta as headers, as the docker CLI's client does.
+// /session endpoints speak h2c), sending meta as headers.
 func (e *Engine) DialHijack(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error) {
-	conn, err := e.dial(ctx)
+	conn, err := e.api.DialHijack(ctx, path, proto, meta)
 	if err != nil {
-		return nil, &UnreachableError{Host: e.host, Err: err}
+		return nil, e.wrap(ctx, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker"+path, nil)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	for k, v := range meta {
-		req.Header[k] = v
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", proto)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if err := req.Write(conn); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("upgrading %s: %w", path, err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("upgrading %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-		conn.Close()
-		return nil, fmt.Errorf("upgrading %s: the engine answered %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if !stop() { // the context ended while upgrading: the deadline poisoned the connection
-		conn.Close()
-		return nil, ctx.Err()
-	}
-	return &hijacked{Conn: conn, r: br}, nil
+	return conn, nil
 }
 
-// hijacked is an upgraded connection whose first bytes may already sit in the reader that
-// parsed the upgrade answer.
-type hijacked struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (h *hijacked) Read(p []byte) (int, error) { return h.r.Read(p) }
-
-// CloseWrite half-closes when the transport can, as gRPC's h2c framing expects of a stream.
-func (h *hijacked) CloseWrite() error {
-	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+// API is the moby client itself, for what this package does not wrap (BuildKit's cache).
+func (e *Engine) API() *client.Client { return e.api }

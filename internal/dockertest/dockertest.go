@@ -10,6 +10,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,26 +20,38 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+	"github.com/runtimebuild/runtimebuild/internal/docker"
 )
 
-// Require skips or fails t when no Docker engine answers.
+// Require skips or fails t when no Docker engine answers (DOCKER_HOST, or the default socket).
 func Require(t testing.TB) {
+	t.Helper()
+	Engine(t)
+}
+
+// Engine returns a client of this machine's engine once it answered a ping; without one the
+// test skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func Engine(t testing.TB) *docker.Engine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
-	if err == nil && len(out) > 0 {
-		return
+	e, err := docker.NewEngine(docker.EngineConfig{Host: os.Getenv("DOCKER_HOST")})
+	if err == nil {
+		if err = e.Ping(ctx); err == nil {
+			t.Cleanup(func() { e.Close() })
+			return e
+		}
+		e.Close()
 	}
-	why := "it printed no server version"
-	if err != nil {
-		why = err.Error()
-	}
-	msg := "NO DOCKER ENGINE: `docker info` failed (" + why + "): " + string(out) + "; this test of the real engine did not run"
+	msg := "NO DOCKER ENGINE: " + err.Error() + "; this test of the real engine did not run"
 	if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
 		t.Fatal(msg + " (RUNTIMEBUILD_REQUIRE_DOCKER=1)")
 	}
 	t.Skip(msg)
+	return nil
 }
 
 // BuildkitHost returns the address of the buildkitd the tests build on
@@ -114,26 +127,69 @@ func WaitFor(d time.Duration, cond func() bool) bool {
 // TagImage gives image another name in the engine (a test's fixture).
 func TagImage(t testing.TB, image, ref string) {
 	t.Helper()
-	if out, err := exec.Command("docker", "tag", "--", image, ref).CombinedOutput(); err != nil {
-		t.Fatalf("docker tag %s %s: %v: %s", image, ref, err, out)
+	if err := Engine(t).Tag(context.Background(), image, ref); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// RemoveImages removes images from the engine (a test's cleanup).
+// RemoveImages removes images from the engine (a test's cleanup); what is missing is no error.
 func RemoveImages(images ...string) {
-	exec.Command("docker", append([]string{"rmi", "--force", "--"}, images...)...).Run()
+	e, err := docker.NewEngine(docker.EngineConfig{Host: os.Getenv("DOCKER_HOST")})
+	if err != nil {
+		return
+	}
+	defer e.Close()
+	for _, image := range images {
+		e.Remove(context.Background(), image)
+	}
 }
 
 // BuildImage builds the gzip tar context with the engine's legacy builder (a test's fixture
 // image, made apart from the code under test) and names it ref.
 func BuildImage(t testing.TB, contextTarGz io.Reader, ref string) {
 	t.Helper()
-	cmd := exec.Command("docker", "build", "--quiet", "--tag", ref, "-")
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	cmd.Stdin = contextTarGz
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker build of the fixture %s: %v: %s", ref, err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Engine(t).API().ImageBuild(ctx, contextTarGz, client.ImageBuildOptions{
+		Tags: []string{ref}, Version: build.BuilderV1, Remove: true, ForceRemove: true,
+	})
+	if err != nil {
+		t.Fatalf("building the fixture %s: %v", ref, err)
 	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(res.Body)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatalf("building the fixture %s: %v", ref, err)
+		}
+		if msg.Error != "" {
+			t.Fatalf("building the fixture %s: %s", ref, msg.Error)
+		}
+	}
+}
+
+// FixtureImage builds a one-file FROM scratch image under a new name and removes it when the
+// test ends; it returns the name.
+func FixtureImage(t testing.TB) string {
+	t.Helper()
+	ref := "runtimebuild-test/fixture:" + randomWord()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, content := range map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /\n", "hello.txt": "hello " + ref} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+		io.WriteString(tw, content)
+	}
+	tw.Close()
+	zw.Close()
+	BuildImage(t, &buf, ref)
+	t.Cleanup(func() { RemoveImages(ref) })
+	return ref
 }
 
 // ContextArchive writes a build context upload (tar.gz) holding the Dockerfile, Debian's
@@ -202,4 +258,56 @@ func randomWord() string {
 func BuildkitdBinary(t testing.TB) string {
 	t.Helper()
 	return fromCI(t, "RUNTIMEBUILD_TEST_BUILDKITD", "NO BUILDKITD BINARY: RUNTIMEBUILD_TEST_BUILDKITD is not set (.ci/run builds buildkitd and sets it); this test did not run")
+}
+
+// BuildkitHosts returns n of the buildkitds .ci/run starts (RUNTIMEBUILD_TEST_BUILDKIT_HOSTS,
+// comma-separated); with fewer the test skips loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func BuildkitHosts(t testing.TB, n int) []string {
+	t.Helper()
+	list := fromCI(t, "RUNTIMEBUILD_TEST_BUILDKIT_HOSTS", "NO BUILDKITD FARM: RUNTIMEBUILD_TEST_BUILDKIT_HOSTS is not set (.ci/run starts three buildkitds and sets it); this test of several daemons did not run")
+	hosts := strings.Split(list, ",")
+	if len(hosts) < n {
+		msg := fmt.Sprintf("RUNTIMEBUILD_TEST_BUILDKIT_HOSTS names %d buildkitds, this test needs %d", len(hosts), n)
+		if os.Getenv("RUNTIMEBUILD_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return hosts[:n]
+}
+
+// Registry returns the address (127.0.0.1:port) of the registry .ci/run starts
+// (RUNTIMEBUILD_TEST_REGISTRY: Debian's docker-registry, no auth); without it the test skips
+// loudly, or fails under RUNTIMEBUILD_REQUIRE_DOCKER=1.
+func Registry(t testing.TB) string {
+	t.Helper()
+	return fromCI(t, "RUNTIMEBUILD_TEST_REGISTRY", "NO REGISTRY: RUNTIMEBUILD_TEST_REGISTRY is not set (.ci/run starts docker-registry and sets it); this test of a real registry did not run")
+}
+
+// Buildkitd starts a buildkitd of the test's own (RUNTIMEBUILD_TEST_BUILDKITD) on a unix socket,
+// with its own state, and returns its address and its process; it is killed when the test ends.
+func Buildkitd(t testing.TB) (host string, proc *os.Process) {
+	t.Helper()
+	bin := BuildkitdBinary(t)
+	dir, err := os.MkdirTemp("", "bk-") // short: a unix socket's path has at most 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "bk.sock")
+	cmd := exec.Command(bin, "--root", filepath.Join(dir, "state"), "--addr", "unix://"+sock,
+		"--oci-worker-snapshotter", "native", "--containerd-worker=false")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	})
+	if !WaitFor(30*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatalf("buildkitd did not listen on %s within 30s: %s", sock, out.String())
+	}
+	return "unix://" + sock, cmd.Process
 }

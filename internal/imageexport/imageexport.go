@@ -77,34 +77,35 @@ func ParseReference(ref string) (name.Reference, error) {
 	return r, nil
 }
 
-// Docker exports through the local engine: docker pull (unless Pull is false), docker save.
+// Docker exports through the local engine's API: pull (unless Pull is false), then save.
 type Docker struct {
-	Pull bool
-	Log  Logger
+	Engine *docker.Engine
+	Pull   bool
+	Log    Logger
 }
 
 // Export pulls and saves ref. A failed pull of an image the engine already has is a warning.
 func (d Docker) Export(ctx context.Context, ref string, w io.Writer) error {
-	if err := docker.Ping(ctx); err != nil {
+	if err := d.Engine.Ping(ctx); err != nil {
 		return err
 	}
 	if d.Pull {
-		if err := docker.Pull(ctx, ref, io.Discard); err != nil { // its progress; its error says what went wrong
+		if err := d.Engine.Pull(ctx, ref, io.Discard); err != nil { // its progress; its error says what went wrong
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			local, lerr := docker.ImageExists(ctx, ref)
+			local, lerr := d.Engine.Exists(ctx, ref)
 			if lerr != nil || !local {
 				return fmt.Errorf("image %s: %w", ref, err)
 			}
 			d.Log.Warnf("%v; using the local image %s", err, ref)
 		}
-	} else if local, err := docker.ImageExists(ctx, ref); err != nil {
+	} else if local, err := d.Engine.Exists(ctx, ref); err != nil {
 		return err
 	} else if !local {
 		return &NotLocalError{Ref: ref}
 	}
-	return docker.Save(ctx, ref, w)
+	return d.Engine.Save(ctx, ref, w)
 }
 
 // Registry reads the image from its registry with the user's Docker credentials; no daemon.

@@ -153,12 +153,12 @@ func TestDockerExportOfALocallyBuiltImage(t *testing.T) {
 	zw.Close()
 	dockertest.BuildImage(t, &ctxTar, ref)
 	t.Cleanup(func() { dockertest.RemoveImages(ref) })
-	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref, t.TempDir(), nil)
+	path, err := imageexport.WriteArchive(ctx, imageexport.Docker{Engine: dockertest.Engine(t), Pull: false}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var nl *imageexport.NotLocalError
-	if _, err := imageexport.WriteArchive(ctx, imageexport.Docker{Pull: false}, ref+"-absent", t.TempDir(), nil); !errors.As(err, &nl) || nl.Ref != ref+"-absent" {
+	if _, err := imageexport.WriteArchive(ctx, imageexport.Docker{Engine: dockertest.Engine(t), Pull: false}, ref+"-absent", t.TempDir(), nil); !errors.As(err, &nl) || nl.Ref != ref+"-absent" {
 		t.Fatalf("an image the engine lacks, without pulling: err = %v, want a *NotLocalError", err)
 	}
 	tag, _ := name.NewTag(ref)
@@ -176,7 +176,7 @@ func TestDockerPullsFromARegistry(t *testing.T) {
 	dockertest.Require(t)
 	ref, img := pushRandom(t, 2)
 	t.Cleanup(func() { dockertest.RemoveImages(ref) })
-	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir(), nil)
+	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Engine: dockertest.Engine(t), Pull: true}, ref, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	dockertest.Require(t)
 	ref, img := pushRandom(t, 1)
 	t.Cleanup(func() { dockertest.RemoveImages(ref) })
-	if _, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true}, ref, t.TempDir(), nil); err != nil {
+	if _, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Engine: dockertest.Engine(t), Pull: true}, ref, t.TempDir(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Same name, but now in a registry that does not have it: the pull fails, the local image serves.
@@ -196,7 +196,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 	dockertest.TagImage(t, ref, tagged)
 	t.Cleanup(func() { dockertest.RemoveImages(tagged) })
 	warn := &warnings{}
-	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged, t.TempDir(), nil)
+	path, err := imageexport.WriteArchive(context.Background(), imageexport.Docker{Engine: dockertest.Engine(t), Pull: true, Log: warn}, tagged, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestDockerPullFailureFallsBackToTheLocalImageWithAWarning(t *testing.T) {
 		t.Fatalf("warnings %q", warn.lines)
 	}
 	checkLoadArchive(t, path, tagged, img)
-	_, err = imageexport.WriteArchive(context.Background(), imageexport.Docker{Pull: true, Log: warn}, tagged+"-absent", t.TempDir(), nil)
+	_, err = imageexport.WriteArchive(context.Background(), imageexport.Docker{Engine: dockertest.Engine(t), Pull: true, Log: warn}, tagged+"-absent", t.TempDir(), nil)
 	if err == nil || errors.Is(err, docker.ErrNoEngine) {
 		t.Fatalf("an image that exists nowhere: err = %v", err)
 	}

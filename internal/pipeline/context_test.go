@@ -37,7 +37,13 @@ func upload(ctx context.Context, cfg config.Config, log *progress.Log) (Built, e
 // load builds a Config from the given variables only.
 func load(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	state := t.TempDir() // serve's build records: never the user's own state directory
+	cfg, err := config.Load(func(k string) string {
+		if v, ok := env[k]; ok || k != "SERVE_STATE_DIR" {
+			return v
+		}
+		return state
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

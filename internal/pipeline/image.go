@@ -11,6 +11,7 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/docker"
+	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/imageexport"
 	"github.com/runtimebuild/runtimebuild/internal/outputdir"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
@@ -33,7 +34,10 @@ func Image(ctx context.Context, client *runtimeapi.Client, api config.API, ex co
 	}
 	ctx, cancel := withBuildTimeout(ctx, api.BuildTimeout)
 	defer cancel()
-	src, how := imageSource(ctx, ex, log)
+	src, how, err := imageSource(ctx, ex, log)
+	if err != nil {
+		return Built{}, err
+	}
 	run, err := outputdir.Open(ex.OutputDir) // another run's CLEAN_OUTPUT keeps the exported image
 	if err != nil {
 		return Built{}, fmt.Errorf("OUTPUT_DIR: %w", err)
@@ -79,16 +83,29 @@ func CheckImageReference(ref string) error {
 var fileSafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // imageSource picks IMAGE_SOURCE; auto means docker when an engine answers.
-func imageSource(ctx context.Context, ex config.Export, log *progress.Log) (imageexport.Source, string) {
+func imageSource(ctx context.Context, ex config.Export, log *progress.Log) (imageexport.Source, string, error) {
 	registry := imageexport.Registry{Platform: ex.Platform}
-	switch ex.Source {
-	case "registry":
-		return registry, "from its registry, " + ex.Platform
-	case "docker":
-		return imageexport.Docker{Pull: ex.Pull, Log: log}, "docker save"
+	if ex.Source == "registry" {
+		return registry, "from its registry, " + ex.Platform, nil
 	}
-	if docker.Ping(ctx) == nil {
-		return imageexport.Docker{Pull: ex.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine"
+	engine, err := newEngine(ex.Engine)
+	if err != nil {
+		return nil, "", err
 	}
-	return registry, "from its registry, " + ex.Platform + "; IMAGE_SOURCE=auto found no Docker engine"
+	if ex.Source == "docker" {
+		return imageexport.Docker{Engine: engine, Pull: ex.Pull, Log: log}, "docker save", nil
+	}
+	if engine.Ping(ctx) == nil {
+		return imageexport.Docker{Engine: engine, Pull: ex.Pull, Log: log}, "docker save; IMAGE_SOURCE=auto found an engine", nil
+	}
+	return registry, "from its registry, " + ex.Platform + "; IMAGE_SOURCE=auto found no Docker engine", nil
+}
+
+// newEngine is the Docker Engine of DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+func newEngine(e config.Engine) (*docker.Engine, error) {
+	engine, err := docker.NewEngine(docker.EngineConfig{Host: e.Host, TLSVerify: e.TLSVerify, CertPath: e.CertPath})
+	if err != nil {
+		return nil, exitcode.AsUsage(fmt.Errorf("DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH: %w", err))
+	}
+	return engine, nil
 }

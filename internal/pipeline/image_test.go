@@ -102,7 +102,7 @@ func pushRandomImage(tb testing.TB, layerBytes int64, layers int) (string, v1.Im
 func TestImageFromARegistryArrivesAsADockerLoadArchive(t *testing.T) {
 	ref, img := pushRandomImage(t, 256<<10, 4)
 	checker := &loadChecker{images: map[string][]string{}}
-	srv, err := server.New(server.Options{Key: "k", Builder: checker, WorkDir: filepath.Join(t.TempDir(), "w")})
+	srv, err := server.New(server.Options{Key: "k", Builder: checker, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: strings.Split(ref, "/")[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,12 +23,13 @@ func TestStoppingServeCancelsARunningBuildKitBuildAndLeavesNothing(t *testing.T)
 		for _, stop := range []string{"Ctrl-C"} {
 			t.Run(builder+" "+stop, func(t *testing.T) {
 				env := map[string]string{"SERVE_ADDR": "127.0.0.1:0", "RUNTIME_API_KEY": "k", "SERVE_BUILDER": builder}
-				image := "localhost/runtimebuild-test/stop-issue10:1"
+				image := "localhost/runtime/stop-issue10:1"
 				if builder == "docker" {
 					dockertest.Require(t)
 				} else {
 					env["BUILDKIT_HOST"] = dockertest.BuildkitHost(t)
 					image = "127.0.0.1:1/team/never-pushed:1" // cancelled long before it would push
+					env["SERVE_REGISTRY_PREFIX"] = "127.0.0.1:1/team"
 				}
 				archive, marker := dockertest.SleepingContext(t)
 				tmp := t.TempDir()

@@ -100,7 +100,7 @@ func busyboxSource(t *testing.T, dockerfile string) (src, sha string) {
 
 // serveDocker runs Serve with its Docker builder until the test ends and returns its URL, the
 // registry prefix of its images (named after the test and removed at the end) and its log.
-func serveDocker(t *testing.T, ctx context.Context, name string) (url, prefix string, serverLog *bytes.Buffer) {
+func serveDocker(t testing.TB, ctx context.Context, name string) (url, prefix string, serverLog *bytes.Buffer) {
 	t.Helper()
 	id := make([]byte, 4)
 	rand.Read(id)
@@ -130,7 +130,7 @@ func serveDocker(t *testing.T, ctx context.Context, name string) (url, prefix st
 }
 
 // removeImages removes every image tag in the repositories below prefix, and nothing else.
-func removeImages(t *testing.T, prefix string) {
+func removeImages(t testing.TB, prefix string) {
 	out, err := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}").Output()
 	if err != nil {
 		t.Logf("listing images to remove: %v", err)

@@ -30,6 +30,8 @@ type Built struct {
 	Status runtimeapi.BuildStatus
 	// CheckedOnly: the server only checked the archive (its check builder) and built no image.
 	CheckedOnly bool
+	// Telemetry is how the server spent the build's time, when it says (serve does).
+	Telemetry *runtimeapi.Telemetry
 }
 
 // Reference is the image as the result line names it: by digest when one was reported.
@@ -172,11 +174,13 @@ func submit(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 	}
 	uploaded := time.Since(start)
 	log.Infof("build %s accepted after %s upload", id, uploaded.Round(time.Millisecond))
+	var telemetry *runtimeapi.Telemetry // the server's, once the build ended
 	record := func(status runtimeapi.BuildStatus, image, stopped string) {
 		if s.Result == nil {
 			return
 		}
 		s.Result.BuildID, s.Result.Status, s.Result.Image, s.Result.Stopped = id, string(status), image, stopped
+		s.Result.Telemetry = telemetry
 		s.Result.UploadSeconds = uploaded.Seconds()
 		s.Result.BuildSeconds = time.Since(start.Add(uploaded)).Seconds()
 		resultFor := s.ResultFor
@@ -192,6 +196,7 @@ func submit(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 		log.Warnf("%v", err)
 	}
 	built, err := Follow(ctx, client, api, githubOutput, log, id, s.TargetImage)
+	telemetry = built.Telemetry
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case err == nil && built.CheckedOnly: // SUCCESS is the server's word; the file says nothing was built
@@ -236,6 +241,9 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 		OnLog:    live.Line,
 	})
 	live.Done()
+	if st.Telemetry != nil { // serve sends it once the build ended, well or badly
+		log.Infof("build %s: %s", id, st.Telemetry)
+	}
 	var failed *runtimeapi.BuildFailedError
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -250,13 +258,13 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 		err = fmt.Errorf("BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 	}
 	if err != nil {
-		return Built{BuildID: id, Status: st.Status}, err
+		return Built{BuildID: id, Status: st.Status, Telemetry: st.Telemetry}, err
 	}
 	if strings.HasPrefix(st.Message, CheckedOnlyNote) {
 		log.Infof("build %s: checked, not built: the Runtime API's check builder builds no image", id)
 		return Built{BuildID: id, Status: st.Status, CheckedOnly: true}, nil
 	}
-	built := Built{BuildID: id, Image: target, Digest: st.Digest, Status: st.Status}
+	built := Built{BuildID: id, Image: target, Digest: st.Digest, Status: st.Status, Telemetry: st.Telemetry}
 	if st.Image != "" {
 		if _, perr := name.ParseReference(st.Image); perr != nil {
 			log.Warnf("the Runtime API named the image %q, which is no image reference: reporting %s", st.Image, target)

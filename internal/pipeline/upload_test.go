@@ -100,8 +100,8 @@ func TestUploadNamesTheImageSkipsAnExistingOneAndForceBuildsItAgain(t *testing.T
 		t.Fatalf("FORCE=true: %+v after %d builds, want a second build", third, len(reg.builds))
 	}
 
-	env["TARGET_IMAGE"] = "registry.test:5000/other/app:v1"
-	if got := upload(env); got.Image != "registry.test:5000/other/app:v1" || reg.builds[2][1] != "registry.test:5000/other/app:"+short+"-py312" {
+	env["TARGET_IMAGE"] = "registry.test/rt/other/app:v1" // another name, under the server's prefix
+	if got := upload(env); got.Image != "registry.test/rt/other/app:v1" || reg.builds[2][1] != "registry.test/rt/other/app:"+short+"-py312" {
 		t.Fatalf("TARGET_IMAGE: %+v, tags %q", got, reg.builds[2])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,6 +47,8 @@ type Result struct {
 	// Stopped says why the client stopped following before the build ended (Ctrl-C, timeout):
 	// Status is then the last status it saw.
 	Stopped string `json:"stopped,omitempty"`
+	// Telemetry is the server's account of the build's time (serve's own; other servers send none).
+	Telemetry *runtimeapi.Telemetry `json:"telemetry,omitempty"`
 
 	Tool string `json:"tool,omitempty"` // the runtimebuild that wrote the file: version and revision
 }

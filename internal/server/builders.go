@@ -1,31 +1,23 @@
 package server
 
 import (
-	"compress/gzip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/patternmatcher"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
 	"github.com/runtimebuild/runtimebuild/internal/buildkit"
-	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/preflight"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
@@ -145,215 +137,78 @@ var (
 	_ ImageDescriber = (*BuildkitBuilder)(nil)
 )
 
-// DockerBuilder builds with the BuildKit inside the Docker Engine (through the engine's API, as
-// buildx's docker driver does) and exports the image into the engine under the target name and
-// every tag. Image archives are loaded into the engine and tagged.
-type DockerBuilder struct {
-	Engine *docker.Engine
-}
+// solveFunc builds b, whose Dockerfile reads srcs, writing progress to log.
+type solveFunc func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error)
 
-// Build builds the job's context (only the stages its target needs) or loads its image archive.
-func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
-	names := append([]string{job.TargetImage}, job.Tags...)
-	if job.Kind == KindImage {
-		f, err := os.Open(job.Archive)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		images, err := d.Engine.Load(ctx, f, log)
-		if err != nil {
-			return "", err
-		}
-		for _, n := range names {
-			if err := d.Engine.Tag(ctx, images[0], n); err != nil {
-				return "", err
-			}
-		}
-		return job.TargetImage, nil
-	}
-	c, err := buildkit.Engine(ctx, d.Engine)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	return job.TargetImage, solveJob(ctx, c, job, buildkit.MobyExport(names), log)
-}
-
-// ImageExists asks the engine; a name that is no image reference does not exist.
-func (d *DockerBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
-	_, err := d.Engine.Inspect(ctx, image)
-	if errors.Is(err, docker.ErrNoSuchImage) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// DescribeImage tells when the engine got image and its size.
-func (d *DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
-	img, err := d.Engine.Inspect(ctx, image)
-	if err != nil {
-		return ImageInfo{}, err
-	}
-	return ImageInfo{UploadTime: img.Created.UTC().Format(time.RFC3339), SizeBytes: img.Size}, nil
-}
-
-// BuildkitBuilder builds on a buildkitd (BUILDKIT_HOST) and pushes the image to the target
-// image's registry under every name; /image_exists then asks that registry. Plain HTTP is used
-// only for registries on this machine's loopback.
-type BuildkitBuilder struct {
-	Daemon buildkit.Daemon
-}
-
-// Build builds the job's context on the daemon and pushes it, or pushes the job's image archive.
-func (b *BuildkitBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
-	names := append([]string{job.TargetImage}, job.Tags...)
-	refs := make([]name.Reference, 0, len(names))
-	for _, n := range names {
-		ref, err := name.ParseReference(n)
-		if err != nil {
-			return "", fmt.Errorf("%q is not an image reference: %w", n, err)
-		}
-		refs = append(refs, ref)
-	}
-	if job.Kind == KindImage {
-		return job.TargetImage, pushArchive(ctx, job, refs, log)
-	}
-	c, err := b.Daemon.Connect(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	return job.TargetImage, solveJob(ctx, c, job, buildkit.PushExport(names), log)
-}
-
-// ImageExists asks the image's registry.
-func (b *BuildkitBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
-	ref, err := name.ParseReference(image)
-	if err != nil {
-		return false, nil // no such name can exist
-	}
-	_, err = remote.Head(ref, registryOptions(ctx)...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode)) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("asking %s for %s: %w", ref.Context().RegistryStr(), image, err)
-	}
-	return true, nil
-}
-
-// DescribeImage tells when the image was made (its config's created time) and its size (config
-// and layers, compressed, as the registry stores them).
-func (b *BuildkitBuilder) DescribeImage(ctx context.Context, image string) (ImageInfo, error) {
-	ref, err := name.ParseReference(image)
-	if err != nil {
-		return ImageInfo{}, err
-	}
-	img, err := remote.Image(ref, registryOptions(ctx)...)
-	if err != nil {
-		return ImageInfo{}, err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return ImageInfo{}, err
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return ImageInfo{}, err
-	}
-	size := m.Config.Size
-	for _, l := range m.Layers {
-		size += l.Size
-	}
-	return ImageInfo{UploadTime: cfg.Created.UTC().Format(time.RFC3339), SizeBytes: size}, nil
-}
-
-func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
-	for _, d := range terr.Errors {
-		for _, c := range codes {
-			if d.Code == c {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// registryOptions use this machine's registry credentials, and plain HTTP only on loopback.
-func registryOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain),
-		remote.WithTransport(loopbackHTTPOnly{remote.DefaultTransport}),
-	}
-}
-
-// loopbackHTTPOnly refuses plain HTTP to any host but this machine's loopback (go-containerregistry
-// would also fall back to it for private-range addresses).
-type loopbackHTTPOnly struct{ next http.RoundTripper }
-
-func (t loopbackHTTPOnly) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !buildkit.IsLoopback(r.URL.Host) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s: only registries on loopback are reached without TLS", r.URL.Host)
-	}
-	return t.next.RoundTrip(r)
-}
-
-// pushArchive pushes a `docker save` archive's image under every name.
-func pushArchive(ctx context.Context, job *Job, refs []name.Reference, log io.Writer) error {
-	plain := filepath.Join(job.Dir, "image.tar")
-	if err := gunzipTo(job.Archive, plain); err != nil {
-		return fmt.Errorf("reading the image archive: %w", err)
-	}
-	img, err := tarball.ImageFromPath(plain, nil)
-	if err != nil {
-		return fmt.Errorf("reading the image archive: %w", err)
-	}
-	for _, ref := range refs {
-		fmt.Fprintf(log, "pushing %s\n", ref)
-		if err := remote.Write(ref, img, registryOptions(ctx)...); err != nil {
-			return fmt.Errorf("pushing %s: %w", ref, err)
-		}
-	}
-	return nil
-}
-
-// gunzipTo writes the archive uncompressed (tarball reads its members by seeking in a plain tar).
-func gunzipTo(archive, dst string) error {
-	in, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// solveJob unpacks the job's context and builds its target stage (or, when the Dockerfile has
-// no such stage, its last) on c.
-func solveJob(ctx context.Context, c *bkclient.Client, job *Job, export bkclient.ExportEntry, log io.Writer) error {
+// solveJob unpacks the job's context, holds its Dockerfile to the trust boundary (guard) and
+// builds its target stage (or, when the Dockerfile has no such stage, its last) with solve; the
+// job then carries the build's telemetry.
+func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, solve solveFunc) error {
 	dir, err := job.Unpack(ctx)
 	if err != nil {
 		return fmt.Errorf("unpacking: %w", err)
 	}
-	target, err := chooseStage(dir, job.Target, log)
+	srcs, err := guard(ctx, dir, job)
 	if err != nil {
 		return err
 	}
-	return buildkit.Solve(ctx, c, buildkit.Build{ContextDir: dir, Target: target, Export: export}, log)
+	if b.Target, err = chooseStage(dir, job.Target, log); err != nil {
+		return err
+	}
+	b.ContextDir = dir
+	b.CredentialsFor = job.Trust.Registry()
+	rep, err := solve(ctx, b, srcs, log)
+	job.Telemetry = &runtimeapi.Telemetry{
+		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
+		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
+		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
+	}
+	return err
+}
+
+// guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with
+// ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
+// them), and gives its cache mounts the target repository's ids.
+func guard(ctx context.Context, dir string, job *Job) (sources, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return sources{}, err
+	}
+	defer root.Close()
+	src, err := root.ReadFile("Dockerfile")
+	if err != nil {
+		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err)
+	}
+	if err := checkFrontend(src); err != nil {
+		return sources{}, err
+	}
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
+	}
+	srcs := readSources(d)
+	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
+		return sources{}, err
+	}
+	if !job.Trust.PrivateURLs {
+		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+			return sources{}, err
+		}
+	}
+	ref, err := name.ParseReference(job.TargetImage)
+	if err != nil {
+		return sources{}, err
+	}
+	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	if err != nil {
+		return sources{}, err
+	}
+	if !bytes.Equal(isolated, src) {
+		if err := root.WriteFile("Dockerfile", isolated, 0o644); err != nil {
+			return sources{}, fmt.Errorf("writing the Dockerfile: %w", err)
+		}
+	}
+	return srcs, nil
 }
 
 // chooseStage is the stage to build: the one the client named when the Dockerfile has it, else

@@ -99,6 +99,17 @@ func (l *local) submit(t testing.TB, path, image, stage string, tags ...string) 
 	return out["build_id"], st, err
 }
 
+// imageID is the engine's ID of image.
+func imageID(t *testing.T, image string) string {
+	t.Helper()
+	img, err := dockertest.Engine(t).Inspect(context.Background(), image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img.ID
+}
+
+// dockerOut runs the docker CLI: only to run a built image (what a user does with it).
 func dockerOut(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
@@ -129,8 +140,8 @@ func targetImage(repo, sha, target string) string {
 func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	l := start(t, server.Options{Builder: engineBuilder(t)})
 	sha := randomHex(20)
-	image := targetImage("localhost/runtimebuild-test/serve", sha, "app")
-	other := targetImage("localhost/runtimebuild-test/serve", sha, "other")
+	image := targetImage("localhost/runtime/serve-test", sha, "app")
+	other := targetImage("localhost/runtime/serve-test", sha, "other")
 	t.Cleanup(func() { dockertest.RemoveImages(image, image+"-extra", other) })
 	archive := fixtureArchive(t, multiStage)
 
@@ -140,7 +151,7 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	}
 	checkStepLogs(t, l.buildLogs(t, id))
 	for _, img := range []string{image, image + "-extra"} {
-		dockerOut(t, "image", "inspect", "--format", "{{.Id}}", img)
+		imageID(t, img)
 	}
 	run := dockerOut(t, "run", "--rm", "--name", "rtb-issue10-"+randomHex(6), image)
 	for _, want := range []string{"cache-mount step wrote this", "mode 755", "owner 1234"} {
@@ -156,7 +167,7 @@ func TestTheEngineBuilderBuildsOnlyTheStagesTheTargetNeeds(t *testing.T) {
 	if _, st, err := l.submit(t, archive, other, "other"); err != nil || st.Status != "SUCCESS" {
 		t.Fatalf("target other: %+v %v", st, err)
 	}
-	if a, b := dockerOut(t, "image", "inspect", "--format", "{{.Id}}", image), dockerOut(t, "image", "inspect", "--format", "{{.Id}}", other); a == b {
+	if a, b := imageID(t, image), imageID(t, other); a == b {
 		t.Fatalf("targets app and other gave one image %s", a)
 	}
 	last := image + "-last"
@@ -223,8 +234,8 @@ func fileIn(t *testing.T, img v1.Image, path string) (*tar.Header, string) {
 }
 
 func TestTheBuildkitBuilderPushesToTheTargetsRegistry(t *testing.T) {
-	l := start(t, server.Options{Builder: daemonBuilder(t)})
 	reg := inMemoryRegistry(t)
+	l := start(t, server.Options{Builder: daemonBuilder(t), RegistryPrefix: reg + "/team"})
 	sha := randomHex(20)
 	image := targetImage(reg+"/team/app", sha, "app")
 	tag := image[strings.LastIndex(image, ":")+1:]
@@ -297,12 +308,13 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 		t.Run(name, func(t *testing.T) {
 			t.Parallel() // each waits out its timeout; they share nothing but the builders' daemons
 			b := builder(t)
-			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second})
-			archive, marker := dockertest.SleepingContext(t)
-			image := uniqueImage(t)
+			image, prefix := uniqueImage(t), ""
 			if name == "buildkitd" {
-				image = inMemoryRegistry(t) + "/team/sleep:1"
+				reg := inMemoryRegistry(t)
+				image, prefix = reg+"/team/sleep:1", reg+"/team"
 			}
+			l := start(t, server.Options{Builder: b, BuildTimeout: 20 * time.Second, RegistryPrefix: prefix})
+			archive, marker := dockertest.SleepingContext(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			id, err := l.client.SubmitBuild(ctx, runtimeapi.BuildRequest{Archive: archive, TargetImage: image})
@@ -328,8 +340,8 @@ func TestSERVE_BUILD_TIMEOUTEndsTheBuildAsTIMEOUTWithNoProcessAndNoFilesLeft(t *
 
 func TestTheBuildkitBuilderPushesAnImageArchiveToTheRegistry(t *testing.T) {
 	// No daemon is needed for an image archive: it goes to the registry straight from serve.
-	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix:///nonexistent.sock"}}})
 	reg := inMemoryRegistry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: buildkit.Daemon{Host: "unix:///nonexistent.sock"}}, RegistryPrefix: reg + "/team"})
 	img, err := random.Image(1024, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -129,8 +129,9 @@ func TestTheBuildkitBuilderReachesADaemonOverMutualTLS(t *testing.T) {
 	}
 	c.Close()
 
-	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: d}})
-	image := inMemoryRegistry(t) + "/team/tls:1"
+	reg := inMemoryRegistry(t)
+	l := start(t, server.Options{Builder: &server.BuildkitBuilder{Daemon: d}, RegistryPrefix: reg + "/team"})
+	image := reg + "/team/tls:1"
 	ctx := dockertest.ContextArchive(t, "FROM scratch\nCOPY hello.txt /\n", map[string]string{"hello.txt": "over TLS\n"})
 	id, st, err := l.submit(t, ctx, image, "")
 	if err != nil || st.Status != "SUCCESS" {

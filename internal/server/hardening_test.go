@@ -267,14 +267,14 @@ func hostileRequests(ctxB64 string) []hostile {
 		{"a JSON literal without end", "application/json", `{"tags":[t`, `]}`, "r", 422, "longer than"},
 		{"JSON nesting without end", "application/json", `{"tags":`, ``, "[", 422, "longer than"},
 		{"JSON white space without end", "application/json", `{`, `}`, " ", 413, "beside the context exceed"},
-		{"JSON tags without end", "application/json", `{"target_image":"a/b:1","tags":[`, `"x"]}`, `"latest",`, 422, "longer than"},
-		{"an unknown JSON member", "application/json", `{"context":"` + ctxB64 + `","target_image":"a/b:1","junk":"`, `"}`, "x", 422, `unknown field "junk"`},
-		{"a multipart tag without end", mp, field("target_image", "a/b:1") + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\n", "\r\n--" + boundary + "--\r\n", "x", 422, "longer than 4096 bytes"},
-		{"multipart tags without end", mp, field("target_image", "a/b:1"), "--" + boundary + "--\r\n", field("tags", "latest"), 422, "more than 64 tags"},
-		{"multipart numbered tags without end", mp, field("target_image", "a/b:1"), "--" + boundary + "--\r\n", field("tags_1", "latest"), 422, `the field "tags_1" is given twice`},
+		{"JSON tags without end", "application/json", `{"target_image":"localhost/runtime/b:1","tags":[`, `"x"]}`, `"latest",`, 422, "longer than"},
+		{"an unknown JSON member", "application/json", `{"context":"` + ctxB64 + `","target_image":"localhost/runtime/b:1","junk":"`, `"}`, "x", 422, `unknown field "junk"`},
+		{"a multipart tag without end", mp, field("target_image", "localhost/runtime/b:1") + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\n", "\r\n--" + boundary + "--\r\n", "x", 422, "longer than 4096 bytes"},
+		{"multipart tags without end", mp, field("target_image", "localhost/runtime/b:1"), "--" + boundary + "--\r\n", field("tags", "latest"), 422, "more than 64 tags"},
+		{"multipart numbered tags without end", mp, field("target_image", "localhost/runtime/b:1"), "--" + boundary + "--\r\n", field("tags_1", "latest"), 422, `the field "tags_1" is given twice`},
 		{"a multipart preamble without end", mp, "", "\r\n--" + boundary + "--\r\n", "\n", 413, "beside the context exceed"},
-		{"one numbered tag spelled twice", mp, field("target_image", "a/b:1") + field("tags_1", "a") + field("tags_01", "b"), "--" + boundary + "--\r\n", "x", 422, `the field "tags_01" is given twice`},
-		{"an unknown multipart field", mp, field("target_image", "a/b:1") + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"junk\"\r\n\r\n", "\r\n--" + boundary + "--\r\n", "x", 422, `unknown field "junk"`},
+		{"one numbered tag spelled twice", mp, field("target_image", "localhost/runtime/b:1") + field("tags_1", "a") + field("tags_01", "b"), "--" + boundary + "--\r\n", "x", 422, `the field "tags_01" is given twice`},
+		{"an unknown multipart field", mp, field("target_image", "localhost/runtime/b:1") + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"junk\"\r\n\r\n", "\r\n--" + boundary + "--\r\n", "x", 422, `unknown field "junk"`},
 	}
 }
 
@@ -349,7 +349,7 @@ func TestOneHostileRequestStaysBelow256MiB(t *testing.T) {
 }
 
 func TestReferencesAreParsedAsImageReferences(t *testing.T) {
-	l := startHardened(t, server.Options{})
+	l := startHardened(t, server.Options{RegistryPrefix: "registry.local:5000"})
 	ctx := tarGz(t, map[string]string{"Dockerfile": "FROM scratch\n"})
 	tests := []struct {
 		name   string
@@ -361,8 +361,8 @@ func TestReferencesAreParsedAsImageReferences(t *testing.T) {
 		{"a registry with a port and a bare tag", "registry.local:5000/app:1", []string{"latest"}, 202, ""},
 		{"a target by digest and a bare tag", "registry.local:5000/app@sha256:" + strings.Repeat("a", 64), []string{"latest"}, 202, ""},
 		{"a target that is no reference", "Not A/Reference!", nil, 422, "is not an image reference"},
-		{"a tag that is no tag", "a/b:1", []string{"white space"}, 422, "is neither a tag nor an image reference"},
-		{"a tag that is a digest", "a/b:1", []string{"a/b@sha256:" + strings.Repeat("b", 64)}, 422, "is a digest"},
+		{"a tag that is no tag", "registry.local:5000/b:1", []string{"white space"}, 422, "is neither a tag nor an image reference"},
+		{"a tag that is a digest", "registry.local:5000/b:1", []string{"registry.local:5000/b@sha256:" + strings.Repeat("b", 64)}, 422, "is a digest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -487,7 +487,7 @@ func buildDirs(base string) []string {
 
 func TestUploadsBeyondTheCapAnswer429BeforeTheirBody(t *testing.T) {
 	l := startHardened(t, server.Options{Limits: server.Limits{MaxUploads: 1}})
-	rawConn(t, l.addr, postHead(1<<20)+field("target_image", "a/b:1")) // and then nothing
+	rawConn(t, l.addr, postHead(1<<20)+field("target_image", "localhost/runtime/b:1")) // and then nothing
 	eventually(t, "the first upload under way", func() bool { return len(buildDirs(l.base)) == 1 })
 
 	c := rawConn(t, l.addr, postHead(1<<20)) // announces a body it never sends
@@ -510,7 +510,7 @@ func TestASlowBodyIsCutOffAndLeavesNothing(t *testing.T) {
 	l := startHardened(t, server.Options{Limits: server.Limits{BodyGrace: 300 * time.Millisecond, MinBodyRate: 64 << 10}})
 	// Announcing more than the server would discard after its answer, and less.
 	for _, announced := range []int{10 << 20, 100 << 10} {
-		c := rawConn(t, l.addr, postHead(announced)+field("target_image", "a/b:1")) // then stalls
+		c := rawConn(t, l.addr, postHead(announced)+field("target_image", "localhost/runtime/b:1")) // then stalls
 		c.SetReadDeadline(time.Now().Add(time.Minute))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
@@ -526,7 +526,7 @@ func TestASlowBodyIsCutOffAndLeavesNothing(t *testing.T) {
 
 	// A client that keeps the pace is not cut off.
 	ctx := tarGz(t, map[string]string{"Dockerfile": "FROM scratch\n"})
-	resp, _ := postBuild(t, l.url, hardKey, ctx, "target_image", "a/b:1")
+	resp, _ := postBuild(t, l.url, hardKey, ctx, "target_image", "localhost/runtime/b:1")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("a prompt upload: %d", resp.StatusCode)
 	}

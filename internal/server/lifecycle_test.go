@@ -125,13 +125,13 @@ func TestFinishedBuildsLoseTheirLogsThenAreForgotten(t *testing.T) {
 func TestImageExistsTakesOnlyImageNames(t *testing.T) {
 	b := &scripted{}
 	l := start(t, server.Options{Builder: b})
-	for _, bad := range []string{"--help", "-q", "../../x"} {
+	for _, bad := range []string{"--help", "-q", "../../x", "busybox:latest", "registry.example.test/org/prod:latest", "127.0.0.1:22/x:1", "localhost/runtime-other/app:1", "localhost/runtime:1"} {
 		resp := l.get(t, "/image_exists?image="+bad)
 		var out map[string]any
 		json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnprocessableEntity || out["exists"] == true {
-			t.Errorf("image %q: %d %v, want 422 and never exists", bad, resp.StatusCode, out)
+			t.Errorf("image %q (no image name, or outside the prefix): %d %v, want 422 and never exists", bad, resp.StatusCode, out)
 		}
 	}
 	if len(b.asked) != 0 {

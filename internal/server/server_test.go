@@ -208,20 +208,20 @@ func leftovers(t *testing.T, dir string) []string {
 func uniqueImage(t *testing.T) string {
 	b := make([]byte, 4)
 	rand.Read(b)
-	image := "localhost/runtimebuild-test/serve:" + hex.EncodeToString(b)
+	image := "localhost/runtime/serve-test:" + hex.EncodeToString(b)
 	t.Cleanup(func() {
-		exec.Command("docker", "rmi", "--force", image, image+"-base", image+"-extra").Run()
+		dockertest.RemoveImages(image, image+"-base", image+"-extra")
 	})
 	return image
 }
 
 func inspectLabel(t *testing.T, image, label string) string {
 	t.Helper()
-	out, err := exec.Command("docker", "image", "inspect", "--format", `{{index .Config.Labels "`+label+`"}}`, image).CombinedOutput()
+	img, err := dockertest.Engine(t).Inspect(context.Background(), image)
 	if err != nil {
-		t.Fatalf("docker image inspect %s: %v: %s", image, err, out)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return img.Labels[label]
 }
 
 const twoStages = "FROM scratch AS base\nCOPY hello.txt /\nLABEL stage=base\nFROM base AS final\nLABEL stage=final\n"
@@ -295,16 +295,19 @@ func TestTheDockerBuilderLoadsAndTagsAnImageArchive(t *testing.T) {
 	dockertest.Require(t)
 	// An image made by the engine itself, saved as `docker save` writes it.
 	src := uniqueImage(t)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY f /\nLABEL made=here\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "f"), []byte("f"), 0o644)
-	if out, err := exec.Command("docker", "build", "-q", "-t", src, dir).CombinedOutput(); err != nil {
-		t.Fatalf("docker build: %v: %s", err, out)
+	var ctxTar bytes.Buffer
+	zw := gzip.NewWriter(&ctxTar)
+	writeTar(t, zw, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /\nLABEL made=here\n", "f": "f"})
+	zw.Close()
+	dockertest.BuildImage(t, &ctxTar, src)
+	var image bytes.Buffer
+	zw = gzip.NewWriter(&image)
+	if err := dockertest.Engine(t).Save(context.Background(), src, zw); err != nil {
+		t.Fatal(err)
 	}
+	zw.Close()
 	saved := filepath.Join(t.TempDir(), "image.tar.gz")
-	if out, err := exec.Command("sh", "-c", `docker save "$0" | gzip > "$1"`, src, saved).CombinedOutput(); err != nil {
-		t.Fatalf("docker save: %v: %s", err, out)
-	}
+	os.WriteFile(saved, image.Bytes(), 0o644)
 	l := start(t, server.Options{Builder: engineBuilder(t)})
 	target := uniqueImage(t)
 	resp, out := l.post(t, saved, map[string]string{"target_image": target, "tags_0": target + "-extra"})

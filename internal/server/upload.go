@@ -45,19 +45,21 @@ func (b badRequest) Error() string { return b.msg }
 
 // receive reads the body of POST /build in any form of docs/protocol.md, streaming the archive into
 // dst (decoding base64 when it is text) and never holding it in memory.
-func receive(contentType string, r io.Reader, dst io.Writer, limit int64) (upload, error) {
+// check, when not nil, is asked about each field's value as it is read (a refusal ends the read).
+func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check func(field, value string) error) (upload, error) {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json"}
 	}
 	out := &limitedWriter{w: dst, left: limit}
 	body := &formBudget{r: r, left: maxFormBytes}
+	f := &fields{check: check}
 	var u upload
 	switch mediaType {
 	case "multipart/form-data":
-		u, err = receiveMultipart(body, params["boundary"], out)
+		u, err = receiveMultipart(body, params["boundary"], out, f)
 	case "application/json":
-		u, err = receiveJSON(body, out)
+		u, err = receiveJSON(body, out, f)
 	default:
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json, not " + mediaType}
 	}
@@ -111,6 +113,7 @@ func (b *formBudget) archive(dst io.Writer, src io.Reader) error {
 // fields collects the fields beside the archive, refusing what the protocol does not have:
 // unknown names, a field given twice, a value over maxFieldBytes, more than maxTags tags.
 type fields struct {
+	check    func(field, value string) error
 	u        upload
 	seen     map[string]bool
 	numbered map[int]string
@@ -151,6 +154,11 @@ func (f *fields) set(name, value string) error {
 		return badRequest{fmt.Sprintf("the field %s is longer than %d bytes", quoteName(name), maxFieldBytes)}
 	}
 	v := strings.TrimSpace(value)
+	if f.check != nil {
+		if err := f.check(name, v); err != nil {
+			return err
+		}
+	}
 	switch name {
 	case "target_image":
 		f.u.TargetImage = v
@@ -193,12 +201,11 @@ func quoteName(name string) string {
 	return strconv.Quote(name)
 }
 
-func receiveMultipart(body *formBudget, boundary string, archive io.Writer) (upload, error) {
+func receiveMultipart(body *formBudget, boundary string, archive io.Writer, f *fields) (upload, error) {
 	if boundary == "" {
 		return upload{}, badRequest{"reading the form: the Content-Type has no boundary"}
 	}
 	mr := multipart.NewReader(body, boundary)
-	var f fields
 	gotArchive := false
 	for parts := 0; ; parts++ {
 		part, err := mr.NextPart()
@@ -281,9 +288,8 @@ func (e *endOf) Read(p []byte) (int, error) {
 
 // receiveJSON streams {"context": "<base64>", "target_image": "...", "tags": [...]} with the
 // context decoded to archive as it is read; the other members are small and decoded whole.
-func receiveJSON(body *formBudget, archive io.Writer) (upload, error) {
+func receiveJSON(body *formBudget, archive io.Writer, f *fields) (upload, error) {
 	r := bufio.NewReader(body)
-	var f fields
 	if err := expect(r, '{'); err != nil {
 		return upload{}, err
 	}
@@ -336,7 +342,7 @@ func receiveJSON(body *formBudget, archive io.Writer) (upload, error) {
 			return upload{}, err
 		}
 		if key == "tags" {
-			err = decodeTags(r, &f)
+			err = decodeTags(r, f)
 		} else {
 			var v string
 			if err = decodeValue(r, &v, 6*maxFieldBytes); err == nil { // room for \uXXXX escapes

@@ -56,7 +56,7 @@ func FuzzReceiveJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var archive bytes.Buffer
 		out := &limitedWriter{w: &archive, left: fuzzLimit}
-		u, err := receiveJSON(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, out)
+		u, err := receiveJSON(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, out, &fields{})
 		if err != nil {
 			var br badRequest
 			if !errors.As(err, &br) && !errors.Is(err, errTooLarge) && !errors.Is(err, errFormTooLarge) {
@@ -130,7 +130,7 @@ func FuzzReceiveMultipart(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var archive bytes.Buffer
 		out := &limitedWriter{w: &archive, left: fuzzLimit}
-		u, err := receiveMultipart(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, "fuzzboundary", out)
+		u, err := receiveMultipart(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, "fuzzboundary", out, &fields{})
 		if err != nil {
 			return // any error is an answer; the properties below are of what is accepted
 		}

@@ -248,7 +248,8 @@ func Validate(ctx context.Context) error {
 // as more targets, so tags go in this flag, and a word there is refused); -timeout=45m replaces
 // BUILD_TIMEOUT (a Go duration; a bare number is minutes). Reads RUNTIME_API_URL,
 // RUNTIME_API_KEY, ALLOW_INSECURE_HTTP, POLL_INTERVAL, BUILD_TIMEOUT, IMAGE_SOURCE, PLATFORM,
-// PULL, TARGET_IMAGE, OUTPUT_DIR, PROGRESS and GITHUB_OUTPUT.
+// PULL, TARGET_IMAGE, OUTPUT_DIR, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, PROGRESS and
+// GITHUB_OUTPUT.
 func Image(ctx context.Context, ref string, tags *string, timeout *string) error {
 	return run(ctx, "image", func(ctx context.Context, cfg config.Config, log *progress.Log) error {
 		if words := invocation.Current().Trailing("image", 1); len(words) > 0 {

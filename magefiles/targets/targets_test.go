@@ -103,9 +103,10 @@ const apiKey = "rk-e2e-5d0c1b7a-secret"
 
 // startServe runs the serve job in this process (SERVE_BUILDER=check) and returns its URL.
 func startServe(t testing.TB) (string, func()) {
+	state := t.TempDir()
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"SERVE_ADDR": "127.0.0.1:0", "SERVE_BUILDER": "check", "RUNTIME_API_KEY": apiKey,
-			"SERVE_REGISTRY_PREFIX": "registry.test/rt"}[k]
+			"SERVE_REGISTRY_PREFIX": "registry.test/rt", "SERVE_STATE_DIR": state}[k]
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
+)
+
+func parse(t *testing.T, src string) *dockerfile.Dockerfile {
+	t.Helper()
+	d, err := dockerfile.Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestTheImagesADockerfileReadsAreFoundWithTheirLines(t *testing.T) {
+	src := `# syntax=example.test/frontend:1
+ARG BASE=team/base:1
+ARG LATER
+FROM ${BASE} AS build
+COPY --from=other/tool:2 /bin/tool /bin/
+RUN --mount=type=bind,from=secret/app:1,target=/s cat /s/x
+FROM scratch AS two
+COPY --from=build /x /x
+COPY --from=0 /y /y
+FROM $LATER
+FROM build
+RUN --mount=type=cache,target=/c,from=build true
+`
+	got := readSources(parse(t, src))
+	want := []string{
+		"line 1: # syntax example.test/frontend:1 -> example.test/frontend:1",
+		"line 4: FROM ${BASE} -> team/base:1",
+		"line 5: COPY --from other/tool:2 -> other/tool:2",
+		"line 6: RUN --mount from secret/app:1 -> secret/app:1",
+		"line 10: FROM $LATER -> ",
+	}
+	var lines []string
+	for _, u := range got.Images {
+		lines = append(lines, u.String()+" -> "+u.Ref)
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("images:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestADDSourcesOnTheNetworkAreFoundAndPrivateOnesRefused(t *testing.T) {
+	src := "FROM scratch\nARG PORT=8080\nADD http://127.0.0.1:${PORT}/secret.txt /s\nADD https://example.test/pub.txt /p\nADD git@internal.test:org/repo.git /r\nADD local.txt /l\n"
+	srcs := readSources(parse(t, src))
+	var got []string
+	for _, u := range srcs.URLs {
+		got = append(got, u.URL+" "+u.Host)
+	}
+	if want := "http://127.0.0.1:8080/secret.txt 127.0.0.1:8080|https://example.test/pub.txt example.test|git@internal.test:org/repo.git internal.test"; strings.Join(got, "|") != want {
+		t.Fatalf("URLs %q, want %q", strings.Join(got, "|"), want)
+	}
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "example.test":
+			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+		case "internal.test":
+			return []netip.Addr{netip.MustParseAddr("10.1.2.3")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr(host)}, nil
+	}
+	err := checkURLs(context.Background(), srcs.URLs, resolve)
+	var pe *PrivateURLError
+	if !errors.As(err, &pe) || pe.Line != 3 || !strings.Contains(err.Error(), "Dockerfile line 3: ADD http://127.0.0.1:8080/secret.txt reaches 127.0.0.1") {
+		t.Fatalf("err = %v, want line 3 refused", err)
+	}
+	if err := checkURLs(context.Background(), srcs.URLs[1:], resolve); !errors.As(err, &pe) || pe.Line != 5 || pe.Addr != "10.1.2.3" {
+		t.Fatalf("a git host resolving to a private address: %v", err)
+	}
+	if err := checkURLs(context.Background(), srcs.URLs[1:2], resolve); err != nil {
+		t.Fatalf("a public host: %v", err)
+	}
+	for _, a := range []string{"169.254.169.254", "::1", "fe80::1", "0.0.0.0", "192.168.1.1", "172.17.0.1", "100.64.0.1", "::ffff:127.0.0.1"} {
+		if !ownNetwork(netip.MustParseAddr(a)) {
+			t.Errorf("%s is not counted as this server's network", a)
+		}
+	}
+}
+
+func TestCacheMountsGetTheirRepositorysID(t *testing.T) {
+	src := "FROM scratch\nRUN --mount=type=cache,target=/root/.cache \\\n    --mount=type=bind,source=a,target=/a \\\n    --mount=type=cache,id=shared,target=/x,sharing=locked true\nRUN --mount=type=secret,id=s true\n"
+	d := parse(t, src)
+	out, err := isolateCacheMounts([]byte(src), d, "localhost/runtime/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "FROM scratch\nRUN --mount=type=cache,target=/root/.cache,id=localhost/runtime/app/root/.cache \\\n    --mount=type=bind,source=a,target=/a \\\n    --mount=type=cache,target=/x,sharing=locked,id=localhost/runtime/app/shared true\nRUN --mount=type=secret,id=s true\n"
+	if string(out) != want {
+		t.Fatalf("rewritten:\n%s\nwant:\n%s", out, want)
+	}
+	quoted := "FROM scratch\nRUN --mount=\"type=cache,target=/c\" true\n"
+	if _, err := isolateCacheMounts([]byte(quoted), parse(t, quoted), "r"); err != nil {
+		var ce *CacheMountError
+		if !errors.As(err, &ce) || ce.Line != 2 {
+			t.Fatalf("a quoted cache mount: %v", err)
+		}
+	}
+}
+
+func TestNamesAreUnderThePrefixByRepositoryPath(t *testing.T) {
+	tr := Trust{Prefix: "localhost/runtime"}
+	for ref, want := range map[string]bool{
+		"localhost/runtime/app:1": true, "localhost/runtime/a/b@sha256:" + strings.Repeat("a", 64): true,
+		"localhost/runtime:1": false, "localhost/runtime-x/app:1": false, "busybox": false, "docker.io/runtime/app": false,
+	} {
+		if got := tr.Under(ref); got != want {
+			t.Errorf("Under(%s) = %v, want %v", ref, got, want)
+		}
+	}
+	hub := Trust{Prefix: "docker.io/team"}
+	if !hub.Under("team/app:1") || !hub.Under("index.docker.io/team/app") || hub.Under("other/app") {
+		t.Error("a Docker Hub prefix does not normalise as the engine does")
+	}
+	if reg := (Trust{Prefix: "127.0.0.1:5000"}); !reg.Under("127.0.0.1:5000/any/app:1") || reg.Registry() != "127.0.0.1:5000" {
+		t.Error("a prefix that is a registry alone")
+	}
+}
+
+func TestOnlyDockersOwnFrontendRuns(t *testing.T) {
+	for src, ok := range map[string]bool{
+		"FROM scratch\n": true,
+		"# syntax=docker/dockerfile:1\nFROM scratch\n":                                                    true,
+		"# syntax=docker.io/docker/dockerfile:1.7@sha256:" + strings.Repeat("a", 64) + "\nFROM scratch\n": true,
+		"# syntax=example.test/evil/frontend:1\nFROM scratch\n":                                           false,
+		"# syntax=localhost/runtime/frontend:1\nanything a frontend of its own would read\n":              false,
+		"# escape=`\n# syntax=docker/dockerfile-upstream:master\nFROM scratch\n":                          false,
+	} {
+		err := checkFrontend([]byte(src))
+		var fe *FrontendError
+		if ok != (err == nil) || (!ok && !errors.As(err, &fe)) {
+			t.Errorf("%q: %v, want accepted %v", src, err, ok)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Trust is serve's trust boundary (docs/serve-security.md): a key holder names images under
+// Prefix alone; its bases come from registries and its sources never reach serve's own
+// networks, unless the operator opted in.
+type Trust struct {
+	Prefix string // SERVE_REGISTRY_PREFIX: "registry/path", or a registry alone
+	// LocalImages lets FROM, --from and mount sources use images only the engine holds
+	// (SERVE_LOCAL_IMAGES: a single-user machine).
+	LocalImages bool
+	// PrivateURLs lets ADD and git sources reach loopback, link-local and private addresses
+	// (SERVE_ALLOW_PRIVATE_URLS).
+	PrivateURLs bool
+}
+
+// OutsidePrefixError is an image name outside the registry prefix.
+type OutsidePrefixError struct {
+	What, Ref, Prefix string // What: "target_image", "the tag", "image"
+}
+
+func (e *OutsidePrefixError) Error() string {
+	return fmt.Sprintf("%s %s is not under the registry prefix %s: this server builds and names images only there", e.What, quoteName(e.Ref), e.Prefix)
+}
+
+// Registry is the prefix's registry ("localhost", "127.0.0.1:5000", "index.docker.io").
+func (t Trust) Registry() string {
+	if reg, _, ok := t.split(); ok {
+		return reg
+	}
+	return ""
+}
+
+// split parses the prefix into its registry and repository path ("" for a registry alone).
+func (t Trust) split() (registry, path string, ok bool) {
+	p := strings.TrimSuffix(t.Prefix, "/")
+	if !strings.Contains(p, "/") {
+		reg, err := name.NewRegistry(p)
+		if err != nil {
+			return "", "", false
+		}
+		return reg.RegistryStr(), "", true
+	}
+	// A repository below the prefix, parsed as the engine does ("docker.io/team" is Docker Hub's
+	// team/…, not library/team): the prefix is its path without the last element.
+	repo, err := name.NewRepository(p + "/x")
+	if err != nil {
+		return "", "", false
+	}
+	return repo.RegistryStr(), strings.TrimSuffix(repo.RepositoryStr(), "/x"), true
+}
+
+// Under reports whether ref names an image in a repository below the prefix (prefix
+// localhost/runtime: localhost/runtime/app:1 is, localhost/runtime-x/app and
+// docker.io/runtime/app are not).
+func (t Trust) Under(ref string) bool {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return false
+	}
+	reg, path, ok := t.split()
+	if !ok || r.Context().RegistryStr() != reg {
+		return false
+	}
+	return path == "" || strings.HasPrefix(r.Context().RepositoryStr(), path+"/")
+}
+
+// check refuses ref, named by a client as what, when it is not under the prefix.
+func (t Trust) check(what, ref string) error {
+	if _, err := name.ParseReference(ref); err != nil {
+		return badRequest{fmt.Sprintf("%s %s is not an image reference: %v", what, quoteName(ref), err)}
+	}
+	if t.Under(ref) {
+		return nil
+	}
+	return badRequest{(&OutsidePrefixError{What: what, Ref: ref, Prefix: t.Prefix}).Error()}
+}
