@@ -200,7 +200,7 @@ func TestSecretsAdversarialCasesOfIssue16(t *testing.T) {
 		// A real subject with the sample's name, or the sample's subject with a real issuer's name: no sample.
 		{"auth/prod.go", "var token = \"" + jwtClaims(54, `{"sub":"8f14e45f-ceea-467a-9575-6b2f1d3c9a10","name":"John Doe","iat":1516239022}`) + "\"\n", "jwt", 1},
 		{"auth/prod2.go", "var token = \"" + jwtClaims(55, `{"sub":"1234567890","name":"deploy-bot","iss":"https://auth.example.com","iat":1516239022}`) + "\"\n", "jwt", 1},
-		// An API key issued as a JWT without "exp" (n8n's are): years old, good until revoked.
+		// An API key issued as a JWT without "exp": years old, still good until revoked.
 		{"workflows/n8n.env.example", "N8N_API_KEY=" + jwtClaims(56, `{"sub":"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d","iss":"n8n","aud":"public-api","iat":1516239022}`) + "\n", "jwt", 1},
 	}
 	for _, tt := range tests {
