@@ -63,6 +63,33 @@ func jwtClaims(seed uint64, claims string) string {
 	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims)) + "." + fake(seed, 43, b64url)
 }
 
+// secretFixture is a file packed beside a README, and what the guard must say of it.
+type secretFixture struct {
+	name, content string
+	rule          string // "" when the file must pass
+	line          int
+}
+
+// checkFixtures packs each fixture and checks the one finding it must make, or none.
+func checkFixtures(t *testing.T, tests []secretFixture) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
+			if tt.rule == "" {
+				if err != nil {
+					t.Fatalf("flagged: %v", err)
+				}
+				return
+			}
+			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
+			if !slices.Equal(findings, want) {
+				t.Fatalf("findings %v (%v), want %v", findings, err, want)
+			}
+		})
+	}
+}
+
 // Every family issue 16 found missed, in a file as it is found in repositories, with the line
 // and rule the guard names; and, for each, text close to it that holds no secret.
 func TestSecretsFamiliesOfIssue16(t *testing.T) {
@@ -77,11 +104,7 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 	rand.Read(azureKey)
 	dockerAuth := `{"auths":{"ghcr.io":{"auth":"` + b64("deployer:"+"gh"+"p_"+fake(2, 36, alnum)) + `"}}}`
 	uuid := fake(3, 8, hexLow) + "-" + fake(4, 4, hexLow) + "-4" + fake(5, 3, hexLow) + "-a" + fake(6, 3, hexLow) + "-" + fake(7, 12, hexLow)
-	tests := []struct {
-		name, content string
-		rule          string // "" when the file must pass
-		line          int
-	}{
+	tests := []secretFixture{
 		{"app/llm.py", "import openai\n\nopenai.api_key = \"sk-" + fake(8, 20, alnum) + "T3Blbk" + "FJ" + fake(9, 20, alnum) + "\"\n", "openai-or-anthropic-key", 3},
 		{"bot/socket_mode.py", "import os\nAPP_TOKEN = \"xa" + "pp-1-A04" + fake(10, 8, "0123456789ABCDEF") + "-4" + fake(11, 12, "0123456789") + "-" + fake(12, 64, hexLow) + "\"\n", "slack-token", 2},
 		{"ops/notify.sh", "#!/bin/sh\ncurl -X POST -d \"$1\" https://hooks.sl" + "ack.com/services/T0" + fake(13, 8, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "/B0" + fake(14, 8, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "/" + fake(15, 24, alnum) + "\n", "slack-webhook", 2},
@@ -121,21 +144,7 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 		{"windows/readme.txt", utf16File("Run setup.ps1 as administrator.\r\n", false), "", 0},
 		{"ci/registry-template.json", "{\"auths\": {\"registry.example.com\": {\"auth\": \"\"}}}\n", "", 0},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
-			if tt.rule == "" {
-				if err != nil {
-					t.Fatalf("flagged: %v", err)
-				}
-				return
-			}
-			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
-			if !slices.Equal(findings, want) {
-				t.Fatalf("findings %v (%v), want %v", findings, err, want)
-			}
-		})
-	}
+	checkFixtures(t, tests)
 	caught := 0
 	for _, tt := range tests {
 		if tt.rule != "" {
@@ -182,11 +191,7 @@ func TestSecretsAdversarialCasesOfIssue16(t *testing.T) {
 	for i := range 256 {
 		binary.Write(&table, binary.LittleEndian, uint32(i*7))
 	}
-	tests := []struct {
-		name, content string
-		rule          string // "" when the file must pass
-		line          int
-	}{
+	tests := []secretFixture{
 		{"windows/deploy.ps1", utf16NoBOM("# deploy\r\n$env:GITHUB_TOKEN = \""+ghp+"\"\r\n", false), "github-token", 2},
 		{"windows/deploy-be.ps1", utf16NoBOM("# deploy\r\n$env:GITHUB_TOKEN = \""+ghp+"\"\r\n", true), "github-token", 2},
 		{"windows/gitlab.cfg", utf16NoBOM("[gitlab]\r\nurl = https://gitlab.example.com\r\ntoken = "+glpat+"\r\n", false), "gitlab-token", 3},
@@ -203,21 +208,7 @@ func TestSecretsAdversarialCasesOfIssue16(t *testing.T) {
 		// An API key issued as a JWT without "exp": years old, still good until revoked.
 		{"workflows/n8n.env.example", "N8N_API_KEY=" + jwtClaims(56, `{"sub":"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d","iss":"n8n","aud":"public-api","iat":1516239022}`) + "\n", "jwt", 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
-			if tt.rule == "" {
-				if err != nil {
-					t.Fatalf("flagged: %v", err)
-				}
-				return
-			}
-			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
-			if !slices.Equal(findings, want) {
-				t.Fatalf("findings %v (%v), want %v", findings, err, want)
-			}
-		})
-	}
+	checkFixtures(t, tests)
 }
 
 // Text is told from BOM-less UTF-16 by its first block alone.
