@@ -443,8 +443,9 @@ const utf16Sniff = 256
 
 // utf16Order reports whether b, the first bytes of a file, start UTF-16 text, and its byte
 // order. A byte-order mark says so. Without one (.NET's Encoding.Unicode.GetBytes, Python's
-// encode("utf-16-le"), iconv -t UTF-16LE, a program writing its WCHAR strings), three quarters at least of the first code units are printable ASCII with a NUL as their
-// high byte: at odd offsets for little-endian, even for big-endian. A file with no NUL in its
+// encode("utf-16-le"), iconv -t UTF-16LE, a program writing its WCHAR strings), three
+// quarters at least of the first code units are printable ASCII with a NUL as their high
+// byte: at odd offsets for little-endian, even for big-endian. A file with no NUL in its
 // first block, nearly every text file, is told apart by one vectorised search.
 func utf16Order(b []byte) (wide, bigEndian bool) {
 	if len(b) >= 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff) {
