@@ -199,7 +199,10 @@ func submit(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 	telemetry = built.Telemetry
 	var failed *runtimeapi.BuildFailedError
 	switch {
-	case err == nil && built.CheckedOnly:
+	case err == nil && built.CheckedOnly: // SUCCESS is the server's word; the file says nothing was built
+		if s.Result != nil {
+			s.Result.CheckedOnly = true
+		}
 		record(runtimeapi.Success, "", "")
 	case err == nil:
 		record(runtimeapi.Success, built.Reference(), "")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -175,5 +176,45 @@ func TestFollowReadsCheckedOnlyFromItsFieldElseFromTheMessage(t *testing.T) {
 		if err != nil || built.CheckedOnly != tt.checkedOnly || (built.Image != "") == tt.checkedOnly {
 			t.Errorf("status %s: %+v %v, want CheckedOnly %v", tt.answer, built, err, tt.checkedOnly)
 		}
+	}
+}
+
+// A server whose check builder only checks the archive answers SUCCESS with a "checked only"
+// message (docs/protocol.md): the result file keeps SUCCESS as the server's word but says
+// checked_only and names no image, since none was built.
+func TestACheckedOnlyBuildIsRecordedAsSuch(t *testing.T) {
+	srv, err := server.New(server.Options{Key: "k", Builder: server.CheckBuilder{Name: "SERVE_BUILDER=check"}, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	api := httptest.NewServer(srv.Handler())
+	t.Cleanup(api.Close)
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	gh := filepath.Join(t.TempDir(), "github-output")
+	env := map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "20ms", "GITHUB_OUTPUT": gh}
+	var logs strings.Builder
+	built, err := upload(context.Background(), load(t, env), progress.New(&logs, "plain"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if !built.CheckedOnly || built.Image != "" {
+		t.Fatalf("built %+v: want checked only, with no image", built)
+	}
+	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
+	path := filepath.Join(env["OUTPUT_DIR"], "agent-server-"+short+"-python.tar.gz")
+	r, err := result.Read(path)
+	if err != nil || r.Status != "SUCCESS" || !r.CheckedOnly || r.Image != "" || r.BuildID != built.BuildID {
+		t.Fatalf("result file %+v, %v: want SUCCESS, checked_only and no image", r, err)
+	}
+	raw, _ := os.ReadFile(result.PathFor(path))
+	if !strings.Contains(string(raw), `"checked_only": true`) || strings.Contains(string(raw), `"image"`) {
+		t.Fatalf("result file:\n%s", raw)
+	}
+	if out, _ := os.ReadFile(gh); strings.Contains(string(out), "image=") {
+		t.Fatalf("GITHUB_OUTPUT names an image although none was built:\n%s", out)
+	}
+	if !strings.Contains(logs.String(), "checked, not built") {
+		t.Fatalf("the log does not say it:\n%s", logs.String())
 	}
 }
