@@ -31,3 +31,26 @@ func TestPlainHTTPReachesOnlyLoopbackRegistries(t *testing.T) {
 		t.Fatalf("passed on: %v, want the loopback and the TLS requests only", next.hosts)
 	}
 }
+
+type redirecting struct{ location string }
+
+func (r redirecting) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusMovedPermanently, Header: http.Header{"Location": {r.location}}, Body: http.NoBody}, nil
+}
+
+// Issue 17, D: a registry that redirects /v2/team/../other/… to /v2/other/… is never followed
+// to another repository; a blob's redirect to its storage is.
+func TestTheRegistryClientFollowsNoRedirectToAnotherRepository(t *testing.T) {
+	for loc, refused := range map[string]bool{
+		"/v2/other/app/manifests/1":                     true,
+		"http://127.0.0.1:5000/v2/other/blobs/uploads/": true,
+		"/v2/team/app/manifests/1":                      false,
+		"https://storage.example/blob/sha256:abc":       false,
+	} {
+		req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:5000/v2/team/app/manifests/1", nil)
+		resp, err := loopbackHTTPOnly{redirecting{loc}}.RoundTrip(req)
+		if refused != (err != nil) || (refused && !strings.Contains(err.Error(), "refusing the registry's redirect")) {
+			t.Errorf("redirect to %s: %v %v, want refused %v", loc, resp, err, refused)
+		}
+	}
+}

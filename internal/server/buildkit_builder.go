@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -159,7 +160,34 @@ func (t loopbackHTTPOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme == "http" && !buildkit.IsLoopback(r.URL.Host) {
 		return nil, fmt.Errorf("refusing plain HTTP to %s: only registries on loopback are reached without TLS", r.URL.Host)
 	}
-	return t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	if loc, lerr := resp.Location(); lerr == nil && isRedirect(resp.StatusCode) {
+		if from, to := v2Repository(r.URL.Path), v2Repository(loc.Path); from != "" && to != "" && from != to {
+			resp.Body.Close()
+			return nil, fmt.Errorf("refusing the registry's redirect from repository %s to %s: serve asks and pushes only the repository it named", from, to)
+		}
+	}
+	return resp, nil
+}
+
+func isRedirect(code int) bool { return code >= 300 && code < 400 && code != http.StatusNotModified }
+
+// v2Repository is the repository a registry API path names (/v2/<repository>/manifests/…,
+// blobs/… or tags/…), "" for any other path (a blob's storage, say).
+func v2Repository(p string) string {
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return ""
+	}
+	for _, kind := range []string{"/manifests/", "/blobs/", "/tags/"} {
+		if i := strings.LastIndex(rest, kind); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
 }
 
 // pushArchive pushes a `docker save` archive's image under every name.

@@ -131,11 +131,11 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 		return nil, statusOf(err), err
 	}
 	trust := s.trust()
-	if err := trust.check("target_image", u.TargetImage); err != nil {
+	if err := trust.checkName("target_image", u.TargetImage); err != nil {
 		return nil, statusOf(err), err
 	}
 	for _, t := range tags {
-		if err := trust.check("the tag", t); err != nil {
+		if err := trust.checkName("the tag", t); err != nil {
 			return nil, statusOf(err), err
 		}
 	}
@@ -161,9 +161,9 @@ func (s *Server) trust() Trust {
 func (s *Server) checkField(field, value string) error {
 	switch {
 	case field == "target_image":
-		return s.trust().check("target_image", value)
+		return s.trust().checkName("target_image", value)
 	case strings.HasPrefix(field, "tags") && strings.ContainsAny(value, ":/@"):
-		return s.trust().check("the tag", value)
+		return s.trust().checkName("the tag", value)
 	}
 	return nil
 }

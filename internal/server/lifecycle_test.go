@@ -125,7 +125,7 @@ func TestFinishedBuildsLoseTheirLogsThenAreForgotten(t *testing.T) {
 func TestImageExistsTakesOnlyImageNames(t *testing.T) {
 	b := &scripted{}
 	l := start(t, server.Options{Builder: b})
-	for _, bad := range []string{"--help", "-q", "../../x", "busybox:latest", "registry.example.test/org/prod:latest", "127.0.0.1:22/x:1", "localhost/runtime-other/app:1", "localhost/runtime:1"} {
+	for _, bad := range []string{"--help", "-q", "../../x", "busybox:latest", "registry.example.test/org/prod:latest", "127.0.0.1:22/x:1", "localhost/runtime-other/app:1", "localhost/runtime:1", "localhost/runtime/../other/app:1", "localhost/runtime//app:1", "localhost/runtime/./app:1"} {
 		resp := l.get(t, "/image_exists?image="+bad)
 		var out map[string]any
 		json.NewDecoder(resp.Body).Decode(&out)

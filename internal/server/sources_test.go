@@ -112,6 +112,9 @@ func TestNamesAreUnderThePrefixByRepositoryPath(t *testing.T) {
 	for ref, want := range map[string]bool{
 		"localhost/runtime/app:1": true, "localhost/runtime/a/b@sha256:" + strings.Repeat("a", 64): true,
 		"localhost/runtime:1": false, "localhost/runtime-x/app:1": false, "busybox": false, "docker.io/runtime/app": false,
+		// Issue 17, D: names a registry would normalise into another repository.
+		"localhost/runtime/../other/app": false, "localhost/runtime/./app": false, "localhost/runtime//app": false,
+		"localhost/runtime/a/..": false, "localhost/runtime/App": false,
 	} {
 		if got := tr.Under(ref); got != want {
 			t.Errorf("Under(%s) = %v, want %v", ref, got, want)

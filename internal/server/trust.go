@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -58,8 +59,13 @@ func (t Trust) split() (registry, path string, ok bool) {
 
 // Under reports whether ref names an image in a repository below the prefix (prefix
 // localhost/runtime: localhost/runtime/app:1 is, localhost/runtime-x/app and
-// docker.io/runtime/app are not).
+// docker.io/runtime/app are not). Only a canonical name is ever under it: every path component
+// as the distribution grammar writes them (no "..", ".", empty or upper-case component), the
+// repository's components compared with the prefix's, one by one.
 func (t Trust) Under(ref string) bool {
+	if canonical(ref) != nil {
+		return false
+	}
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return false
@@ -68,11 +74,35 @@ func (t Trust) Under(ref string) bool {
 	if !ok || r.Context().RegistryStr() != reg {
 		return false
 	}
-	return path == "" || strings.HasPrefix(r.Context().RepositoryStr(), path+"/")
+	if path == "" {
+		return true
+	}
+	want, got := strings.Split(path, "/"), strings.Split(r.Context().RepositoryStr(), "/")
+	if len(got) <= len(want) {
+		return false
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
-// check refuses ref, named by a client as what, when it is not under the prefix.
+// canonical refuses a name the distribution reference grammar does not write: a registry
+// normalises "a/../b" or "a//b" into another repository (and redirects to it), so such a name
+// is never compared, asked or pushed.
+func canonical(ref string) error {
+	_, err := reference.ParseNormalizedNamed(ref)
+	return err
+}
+
+// check refuses ref, named by a client as what, when it is not a canonical image reference under
+// the prefix.
 func (t Trust) check(what, ref string) error {
+	if err := canonical(ref); err != nil {
+		return badRequest{fmt.Sprintf("%s %s is not a canonical image reference: %v", what, quoteName(ref), err)}
+	}
 	if _, err := name.ParseReference(ref); err != nil {
 		return badRequest{fmt.Sprintf("%s %s is not an image reference: %v", what, quoteName(ref), err)}
 	}
@@ -80,4 +110,16 @@ func (t Trust) check(what, ref string) error {
 		return nil
 	}
 	return badRequest{(&OutsidePrefixError{What: what, Ref: ref, Prefix: t.Prefix}).Error()}
+}
+
+// checkName is check for a name the build gives an image (target_image, a tag): a digest
+// names content, never something a push can make, so it is refused.
+func (t Trust) checkName(what, ref string) error {
+	if err := t.check(what, ref); err != nil {
+		return err
+	}
+	if strings.Contains(ref, "@") {
+		return badRequest{fmt.Sprintf("%s %s is a digest, which cannot be given to an image: send a name with a tag", what, quoteName(ref))}
+	}
+	return nil
 }
