@@ -195,7 +195,7 @@ func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 		return sources{}, err
 	}
 	if !job.Trust.PrivateURLs {
-		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+		if err := checkURLs(ctx, srcs.URLs, resolveHost, interfaceAddrs()); err != nil {
 			return sources{}, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,13 +167,14 @@ func (e *PrivateURLError) Error() string {
 	if e.Addr == "" {
 		return fmt.Sprintf("Dockerfile line %d: ADD %s: its host cannot be told, and sources may not reach this server's networks (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL)
 	}
-	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local or private address of this server's networks: refused (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL, e.Addr)
+	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local, private or multicast address, or an address of this server's networks: refused (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL, e.Addr)
 }
 
 // checkURLs refuses an ADD source whose host is, or resolves to, a loopback, link-local,
-// private or unspecified address. A host that does not resolve here is left to the builder,
+// private, unspecified or multicast address, or one of local (this machine's own interface
+// addresses, whatever their range). A host that does not resolve here is left to the builder,
 // which cannot reach it either.
-func checkURLs(ctx context.Context, urls []urlUse, resolve func(ctx context.Context, host string) ([]netip.Addr, error)) error {
+func checkURLs(ctx context.Context, urls []urlUse, resolve func(ctx context.Context, host string) ([]netip.Addr, error), local []netip.Addr) error {
 	for _, u := range urls {
 		host := u.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -190,7 +192,7 @@ func checkURLs(ctx context.Context, urls []urlUse, resolve func(ctx context.Cont
 			continue
 		}
 		for _, a := range addrs {
-			if ownNetwork(a) {
+			if ownNetwork(a) || slices.Contains(local, a.Unmap()) {
 				return &PrivateURLError{Line: u.Line, URL: u.URL, Addr: a.String()}
 			}
 		}
@@ -201,8 +203,24 @@ func checkURLs(ctx context.Context, urls []urlUse, resolve func(ctx context.Cont
 // ownNetwork reports whether a is an address of this machine or its private networks.
 func ownNetwork(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || a.IsInterfaceLocalMulticast() || cgnat.Contains(a)
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsMulticast() ||
+		a.IsUnspecified() || cgnat.Contains(a)
+}
+
+// interfaceAddrs are the addresses assigned to this machine's interfaces (a public address on
+// eth0 reaches serve's host as surely as 127.0.0.1 does); an error leaves the ranges alone.
+func interfaceAddrs() []netip.Addr {
+	nets, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }
 
 // cgnat is the shared address space (RFC 6598) that carriers and cloud VPCs use privately.

@@ -69,21 +69,52 @@ func TestADDSourcesOnTheNetworkAreFoundAndPrivateOnesRefused(t *testing.T) {
 		}
 		return []netip.Addr{netip.MustParseAddr(host)}, nil
 	}
-	err := checkURLs(context.Background(), srcs.URLs, resolve)
+	err := checkURLs(context.Background(), srcs.URLs, resolve, nil)
 	var pe *PrivateURLError
 	if !errors.As(err, &pe) || pe.Line != 3 || !strings.Contains(err.Error(), "Dockerfile line 3: ADD http://127.0.0.1:8080/secret.txt reaches 127.0.0.1") {
 		t.Fatalf("err = %v, want line 3 refused", err)
 	}
-	if err := checkURLs(context.Background(), srcs.URLs[1:], resolve); !errors.As(err, &pe) || pe.Line != 5 || pe.Addr != "10.1.2.3" {
+	if err := checkURLs(context.Background(), srcs.URLs[1:], resolve, nil); !errors.As(err, &pe) || pe.Line != 5 || pe.Addr != "10.1.2.3" {
 		t.Fatalf("a git host resolving to a private address: %v", err)
 	}
-	if err := checkURLs(context.Background(), srcs.URLs[1:2], resolve); err != nil {
+	if err := checkURLs(context.Background(), srcs.URLs[1:2], resolve, nil); err != nil {
 		t.Fatalf("a public host: %v", err)
 	}
-	for _, a := range []string{"169.254.169.254", "::1", "fe80::1", "0.0.0.0", "192.168.1.1", "172.17.0.1", "100.64.0.1", "::ffff:127.0.0.1"} {
+	for _, a := range []string{"169.254.169.254", "::1", "fe80::1", "0.0.0.0", "::", "192.168.1.1", "172.17.0.1", "100.64.0.1", "::ffff:127.0.0.1", "224.0.0.1", "239.1.2.3", "ff02::1"} {
 		if !ownNetwork(netip.MustParseAddr(a)) {
 			t.Errorf("%s is not counted as this server's network", a)
 		}
+	}
+}
+
+// Issue 17, E: an address assigned to this machine's interfaces reaches serve's host whatever
+// its range (192.0.2.2 on eth0 served a secret).
+func TestADDToThisMachinesOwnAddressesIsRefused(t *testing.T) {
+	src := "FROM scratch\nADD http://192.0.2.2:8080/secret /s\nADD http://own.test/x /x\n"
+	srcs := readSources(parse(t, src))
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		if host == "own.test" {
+			return []netip.Addr{netip.MustParseAddr("198.51.100.7")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr(host)}, nil
+	}
+	if err := checkURLs(context.Background(), srcs.URLs, resolve, nil); err != nil {
+		t.Fatalf("public addresses of other machines: %v", err)
+	}
+	var pe *PrivateURLError
+	local := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("198.51.100.7")}
+	if err := checkURLs(context.Background(), srcs.URLs, resolve, local); !errors.As(err, &pe) || pe.Line != 2 || pe.Addr != "192.0.2.2" {
+		t.Fatalf("this machine's own address: %v, want line 2 refused", err)
+	}
+	if err := checkURLs(context.Background(), srcs.URLs[1:], resolve, local); !errors.As(err, &pe) || pe.Line != 3 {
+		t.Fatalf("a host resolving to this machine's own address: %v, want line 3 refused", err)
+	}
+	found := false
+	for _, a := range interfaceAddrs() {
+		found = found || a.IsLoopback()
+	}
+	if !found {
+		t.Fatalf("interfaceAddrs %v lists no loopback address: not this machine's interfaces", interfaceAddrs())
 	}
 }
 
