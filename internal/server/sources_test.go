@@ -125,7 +125,8 @@ func TestCacheMountsGetTheirRepositorysID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "FROM scratch\nRUN --mount=type=cache,target=/root/.cache,id=localhost/runtime/app/root/.cache \\\n    --mount=type=bind,source=a,target=/a \\\n    --mount=type=cache,target=/x,sharing=locked,id=localhost/runtime/app/shared true\nRUN --mount=type=secret,id=s true\n"
+	ns := cacheNamespace("localhost/runtime/app")
+	want := "FROM scratch\nRUN --mount=type=cache,target=/root/.cache,id=" + ns + "-/root/.cache \\\n    --mount=type=bind,source=a,target=/a \\\n    --mount=type=cache,target=/x,sharing=locked,id=" + ns + "-shared true\nRUN --mount=type=secret,id=s true\n"
 	if string(out) != want {
 		t.Fatalf("rewritten:\n%s\nwant:\n%s", out, want)
 	}
@@ -135,6 +136,31 @@ func TestCacheMountsGetTheirRepositorysID(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Line != 2 {
 			t.Fatalf("a quoted cache mount: %v", err)
 		}
+	}
+}
+
+// Issue 17, C: a copy of the flag in a comment line of the continuation, an ONBUILD RUN, and
+// ids that would meet were the repository written out.
+func TestCacheMountsAreIsolatedWhateverTheirText(t *testing.T) {
+	hidden := "FROM scratch\nRUN \\\n# --mount=type=cache,target=/c\n --mount=type=cache,target=/c true\n"
+	out, err := isolateCacheMounts([]byte(hidden), parse(t, hidden), "r")
+	if want := "FROM scratch\nRUN \\\n# --mount=type=cache,target=/c\n --mount=type=cache,target=/c,id=" + cacheNamespace("r") + "-/c true\n"; err != nil || string(out) != want {
+		t.Fatalf("a cache mount copied into a comment of its continuation: %v\n%s\nwant the real mount rewritten:\n%s", err, out, want)
+	}
+	var ce *CacheMountError
+	twice := "FROM scratch\nRUN --mount=type=cache,target=/c echo --mount=type=cache,target=/c\n"
+	if _, err := isolateCacheMounts([]byte(twice), parse(t, twice), "r"); !errors.As(err, &ce) {
+		t.Fatalf("a cache mount written twice: %v, want refused", err)
+	}
+	onbuild := "FROM scratch AS a\nONBUILD RUN --mount=type=cache,target=/c true\nFROM a\n"
+	out, err = isolateCacheMounts([]byte(onbuild), parse(t, onbuild), "r")
+	if want := "ONBUILD RUN --mount=type=cache,target=/c,id=" + cacheNamespace("r") + "-/c true"; err != nil || !strings.Contains(string(out), want) {
+		t.Fatalf("ONBUILD RUN: %v\n%s\nwant %s", err, out, want)
+	}
+	a, _ := cacheMountID("type=cache,target=/t,id=x/k", "adv17/ca")
+	b, _ := cacheMountID("type=cache,target=/t,id=k", "adv17/ca/x")
+	if a == b {
+		t.Fatalf("two repositories' ids meet: %s", a)
 	}
 }
 
