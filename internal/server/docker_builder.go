@@ -48,6 +48,9 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	defer d.boundCache(c, before, started, log)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
+			if err := refuseHeredocs(srcs); err != nil {
+				return buildkit.Report{}, err
+			}
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
 			if err != nil {
 				return buildkit.Report{}, err

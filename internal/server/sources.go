@@ -48,6 +48,25 @@ type urlUse struct {
 type sources struct {
 	Images []imageUse
 	URLs   []urlUse
+	// Heredocs are the lines of instructions with a heredoc (RUN <<EOF), which only a BuildKit
+	// of 0.10 or later reads: an older frontend takes their lines for instructions.
+	Heredocs []int
+}
+
+// HeredocError is a heredoc given to a builder whose Dockerfile frontend does not read them.
+type HeredocError struct{ Line int }
+
+func (e *HeredocError) Error() string {
+	return fmt.Sprintf("Dockerfile line %d: a heredoc (<<): the Docker Engine's BuildKit does not read heredocs and would run their lines as instructions; write the lines as a RUN or COPY a file (or use the buildkit builder)", e.Line)
+}
+
+// refuseHeredocs is the docker builder's check: the engine's builtin frontend would build, from
+// a heredoc's lines, instructions none of the checks here read.
+func refuseHeredocs(srcs sources) error {
+	if len(srcs.Heredocs) > 0 {
+		return &HeredocError{Line: srcs.Heredocs[0]}
+	}
+	return nil
 }
 
 // readSources lists the images and URLs of every stage (not only those the target needs: a
@@ -56,6 +75,17 @@ func readSources(d *dockerfile.Dockerfile) sources {
 	var out sources
 	if ref, _, loc, ok := parser.DetectSyntax(d.Source); ok {
 		out.Images = append(out.Images, imageUse{Ref: ref, Word: ref, What: "# syntax", Line: firstLine(loc)})
+	}
+	for _, node := range d.AST.AST.Children {
+		heredoc := len(node.Heredocs) > 0
+		if node.Next != nil {
+			for _, inner := range node.Next.Children { // ONBUILD's instruction
+				heredoc = heredoc || len(inner.Heredocs) > 0
+			}
+		}
+		if heredoc {
+			out.Heredocs = append(out.Heredocs, node.StartLine)
+		}
 	}
 	global := d.Global(nil)
 	isStage := func(word string, before int) bool {

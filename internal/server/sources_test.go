@@ -202,3 +202,22 @@ func TestOnlyDockersOwnFrontendRuns(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17, B: the engine's frontend runs a heredoc's lines as instructions (here an ADD to
+// loopback that BuildKit 0.27's parser reads as the heredoc's text): the docker builder refuses
+// any heredoc, naming its line.
+func TestHeredocsAreFoundForTheDockerBuilderToRefuse(t *testing.T) {
+	src := "FROM scratch\nRUN true\nRUN <<sdir\nADD http://127.0.0.1:9/secret \\\nsdir\nCOPY <<EOF /x\nhi\nEOF\n"
+	srcs := readSources(parse(t, src))
+	if len(srcs.URLs) != 0 {
+		t.Fatalf("BuildKit 0.27's parser read the heredoc's ADD: %v", srcs.URLs)
+	}
+	var he *HeredocError
+	if err := refuseHeredocs(srcs); !errors.As(err, &he) || he.Line != 3 || len(srcs.Heredocs) != 2 || srcs.Heredocs[1] != 6 {
+		t.Fatalf("heredocs %v: %v, want lines 3 and 6, line 3 refused", srcs.Heredocs, err)
+	}
+	plain := "FROM scratch\nRUN echo '<<not a heredoc'\n"
+	if err := refuseHeredocs(readSources(parse(t, plain))); err != nil {
+		t.Fatalf("no heredoc: %v", err)
+	}
+}
