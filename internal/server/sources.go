@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -37,11 +38,14 @@ type imageUse struct {
 
 func (u imageUse) String() string { return fmt.Sprintf("line %d: %s %s", u.Line, u.What, u.Word) }
 
-// urlUse is an ADD source fetched from the network (HTTP or git).
+// urlUse is an ADD source fetched from the network (HTTP or git), or one that cannot be told.
 type urlUse struct {
 	URL  string
 	Host string // the host it reaches
 	Line int
+	// Unchecked says why the source cannot be read before the build (a variable the Dockerfile
+	// does not set, an ONBUILD instruction that does not parse); such a source is refused.
+	Unchecked string
 }
 
 // sources are what a Dockerfile fetches.
@@ -109,20 +113,38 @@ func readSources(d *dockerfile.Dockerfile) sources {
 		}
 		out.Images = append(out.Images, imageUse{Ref: ref, Word: word, What: what, Line: line})
 	}
+	// set[i] is what stage i leaves to the stages built FROM it (BuildKit carries a stage's ARGs
+	// and ENV to them): the values its chain's ENV and ARG with a value set. external[i]: its
+	// chain starts from an image (not scratch), whose config may set any other variable.
+	set := make([]map[string]string, len(d.Stages))
+	external := make([]bool, len(d.Stages))
 	for i, st := range d.Stages {
-		if d.Base(i, global) < 0 {
-			image(st.BaseName, global, "FROM", firstLine(st.Location))
-		}
+		set[i] = map[string]string{}
 		scope := dockerfile.NewScope() // a stage sees the ARGs it declares: a word using others is unknown
-		for _, c := range st.Commands {
-			line := firstLine(c.Location())
-			switch c := c.(type) {
-			case *instructions.ArgCommand:
-				d.Declare(scope, c, global, nil)
-			case *instructions.EnvCommand:
-				for _, kv := range c.Env {
-					scope.Set(kv.Key, d.Expand(kv.Value, scope))
+		if b := d.Base(i, global); b >= 0 {
+			maps.Copy(set[i], set[b])
+			external[i] = external[b]
+		} else {
+			image(st.BaseName, global, "FROM", firstLine(st.Location))
+			base, known := expandKnown(d, st.BaseName, global)
+			external[i] = !known || !strings.EqualFold(base, "scratch")
+		}
+		for k, v := range set[i] {
+			scope.Set(k, v)
+		}
+		// add reads an ADD's sources: a URL, or one whose value the Dockerfile cannot tell.
+		add := func(c *instructions.AddCommand, scope dockerfile.Scope, set map[string]string, line int) {
+			for _, src := range c.SourcePaths {
+				if vars := unresolved(d, src, scope, set, external[i]); len(vars) > 0 {
+					out.URLs = append(out.URLs, urlUse{URL: "ADD " + src, Line: line, Unchecked: "its value depends on " + strings.Join(vars, ", ") + ", which the Dockerfile itself does not set"})
+				} else if u, ok := networkSource(d.Expand(src, scope)); ok {
+					u.Line = line
+					out.URLs = append(out.URLs, u)
 				}
+			}
+		}
+		command := func(c instructions.Command, scope dockerfile.Scope, set map[string]string, line int) {
+			switch c := c.(type) {
 			case *instructions.CopyCommand:
 				if from := d.Expand(c.From, scope); c.From != "" && !isStage(from, i) {
 					image(c.From, scope, "COPY --from", line)
@@ -134,15 +156,84 @@ func readSources(d *dockerfile.Dockerfile) sources {
 					}
 				}
 			case *instructions.AddCommand:
-				for _, src := range c.SourcePaths {
-					if u, ok := networkSource(d.Expand(src, scope)); ok {
-						u.Line = line
-						out.URLs = append(out.URLs, u)
-					}
-				}
+				add(c, scope, set, line)
 			}
 		}
+		var onbuild []*instructions.OnbuildCommand
+		for _, c := range st.Commands {
+			switch c := c.(type) {
+			case *instructions.ArgCommand:
+				d.Declare(scope, c, global, nil)
+				for _, kv := range c.Args {
+					// An ARG without a value (here or before the first FROM) leaves the image's ENV.
+					if _, ok := global.Get(kv.Key); kv.Value != nil || (ok && !global.Unset(kv.Key)) {
+						set[i][kv.Key], _ = scope.Get(kv.Key)
+					}
+				}
+			case *instructions.EnvCommand:
+				for _, kv := range c.Env {
+					v := d.Expand(kv.Value, scope)
+					scope.Set(kv.Key, v)
+					set[i][kv.Key] = v
+				}
+			case *instructions.OnbuildCommand:
+				onbuild = append(onbuild, c)
+			default:
+				command(c, scope, set[i], firstLine(c.Location()))
+			}
+		}
+		// An ONBUILD instruction runs first in every stage built FROM this one, which starts with
+		// what this stage set: it is read there.
+		for _, c := range onbuild {
+			line := firstLine(c.Location())
+			inner, err := onbuildCommand(c.Expression)
+			if err != nil {
+				out.URLs = append(out.URLs, urlUse{URL: "ONBUILD " + c.Expression, Line: line, Unchecked: "its instruction cannot be read: " + err.Error()})
+				continue
+			}
+			child := dockerfile.NewScope()
+			for k, v := range set[i] {
+				child.Set(k, v)
+			}
+			command(inner, child, set[i], line)
+		}
 	}
+	return out
+}
+
+// onbuildCommand parses an ONBUILD's instruction as the stage built FROM it will.
+func onbuildCommand(expr string) (instructions.Command, error) {
+	res, err := parser.Parse(strings.NewReader(expr))
+	if err != nil {
+		return nil, err
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, fmt.Errorf("%d instructions", len(res.AST.Children))
+	}
+	return instructions.ParseCommand(res.AST.Children[0])
+}
+
+// unresolved are the variables word uses whose value the Dockerfile cannot tell: not in scope,
+// or, in a stage that starts from an image, not set with a value by the Dockerfile's ENV or ARG
+// (the image's config may set it).
+func unresolved(d *dockerfile.Dockerfile, word string, s dockerfile.Scope, set map[string]string, fromImage bool) []string {
+	if !strings.Contains(word, "$") {
+		return nil
+	}
+	r, err := d.ExpandMatches(word, s)
+	if err != nil {
+		return []string{"a word that does not expand"}
+	}
+	var out []string
+	for v := range r.Unmatched {
+		out = append(out, "$"+v)
+	}
+	for v := range r.Matched {
+		if _, ok := set[v]; fromImage && !ok {
+			out = append(out, "$"+v)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -200,12 +291,26 @@ func (e *PrivateURLError) Error() string {
 	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local, private or multicast address, or an address of this server's networks: refused (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL, e.Addr)
 }
 
+// UncheckedSourceError is an ADD source the checks here cannot read before the build: what it
+// fetches would be known only to the builder.
+type UncheckedSourceError struct {
+	Line        int
+	Source, Why string
+}
+
+func (e *UncheckedSourceError) Error() string {
+	return fmt.Sprintf("Dockerfile line %d: %s: %s, so what it fetches cannot be checked before the build: refused (write the source out, or set its variables with ENV, or ARG with a value, in the Dockerfile; the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.Source, e.Why)
+}
+
 // checkURLs refuses an ADD source whose host is, or resolves to, a loopback, link-local,
 // private, unspecified or multicast address, or one of local (this machine's own interface
 // addresses, whatever their range). A host that does not resolve here is left to the builder,
 // which cannot reach it either.
 func checkURLs(ctx context.Context, urls []urlUse, resolve func(ctx context.Context, host string) ([]netip.Addr, error), local []netip.Addr) error {
 	for _, u := range urls {
+		if u.Unchecked != "" {
+			return &UncheckedSourceError{Line: u.Line, Source: u.URL, Why: u.Unchecked}
+		}
 		host := u.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h

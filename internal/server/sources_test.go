@@ -221,3 +221,45 @@ func TestHeredocsAreFoundForTheDockerBuilderToRefuse(t *testing.T) {
 		t.Fatalf("no heredoc: %v", err)
 	}
 }
+
+// Issue 17, A: ADD sources whose value the static check could not see: ENV set in an earlier
+// stage, a variable only the base image's config sets, ONBUILD ADD in the Dockerfile itself.
+func TestADDThroughVariablesAndONBUILDIsChecked(t *testing.T) {
+	loopback := func(_ context.Context, host string) ([]netip.Addr, error) {
+		if a, err := netip.ParseAddr(host); err == nil {
+			return []netip.Addr{a}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+	}
+	tests := []struct{ name, src, refused string }{
+		{"ENV of an earlier stage", "FROM scratch AS a\nENV U=http://127.0.0.1:9/secret\nFROM a\nADD $U /s\n", "Dockerfile line 4: ADD http://127.0.0.1:9/secret reaches 127.0.0.1"},
+		{"ENV of a stage two stages up", "FROM scratch AS a\nENV U=http://127.0.0.1:9/secret\nFROM a AS b\nFROM b\nADD ${U} /s\n", "Dockerfile line 5: ADD http://127.0.0.1:9/secret reaches"},
+		{"ARG of an earlier stage", "FROM scratch AS a\nARG U=http://127.0.0.1:9/secret\nFROM a\nADD $U /s\n", "Dockerfile line 4: ADD http://127.0.0.1:9/secret reaches"},
+		{"a variable the base image sets", "FROM example.test/base:1\nADD $U /s\n", "Dockerfile line 2: ADD $U: its value depends on $U, which the Dockerfile itself does not set"},
+		{"an ARG without a value over a base image", "FROM example.test/base:1\nARG U\nADD $U /s\n", "Dockerfile line 3: ADD $U: its value depends on $U"},
+		{"ONBUILD ADD in the Dockerfile", "FROM scratch AS a\nONBUILD ADD http://127.0.0.1:9/secret /s\nFROM a\n", "Dockerfile line 2: ADD http://127.0.0.1:9/secret reaches"},
+		{"ONBUILD ADD of an ENV set after it", "FROM scratch AS a\nENV U=http://example.test/\nONBUILD ADD $U /s\nENV U=http://127.0.0.1:9/secret\nFROM a\n", "Dockerfile line 3: ADD http://127.0.0.1:9/secret reaches"},
+		{"ONBUILD ADD of a base image's variable", "FROM example.test/base:1 AS a\nONBUILD ADD $U /s\nFROM a\n", "Dockerfile line 2: ADD $U: its value depends on $U"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkURLs(context.Background(), readSources(parse(t, tt.src)).URLs, loopback, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.refused) {
+				t.Fatalf("%v, want %q", err, tt.refused)
+			}
+		})
+	}
+	for _, ok := range []string{
+		"FROM example.test/base:1\nARG V=1.2\nADD https://example.test/v${V}/x.tgz /x\n",
+		"FROM example.test/base:1\nENV D=/src\nADD ${D}/local.txt /l\n",
+		"FROM scratch\nARG U\nADD ${U}local.txt /l\n",
+		"FROM scratch AS a\nONBUILD COPY x /x\nONBUILD RUN true\nFROM a\n",
+	} {
+		if err := checkURLs(context.Background(), readSources(parse(t, ok)).URLs, loopback, nil); err != nil {
+			t.Errorf("%q: %v, want accepted", ok, err)
+		}
+	}
+	if srcs := readSources(parse(t, "FROM scratch AS a\nONBUILD COPY --from=example.test/tool:1 /t /t\nFROM a\n")); len(srcs.Images) != 1 || srcs.Images[0].Ref != "example.test/tool:1" || srcs.Images[0].Line != 2 {
+		t.Fatalf("ONBUILD COPY --from an image: %v, want the image read at line 2", srcs.Images)
+	}
+}
