@@ -161,6 +161,11 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	}
 	b.ContextDir = dir
 	b.CredentialsFor = job.Trust.Registry()
+	ref, err := name.ParseReference(job.TargetImage)
+	if err != nil {
+		return err
+	}
+	b.FrontendAttrs = stepCacheDomain(ref.Context().Name())
 	rep, err := solve(ctx, b, srcs, log)
 	job.Telemetry = &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
@@ -168,6 +173,16 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
 	}
 	return err
+}
+
+// stepCacheDomain are the frontend options that keep the step cache of RUN steps per
+// repository. BuildKit leaves a cache mount's id out of a step's cache key, so an identical
+// RUN in another repository would be answered from the step cache with what the first
+// repository's cache mount put in its output. The sandbox's host name is in every RUN step's
+// key: one per repository (the cache mount namespace) keeps the keys apart, and the steps of
+// one repository still meet theirs (and its registry cache).
+func stepCacheDomain(repo string) map[string]string {
+	return map[string]string{"build-arg:BUILDKIT_SANDBOX_HOSTNAME": cacheNamespace(repo)}
 }
 
 // guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with

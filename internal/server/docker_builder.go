@@ -55,7 +55,7 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 			if err != nil {
 				return buildkit.Report{}, err
 			}
-			b.FrontendAttrs = attrs
+			maps.Copy(b.FrontendAttrs, attrs)
 			return buildkit.Solve(ctx, c, b, log)
 		})
 }

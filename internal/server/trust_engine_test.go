@@ -218,7 +218,7 @@ func TestCacheMountsAreKeptPerRepository(t *testing.T) {
 			plant := busyboxFrom + "FROM busybox\nRUN --mount=type=cache,target=/home/agent/.cache,id=shared echo NONCE && echo " + planted + " > /home/agent/.cache/p\n"
 			read := busyboxFrom + "FROM busybox\nRUN --mount=type=cache,target=/home/agent/.cache,id=shared echo NONCE && cat /home/agent/.cache/p || echo nothing planted\n"
 			repoA, repoB := prefix+"/a-"+randomHex(3), prefix+"/b-"+randomHex(3)
-			t.Cleanup(func() { dockertest.RemoveImages(repoA+":1", repoA+":2", repoB+":1") })
+			t.Cleanup(func() { dockertest.RemoveImages(repoA+":1", repoA+":2", repoA+":3", repoB+":1", repoB+":2") })
 			if id, st, err := l.submit(t, dockertest.ContextArchive(t, plant, nil), repoA+":1", ""); st.Status != runtimeapi.Success {
 				t.Fatalf("build A: %+v %v\n%s", st, err, l.buildLogs(t, id))
 			}
@@ -229,6 +229,16 @@ func TestCacheMountsAreKeptPerRepository(t *testing.T) {
 			id, st, err = l.submit(t, dockertest.ContextArchive(t, read, nil), repoA+":2", "")
 			if logs := l.buildLogs(t, id); st.Status != runtimeapi.Success || !strings.Contains(logs, planted) {
 				t.Fatalf("a second build of A does not find its own cache mount: %+v %v\n%s", st, err, logs)
+			}
+			// Issue 17, C(4): a step that copies its cache mount into the image, identical in A and
+			// B, is never taken from A's step cache for B (BuildKit's key leaves the mount id out).
+			copyOut := busyboxFrom + "FROM busybox\nRUN --mount=type=cache,target=/home/agent/.cache,id=shared cat /home/agent/.cache/p > /leak || echo nothing planted > /leak\nRUN echo NONCE && cat /leak\n"
+			if id, st, err := l.submit(t, dockertest.ContextArchive(t, copyOut, nil), repoA+":3", ""); st.Status != runtimeapi.Success || !strings.Contains(l.buildLogs(t, id), planted) {
+				t.Fatalf("build A copying its own cache mount: %+v %v\n%s", st, err, l.buildLogs(t, id))
+			}
+			id, st, err = l.submit(t, dockertest.ContextArchive(t, copyOut, nil), repoB+":2", "")
+			if logs := l.buildLogs(t, id); st.Status != runtimeapi.Success || strings.Contains(logs, planted) || !strings.Contains(logs, "nothing planted") {
+				t.Fatalf("build B took A's step, with A's cache mount in it, from the step cache: %+v %v\n%s", st, err, logs)
 			}
 		})
 	}
