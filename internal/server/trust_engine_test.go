@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -199,6 +201,85 @@ func TestADDFromThisHostIsRefused(t *testing.T) {
 	if st.Status != runtimeapi.Success || !strings.Contains(opted.buildLogs(t, id), secret) {
 		t.Fatalf("with SERVE_ALLOW_PRIVATE_URLS=true: %+v %v", st, err)
 	}
+}
+
+// Issue 17, A, B and E: ADD to this host through what the first check could not see (ENV of an
+// earlier stage, ONBUILD in the Dockerfile, a heredoc the engine's frontend runs as
+// instructions, this machine's own interface address), on both builders.
+func TestADDFromThisHostIsRefusedThroughVariablesONBUILDHeredocsAndOwnAddresses(t *testing.T) {
+	secret := "host-secret-" + randomHex(4)
+	serve := func(l net.Listener) string {
+		svc := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, secret) })}
+		go svc.Serve(l)
+		t.Cleanup(func() { svc.Close() })
+		return "http://" + l.Addr().String()
+	}
+	loop, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := serve(loop)
+	cases := []struct {
+		name, df, refused string
+		engineOnly        bool
+	}{
+		{"ENV of an earlier stage", busyboxFrom + "FROM busybox AS a\nENV U=" + local + "/secret\nFROM a\nADD $U /s\nRUN cat /s && echo NONCE\n", "Dockerfile line 7: ADD " + local + "/secret reaches 127.0.0.1", false},
+		{"ONBUILD ADD in the Dockerfile", busyboxFrom + "FROM busybox AS a\nONBUILD ADD " + local + "/secret /s\nFROM a\nRUN cat /s && echo NONCE\n", "Dockerfile line 5: ADD " + local + "/secret reaches 127.0.0.1", false},
+		{"a heredoc", busyboxFrom + "FROM busybox\nRUN <<sdir\nADD " + local + "/secret /s \\\nsdir\nRUN cat /s && echo NONCE\n", "Dockerfile line 5: a heredoc", true},
+	}
+	// An address of this machine's own interfaces, outside the refused ranges (192.0.2.2 on
+	// eth0 here), when it has one.
+	for _, a := range ownAddresses(t) {
+		if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || !a.Is4() {
+			continue
+		}
+		l, err := net.Listen("tcp", a.String()+":0")
+		if err != nil {
+			continue
+		}
+		own := serve(l)
+		cases = append(cases, struct {
+			name, df, refused string
+			engineOnly        bool
+		}{"this machine's own address " + a.String(), busyboxFrom + "FROM busybox\nADD " + own + "/secret /s\nRUN cat /s && echo NONCE\n", "Dockerfile line 5: ADD " + own + "/secret reaches " + a.String(), false})
+		break
+	}
+	builders := map[string]func(*testing.T) server.Builder{
+		"engine":    func(t *testing.T) server.Builder { return engineBuilder(t) },
+		"buildkitd": func(t *testing.T) server.Builder { return daemonBuilder(t) },
+	}
+	for bname, builder := range builders {
+		t.Run(bname, func(t *testing.T) {
+			l := start(t, server.Options{Builder: builder(t), RegistryPrefix: dockertest.Registry(t) + "/adv17"})
+			for _, c := range cases {
+				if c.engineOnly && bname != "engine" {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) {
+					id, st, err := l.submit(t, dockertest.ContextArchive(t, c.df, nil), dockertest.Registry(t)+"/adv17/app-"+randomHex(3)+":1", "")
+					var failed *runtimeapi.BuildFailedError
+					if !errors.As(err, &failed) || !strings.Contains(st.Error, c.refused) || strings.Contains(l.buildLogs(t, id), secret) {
+						t.Fatalf("%+v %v, want refused with %q\n%s", st, err, c.refused, l.buildLogs(t, id))
+					}
+				})
+			}
+		})
+	}
+}
+
+// ownAddresses are this machine's interface addresses.
+func ownAddresses(t *testing.T) []netip.Addr {
+	nets, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netip.Addr
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
 }
 
 // Row 9: two repositories never share a cache mount, whatever its id; one repository keeps its own.
