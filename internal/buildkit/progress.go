@@ -89,7 +89,9 @@ func (t *tracker) update(st *client.SolveStatus) {
 		s.completed = v.Completed
 		if v.Error != "" {
 			s.err = v.Error
-			if t.failed == nil && !canceled(v.Error) {
+			// A cache import that misses (no cache yet for this branch) is no failure: BuildKit
+			// goes on without it, and the build's own error is the cause to report.
+			if t.failed == nil && !canceled(v.Error) && !strings.HasPrefix(v.Name, "importing cache manifest from ") {
 				t.failed = s
 			}
 		}

@@ -29,6 +29,9 @@ func solveStatuses() []*client.SolveStatus {
 			{Digest: other, Name: "[app 1/3] RUN sleep 100", Started: &t0},
 		}},
 		{Logs: lines},
+		{Vertexes: []*client.Vertex{ // a cache import's miss, reported before the step fails
+			{Digest: digest.FromString("import"), Name: "importing cache manifest from 127.0.0.1:5000/team/app:buildcache-default-main", Started: &t0, Completed: &t0, Error: "127.0.0.1:5000/team/app:buildcache-default-main: not found"},
+		}},
 		{Vertexes: []*client.Vertex{
 			{Digest: other, Name: "[app 1/3] RUN sleep 100", Started: &t0, Completed: &t1, Error: "context canceled"},
 			{Digest: runStep, Name: "[app 2/3] RUN make", Started: &t0, Completed: &t1, Error: `process "/bin/sh -c make" did not complete successfully: exit code: 2`},
@@ -64,7 +67,7 @@ func TestPlainProgressAndTheFailingStepWithItsLastLines(t *testing.T) {
 
 	err := tr.failure(errors.New("rpc error: code = Unknown desc = failed to solve: process did not complete"))
 	if err.Step != "[app 2/3] RUN make" || !strings.Contains(err.Cause, "exit code: 2") {
-		t.Fatalf("failure names %q: %q, want the RUN make step and its exit code (not the cancelled one)", err.Step, err.Cause)
+		t.Fatalf("failure names %q: %q, want the RUN make step and its exit code (not the cancelled one, not the cache import's miss)", err.Step, err.Cause)
 	}
 	if len(err.Lines) != 20 || err.Lines[0] != "make line 12" || err.Lines[19] != "no newline at the end" {
 		t.Fatalf("failure lines %q, want the step's last 20", err.Lines)
