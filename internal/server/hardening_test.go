@@ -359,7 +359,7 @@ func TestReferencesAreParsedAsImageReferences(t *testing.T) {
 		detail string
 	}{
 		{"a registry with a port and a bare tag", "registry.local:5000/app:1", []string{"latest"}, 202, ""},
-		{"a target by digest and a bare tag", "registry.local:5000/app@sha256:" + strings.Repeat("a", 64), []string{"latest"}, 202, ""},
+		{"a target by digest", "registry.local:5000/app@sha256:" + strings.Repeat("a", 64), []string{"latest"}, 422, "is a digest"}, // issue 17, D: a build cannot make a digest
 		{"a target that is no reference", "Not A/Reference!", nil, 422, "is not an image reference"},
 		{"a tag that is no tag", "registry.local:5000/b:1", []string{"white space"}, 422, "is neither a tag nor an image reference"},
 		{"a tag that is a digest", "registry.local:5000/b:1", []string{"registry.local:5000/b@sha256:" + strings.Repeat("b", 64)}, 422, "is a digest"},

@@ -101,7 +101,7 @@ func canonical(ref string) error {
 // the prefix.
 func (t Trust) check(what, ref string) error {
 	if err := canonical(ref); err != nil {
-		return badRequest{fmt.Sprintf("%s %s is not a canonical image reference: %v", what, quoteName(ref), err)}
+		return badRequest{fmt.Sprintf("%s %s is not an image reference (in canonical form): %v", what, quoteName(ref), err)}
 	}
 	if _, err := name.ParseReference(ref); err != nil {
 		return badRequest{fmt.Sprintf("%s %s is not an image reference: %v", what, quoteName(ref), err)}

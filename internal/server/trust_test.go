@@ -19,10 +19,10 @@ func TestNamesOutsideThePrefixAreRefusedBeforeTheContextIsRead(t *testing.T) {
 		{"the prefix's registry, another path", field("target_image", "localhost/other/app:1"), "is not under the registry prefix"},
 		{"a tag on Docker Hub", field("target_image", "localhost/runtime/app:1") + field("tags", "alpine:3.20"), `the tag "alpine:3.20" is not under`},
 		{"a tag on another registry", field("target_image", "localhost/runtime/app:1") + field("tags_0", "registry.example.test/org/prod:latest"), "is not under the registry prefix"},
-		{"a target leaving the prefix by ..", field("target_image", "localhost/runtime/../other/app:1"), "is not a canonical image reference"},
-		{"a target with an empty component", field("target_image", "localhost/runtime//app:1"), "is not a canonical image reference"},
-		{"a target with a . component", field("target_image", "localhost/runtime/./app:1"), "is not a canonical image reference"},
-		{"a tag leaving the prefix by ..", field("target_image", "localhost/runtime/app:1") + field("tags", "localhost/runtime/../other/app:1"), "is not a canonical image reference"},
+		{"a target leaving the prefix by ..", field("target_image", "localhost/runtime/../other/app:1"), "is not an image reference (in canonical form)"},
+		{"a target with an empty component", field("target_image", "localhost/runtime//app:1"), "is not an image reference (in canonical form)"},
+		{"a target with a . component", field("target_image", "localhost/runtime/./app:1"), "is not an image reference (in canonical form)"},
+		{"a tag leaving the prefix by ..", field("target_image", "localhost/runtime/app:1") + field("tags", "localhost/runtime/../other/app:1"), "is not an image reference (in canonical form)"},
 		{"a target with a digest", field("target_image", "localhost/runtime/app@sha256:"+strings.Repeat("a", 64)), "is a digest"},
 	}
 	for _, tt := range tests {
