@@ -192,6 +192,9 @@ func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 	}
 	if !job.Trust.PrivateURLs {
 		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+			if pe := (*PrivateURLError)(nil); errors.As(err, &pe) {
+				pe.OptIn = job.Trust.PrivateURLsName
+			}
 			return sources{}, err
 		}
 	}

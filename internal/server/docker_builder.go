@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ type DockerBuilder struct {
 	// bytes: past it the least recently used of those records are pruned, never another one.
 	// Zero: no bound.
 	CacheMax int64
+	// CacheMaxName is CacheMax as the log names it to the operator (the edge's wording).
+	CacheMaxName string
 
 	mu   sync.Mutex
 	made map[string]bool // the engine's BuildKit cache records that appeared during serve's builds
@@ -49,6 +52,9 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
+			if be := (*BaseImageError)(nil); errors.As(err, &be) {
+				be.OptIn = job.Trust.LocalImagesName
+			}
 			if err != nil {
 				return buildkit.Report{}, err
 			}
@@ -143,7 +149,7 @@ func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, s
 		if err := c.Prune(ctx, nil, bkclient.PruneAll, bkclient.WithFilter([]string{"id==" + r.ID})); err == nil {
 			freed += r.Size
 			delete(d.made, r.ID)
-			fmt.Fprintf(log, "pruned cache record %s (%s, %d bytes): this server's cache is over SERVE_CACHE_MAX %d\n", r.ID, r.Description, r.Size, d.CacheMax)
+			fmt.Fprintf(log, "pruned cache record %s (%s, %d bytes): this server's cache is over %s %d\n", r.ID, r.Description, r.Size, cmp.Or(d.CacheMaxName, "its bound"), d.CacheMax)
 		}
 	}
 }
@@ -177,12 +183,13 @@ func (d *DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageI
 // engine: it is not under the registry prefix and its registry did not give it, or it cannot be
 // known before the build, or it carries ONBUILD triggers.
 type BaseImageError struct {
-	Use imageUse
-	Why string
+	Use   imageUse
+	Why   string
+	OptIn string // the operator's opt-in that lets the engine's images serve (Trust.LocalImagesName)
 }
 
 func (e *BaseImageError) Error() string {
-	return fmt.Sprintf("Dockerfile %s: %s (bases come from registries, or are images under the registry prefix; the operator's SERVE_LOCAL_IMAGES=true lets the engine's own images serve)", e.Use, e.Why)
+	return fmt.Sprintf("Dockerfile %s: %s (bases come from registries, or are images under the registry prefix%s)", e.Use, e.Why, e.optIn())
 }
 
 // resolveBases decides where the engine's BuildKit takes the images the Dockerfile reads. With

@@ -153,7 +153,8 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 
 // trust is the boundary the options draw.
 func (s *Server) trust() Trust {
-	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs}
+	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs,
+		LocalImagesName: s.opts.LocalImagesName, PrivateURLsName: s.opts.PrivateURLsName}
 }
 
 // checkField refuses a name outside the prefix as soon as its field is read: a form that sends

@@ -157,16 +157,17 @@ func networkSource(src string) (urlUse, bool) {
 
 // PrivateURLError is an ADD source that reaches serve's own networks.
 type PrivateURLError struct {
-	Line int
-	URL  string
-	Addr string // the address its host resolved to; empty when the host could not be told
+	Line  int
+	URL   string
+	Addr  string // the address its host resolved to; empty when the host could not be told
+	OptIn string // the operator's opt-in that allows it (Trust.PrivateURLsName)
 }
 
 func (e *PrivateURLError) Error() string {
 	if e.Addr == "" {
-		return fmt.Sprintf("Dockerfile line %d: ADD %s: its host cannot be told, and sources may not reach this server's networks (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL)
+		return fmt.Sprintf("Dockerfile line %d: ADD %s: its host cannot be told, and sources may not reach this server's networks%s", e.Line, e.URL, optIn(e.OptIn))
 	}
-	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local or private address of this server's networks: refused (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL, e.Addr)
+	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local or private address of this server's networks: refused%s", e.Line, e.URL, e.Addr, optIn(e.OptIn))
 }
 
 // checkURLs refuses an ADD source whose host is, or resolves to, a loopback, link-local,
