@@ -51,20 +51,16 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 	if err != nil {
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json"}
 	}
-	out := &limitedWriter{w: dst, left: limit}
-	body := &formBudget{r: r, left: maxFormBytes}
+	body := &formBudget{r: r, left: maxFormBytes, archiveLimit: limit}
 	f := &fields{check: check}
 	var u upload
 	switch mediaType {
 	case "multipart/form-data":
-		u, err = receiveMultipart(body, params["boundary"], out, f)
+		u, err = receiveMultipart(body, params["boundary"], dst, f)
 	case "application/json":
-		u, err = receiveJSON(body, out, f)
+		u, err = receiveJSON(body, dst, f)
 	default:
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json, not " + mediaType}
-	}
-	if out.exceeded {
-		return upload{}, errTooLarge
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -73,7 +69,7 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 		}
 		return upload{}, err
 	}
-	u.Size = limit - out.left
+	u.Size = body.archiveSize
 	if u.Size == 0 {
 		return upload{}, badRequest{"the upload has no context archive"}
 	}
@@ -85,11 +81,15 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 
 // formBudget counts what is read of a request body outside its archive and fails past
 // maxFormBytes, so that no field, header or padding can make a request cost memory or time
-// beyond that (the archive has its own limit).
+// beyond that (the archive has its own limit). http.MaxBytesReader (accept) cannot: it bounds
+// the whole body, archive included, so up to 4/3 of the archive limit would be left for
+// multipart preambles and part headers or JSON whitespace, which the per-field limits never see.
 type formBudget struct {
-	r         io.Reader
-	left      int64
-	inArchive bool
+	r            io.Reader
+	left         int64
+	inArchive    bool
+	archiveLimit int64 // bytes of the archive, decoded
+	archiveSize  int64 // what archive wrote
 }
 
 func (b *formBudget) Read(p []byte) (int, error) {
@@ -103,11 +103,14 @@ func (b *formBudget) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// archive streams the archive from src to dst with the budget paused.
+// archive streams the archive from src to dst with the budget paused; past archiveLimit bytes
+// it is errTooLarge.
 func (b *formBudget) archive(dst io.Writer, src io.Reader) error {
 	b.inArchive = true
 	defer func() { b.inArchive = false }()
-	return copyArchive(dst, src)
+	var err error
+	b.archiveSize, err = copyArchive(dst, src, b.archiveLimit)
+	return err
 }
 
 // fields collects the fields beside the archive, refusing what the protocol does not have:
@@ -253,23 +256,25 @@ func formError(err error) error {
 }
 
 // copyArchive copies the archive part: raw gzip bytes as they are, anything else as base64 text.
-func copyArchive(dst io.Writer, part io.Reader) error {
+// It copies at most limit bytes, decoded, and returns how many; more is errTooLarge.
+func copyArchive(dst io.Writer, part io.Reader, limit int64) (int64, error) {
 	src := &endOf{r: part}
 	br := bufio.NewReader(src)
-	magic, _ := br.Peek(2)
-	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		_, err := io.Copy(dst, br)
-		return err
+	var archive io.Reader = br
+	if magic, _ := br.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		archive = base64.NewDecoder(base64.StdEncoding, br) // skips line breaks
 	}
-	_, err := io.Copy(dst, base64.NewDecoder(base64.StdEncoding, br)) // skips line breaks
+	n, err := io.Copy(dst, io.LimitReader(archive, limit+1))
 	var cie base64.CorruptInputError
 	switch {
+	case n > limit:
+		return n, errTooLarge
 	case errors.As(err, &cie):
-		return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
+		return n, badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF) && src.err == io.EOF: // the text ended, not the body
-		return badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
+		return n, badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
 	}
-	return err
+	return n, err
 }
 
 // endOf remembers how its reader ended.
@@ -524,21 +529,4 @@ func unclosed(err error) error {
 		return badRequest{"malformed JSON body: the context string is not closed"}
 	}
 	return err
-}
-
-// limitedWriter refuses to write more than left bytes.
-type limitedWriter struct {
-	w        io.Writer
-	left     int64
-	exceeded bool
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		l.exceeded = true
-		return 0, errTooLarge
-	}
-	n, err := l.w.Write(p)
-	l.left -= int64(n)
-	return n, err
 }
