@@ -168,7 +168,7 @@ func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
 func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
 	var s Status
 	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{"build_id": {buildID}}, nil)
+		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{ParamBuildID: {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
 	for _, f := range []*string{&s.BuildID, (*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
@@ -247,7 +247,7 @@ func ValidBuildID(id string) bool { return buildIDPattern.MatchString(id) }
 func (c *Client) Cancel(ctx context.Context, buildID string) (CancelAnswer, error) {
 	var out CancelAnswer
 	err := c.do(ctx, "POST "+PathBuildCancel, func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodPost, PathBuildCancel, url.Values{"build_id": {buildID}}, nil)
+		return c.request(ctx, http.MethodPost, PathBuildCancel, url.Values{ParamBuildID: {buildID}}, nil)
 	}, &out, c.opts.RequestTimeout)
 	var herr *HTTPError
 	if errors.As(err, &herr) && noEndpoint(herr) {

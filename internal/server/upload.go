@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
 // upload is what POST /build carried, with the archive already on disk.
@@ -74,7 +76,7 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 		return upload{}, badRequest{"the upload has no context archive"}
 	}
 	if strings.TrimSpace(u.TargetImage) == "" {
-		return upload{}, badRequest{"target_image is required"}
+		return upload{}, badRequest{runtimeapi.FieldTargetImage + " is required"}
 	}
 	return u, nil
 }
@@ -122,7 +124,15 @@ type fields struct {
 	numbered map[int]string
 }
 
-const knownFields = "context, target_image, tags (or tags_0, tags_1, …) and target"
+// The spellings of tags beside runtimeapi.FieldTags that serve reads: tags[] (as some form
+// libraries name a list) and tags_0, tags_1, … (numbered).
+const (
+	tagsList     = runtimeapi.FieldTags + "[]"
+	tagsNumbered = runtimeapi.FieldTags + "_"
+)
+
+const knownFields = runtimeapi.FieldContext + ", " + runtimeapi.FieldTargetImage + ", " + runtimeapi.FieldTags +
+	" (or " + tagsNumbered + "0, " + tagsNumbered + "1, …) and " + runtimeapi.FieldTarget
 
 // admit refuses a field by its name alone, before its value is read: unknown, or given twice.
 func (f *fields) admit(name string) error {
@@ -130,11 +140,11 @@ func (f *fields) admit(name string) error {
 		f.seen, f.numbered = map[string]bool{}, map[int]string{}
 	}
 	switch {
-	case name == "target_image", name == "target":
-	case name == "tags", name == "tags[]":
+	case name == runtimeapi.FieldTargetImage, name == runtimeapi.FieldTarget:
+	case name == runtimeapi.FieldTags, name == tagsList:
 		return nil // repeated once per tag
-	case strings.HasPrefix(name, "tags_"):
-		n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+	case strings.HasPrefix(name, tagsNumbered):
+		n, err := strconv.Atoi(strings.TrimPrefix(name, tagsNumbered))
 		if err != nil || n < 0 {
 			return unknownField(name)
 		}
@@ -163,14 +173,14 @@ func (f *fields) set(name, value string) error {
 		}
 	}
 	switch name {
-	case "target_image":
+	case runtimeapi.FieldTargetImage:
 		f.u.TargetImage = v
-	case "target":
+	case runtimeapi.FieldTarget:
 		f.u.Target = v
-	case "tags", "tags[]":
+	case runtimeapi.FieldTags, tagsList:
 		f.u.Tags = append(f.u.Tags, v)
 	default: // tags_<n>, checked by admit
-		n, _ := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+		n, _ := strconv.Atoi(strings.TrimPrefix(name, tagsNumbered))
 		f.numbered[n] = v
 	}
 	if len(f.u.Tags)+len(f.numbered) > maxTags {
@@ -222,7 +232,7 @@ func receiveMultipart(body *formBudget, boundary string, archive io.Writer, f *f
 			return upload{}, badRequest{fmt.Sprintf("the form has more than %d parts", maxTags+3)}
 		}
 		name := part.FormName()
-		if name == "context" {
+		if name == runtimeapi.FieldContext {
 			if gotArchive {
 				return upload{}, badRequest{"the form has two context parts"}
 			}
@@ -327,7 +337,7 @@ func receiveJSON(body *formBudget, archive io.Writer, f *fields) (upload, error)
 			return upload{}, err
 		}
 		switch key {
-		case "context":
+		case runtimeapi.FieldContext:
 			if gotArchive {
 				return upload{}, badRequest{"the JSON body has two context members"}
 			}
@@ -339,14 +349,14 @@ func receiveJSON(body *formBudget, archive io.Writer, f *fields) (upload, error)
 				return upload{}, err
 			}
 			continue
-		case "target_image", "target", "tags":
+		case runtimeapi.FieldTargetImage, runtimeapi.FieldTarget, runtimeapi.FieldTags:
 		default:
 			return upload{}, unknownField(key) // before its value is read
 		}
 		if err := f.admit(key); err != nil {
 			return upload{}, err
 		}
-		if key == "tags" {
+		if key == runtimeapi.FieldTags {
 			err = decodeTags(r, f)
 		} else {
 			var v string
@@ -367,7 +377,7 @@ func decodeTags(r *bufio.Reader, f *fields) error {
 		return err
 	}
 	for _, t := range tags {
-		if err := f.set("tags", t); err != nil {
+		if err := f.set(runtimeapi.FieldTags, t); err != nil {
 			return err
 		}
 	}
