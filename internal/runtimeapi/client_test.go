@@ -56,7 +56,7 @@ func (r *recorder) Build(ctx context.Context, job *server.Job, log io.Writer) (s
 }
 
 func (r *recorder) ImageExists(ctx context.Context, image string) (bool, error) {
-	return image == "exists/already:1", nil
+	return image == "registry.test/rt/exists:1", nil
 }
 
 func (r *recorder) received() []string {
@@ -419,7 +419,7 @@ func TestRegistryPrefixAndImageExists(t *testing.T) {
 	if err != nil || p != "registry.test/rt" {
 		t.Fatalf("prefix %q, %v", p, err)
 	}
-	for image, want := range map[string]bool{"exists/already:1": true, "new/one:2": false} {
+	for image, want := range map[string]bool{"registry.test/rt/exists:1": true, "registry.test/rt/new:2": false} {
 		if got, err := e.client.ImageExists(context.Background(), image); err != nil || got != want {
 			t.Fatalf("ImageExists(%s) = %v, %v", image, got, err)
 		}
