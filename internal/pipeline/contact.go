@@ -93,8 +93,12 @@ func interruptedAfterPacking(err error, archive, while string) error {
 	if err == nil || !errors.Is(err, context.Canceled) || errors.As(err, &ie) {
 		return err
 	}
-	return &InterruptedError{While: while, Advice: fmt.Sprintf("%s and %s were written, nothing was sent; run it again to upload",
-		archive, result.PathFor(archive))}
+	return &InterruptedError{While: while, Advice: writtenAdvice(archive, "nothing was sent; run it again to upload")}
+}
+
+// writtenAdvice is the advice of an interruption that leaves archive and its result file on disk.
+func writtenAdvice(archive, rest string) string {
+	return fmt.Sprintf("%s and %s were written, %s", archive, result.PathFor(archive), rest)
 }
 
 // BuildIDArgument checks the build ID a user gave to target ("status", "cancel"): the one
