@@ -132,8 +132,11 @@ var (
 	// subject ("iss", "sub"), stamped with a time ("iat", "nbf", "exp") or named like a real
 	// one (a URL, "kubernetes/serviceaccount", "system:serviceaccount:…"), and holds no "exp"
 	// in the past. The test tokens of JWT libraries ({"foo":"bar","iss":"test"}) and expired
-	// ones copied into tests grant nothing. The trigger is the "J" of the payload's "eyJ"; the
-	// header must look like one as far back as the scan can see.
+	// ones copied into tests grant nothing, nor does jwt.io's sample, the JWT of most
+	// documentation: {"sub":"1234567890","name":"John Doe","iat":1516239022} (its RS256 and
+	// other samples add "admin":true), whoever signed it. Age alone clears no token: one
+	// without "exp" is good until revoked, however old its "iat". The trigger is the "J" of
+	// the payload's "eyJ"; the header must look like one as far back as the scan can see.
 	ruleJWT = contentRule{"jwt", func(back, b []byte) bool {
 		h := 0
 		for h < len(back) && isBase64URL(back[len(back)-1-h]) {
@@ -147,12 +150,15 @@ var (
 			return false
 		}
 		var claims struct {
-			Iss, Sub      string
-			Exp, Iat, Nbf *float64
+			Iss, Sub, Name string
+			Exp, Iat, Nbf  *float64
 		}
 		payload, err := base64.RawURLEncoding.DecodeString(string(bytes.TrimRight(b[1:1+p], "=")))
 		if err != nil || json.Unmarshal(payload, &claims) != nil || claims.Iss == "" && claims.Sub == "" {
 			return false
+		}
+		if claims.Sub == jwtSampleSub && claims.Name == jwtSampleName {
+			return false // jwt.io's sample (or a copy of it with other claims added, signed anew)
 		}
 		stamped := claims.Exp != nil || claims.Iat != nil || claims.Nbf != nil
 		if !stamped && !strings.ContainsAny(claims.Iss+claims.Sub, "/:.|") {
@@ -199,6 +205,12 @@ var (
 		v := assigned(b[len("token"):])
 		return len(v) > 0 && v[0] != '$' && v[0] != '{' && v[0] != '<' && run(v, func(c byte) bool { return isTokenChar(c) || c == '.' }) >= 16
 	}}
+)
+
+// The claims that mark jwt.io's sample payload: a placeholder subject and name no issuer uses.
+const (
+	jwtSampleSub  = "1234567890"
+	jwtSampleName = "John Doe"
 )
 
 // Where the rules look: every token holds, at a fixed place, a byte that one pass finds
@@ -390,8 +402,8 @@ func configFile(name string) bool {
 	return slices.Contains(configExtensions, strings.ToLower(path.Ext(name)))
 }
 
-// copyFile copies exactly size bytes of the file name from r to w, scanning them. A file that
-// starts with a UTF-16 byte-order mark is scanned as the text it holds (copyUTF16).
+// copyFile copies exactly size bytes of the file name from r to w, scanning them. A UTF-16
+// file (utf16Order) is scanned as the text it holds (copyUTF16).
 func (s *contentScanner) copyFile(name string, w io.Writer, r io.Reader, size int64) (int64, error) {
 	s.name, s.line, s.count, s.config = name, 1, 0, configFile(name)
 	clear(s.seen)
@@ -411,18 +423,53 @@ func (s *contentScanner) copyFile(name string, w io.Writer, r io.Reader, size in
 		if _, err := w.Write(s.buf[keep : keep+m]); err != nil {
 			return n, err
 		}
-		if n == 0 && m >= 2 && (s.buf[0] == 0xff && s.buf[1] == 0xfe || s.buf[0] == 0xfe && s.buf[1] == 0xff) {
-			if cap(s.raw) < len(s.buf) {
-				s.raw = make([]byte, 0, len(s.buf))
+		if n == 0 {
+			if wide, bigEndian := utf16Order(s.buf[:m]); wide {
+				if cap(s.raw) < len(s.buf) {
+					s.raw = make([]byte, 0, len(s.buf))
+				}
+				s.raw = append(s.raw[:0], s.buf[:m]...)
+				return s.copyUTF16(w, r, size, m, bigEndian)
 			}
-			s.raw = append(s.raw[:0], s.buf[:m]...)
-			return s.copyUTF16(w, r, size, m, s.buf[0] == 0xfe)
 		}
 		n += int64(m)
 		keep, from = s.advance(from, keep+m, n == size)
 	}
 	return n, nil
 }
+
+// utf16Sniff is how many code units at a file's start tell UTF-16 without a byte-order mark.
+const utf16Sniff = 256
+
+// utf16Order reports whether b, the first bytes of a file, start UTF-16 text, and its byte
+// order. A byte-order mark says so. Without one (.NET's Encoding.Unicode.GetBytes, Python's
+// encode("utf-16-le"), iconv -t UTF-16LE, a program writing its WCHAR strings), three
+// quarters at least of the first code units are printable ASCII with a NUL as their high
+// byte: at odd offsets for little-endian, even for big-endian. A file with no NUL in its
+// first block, nearly every text file, is told apart by one vectorised search.
+func utf16Order(b []byte) (wide, bigEndian bool) {
+	if len(b) >= 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff) {
+		return true, b[0] == 0xfe
+	}
+	b = b[:min(len(b), 2*utf16Sniff)&^1]
+	if len(b) < 32 || bytes.IndexByte(b, 0) < 0 { // 16 code units: shorter than any token
+		return false, false
+	}
+	little, big := 0, 0
+	for i := 0; i < len(b); i += 2 {
+		switch {
+		case b[i+1] == 0 && isText(b[i]):
+			little++
+		case b[i] == 0 && isText(b[i+1]):
+			big++
+		}
+	}
+	units := len(b) / 2
+	return max(little, big)*4 >= units*3, big > little
+}
+
+// isText reports whether c is printable ASCII or a tab or line break.
+func isText(c byte) bool { return ' ' <= c && c <= '~' || c == '\t' || c == '\n' || c == '\r' }
 
 // copyUTF16 goes on with a UTF-16 file (big-endian or not) whose first m bytes are in s.raw,
 // written already: each code unit is narrowed to one byte into buf (ASCII as it is, anything

@@ -43,6 +43,9 @@ func utf16File(text string, bigEndian bool) string {
 	return b.String()
 }
 
+// utf16NoBOM is text in UTF-16 as .NET's Encoding.Unicode.GetBytes or iconv writes it: no byte-order mark.
+func utf16NoBOM(text string, bigEndian bool) string { return utf16File(text, bigEndian)[2:] }
+
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func jwt(seed uint64, signed bool) string {
@@ -60,6 +63,33 @@ func jwtClaims(seed uint64, claims string) string {
 	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims)) + "." + fake(seed, 43, b64url)
 }
 
+// secretFixture is a file packed beside a README, and what the guard must say of it.
+type secretFixture struct {
+	name, content string
+	rule          string // "" when the file must pass
+	line          int
+}
+
+// checkFixtures packs each fixture and checks the one finding it must make, or none.
+func checkFixtures(t *testing.T, tests []secretFixture) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
+			if tt.rule == "" {
+				if err != nil {
+					t.Fatalf("flagged: %v", err)
+				}
+				return
+			}
+			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
+			if !slices.Equal(findings, want) {
+				t.Fatalf("findings %v (%v), want %v", findings, err, want)
+			}
+		})
+	}
+}
+
 // Every family issue 16 found missed, in a file as it is found in repositories, with the line
 // and rule the guard names; and, for each, text close to it that holds no secret.
 func TestSecretsFamiliesOfIssue16(t *testing.T) {
@@ -74,11 +104,7 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 	rand.Read(azureKey)
 	dockerAuth := `{"auths":{"ghcr.io":{"auth":"` + b64("deployer:"+"gh"+"p_"+fake(2, 36, alnum)) + `"}}}`
 	uuid := fake(3, 8, hexLow) + "-" + fake(4, 4, hexLow) + "-4" + fake(5, 3, hexLow) + "-a" + fake(6, 3, hexLow) + "-" + fake(7, 12, hexLow)
-	tests := []struct {
-		name, content string
-		rule          string // "" when the file must pass
-		line          int
-	}{
+	tests := []secretFixture{
 		{"app/llm.py", "import openai\n\nopenai.api_key = \"sk-" + fake(8, 20, alnum) + "T3Blbk" + "FJ" + fake(9, 20, alnum) + "\"\n", "openai-or-anthropic-key", 3},
 		{"bot/socket_mode.py", "import os\nAPP_TOKEN = \"xa" + "pp-1-A04" + fake(10, 8, "0123456789ABCDEF") + "-4" + fake(11, 12, "0123456789") + "-" + fake(12, 64, hexLow) + "\"\n", "slack-token", 2},
 		{"ops/notify.sh", "#!/bin/sh\ncurl -X POST -d \"$1\" https://hooks.sl" + "ack.com/services/T0" + fake(13, 8, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "/B0" + fake(14, 8, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "/" + fake(15, 24, alnum) + "\n", "slack-webhook", 2},
@@ -118,21 +144,7 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 		{"windows/readme.txt", utf16File("Run setup.ps1 as administrator.\r\n", false), "", 0},
 		{"ci/registry-template.json", "{\"auths\": {\"registry.example.com\": {\"auth\": \"\"}}}\n", "", 0},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
-			if tt.rule == "" {
-				if err != nil {
-					t.Fatalf("flagged: %v", err)
-				}
-				return
-			}
-			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
-			if !slices.Equal(findings, want) {
-				t.Fatalf("findings %v (%v), want %v", findings, err, want)
-			}
-		})
-	}
+	checkFixtures(t, tests)
 	caught := 0
 	for _, tt := range tests {
 		if tt.rule != "" {
@@ -142,18 +154,85 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 	t.Logf("%d fixtures holding secrets, %d without", caught, len(tests)-caught)
 }
 
-// A UTF-16 file is scanned as the text it holds wherever the reads cut it, a code unit too.
+// A UTF-16 file, with a byte-order mark or without, is scanned as the text it holds wherever
+// the reads cut it, a code unit too.
 func TestUTF16FilesAreScannedAcrossReads(t *testing.T) {
 	token := "gh" + "p_" + fake(40, 36, alnum)
-	for _, bigEndian := range []bool{false, true} {
-		for _, at := range []int{1, readChunk/2 - 20, readChunk/2 - 1, readChunk/2 + 3, readChunk - 7, readChunk + lookahead} {
-			lines := at / 40
-			text := strings.Repeat(strings.Repeat("é", 39)+"\n", lines) + strings.Repeat("y", max(0, at-lines*40-1)) + " " + token + "\r\nend\r\n"
-			findings, _, _ := guard(t, map[string]string{"setup.ps1": utf16File(text, bigEndian)}, nil)
-			want := []Finding{{File: "setup.ps1", Line: lines + 1, Rule: "github-token"}}
-			if !slices.Equal(findings, want) {
-				t.Errorf("big-endian %v, token at code unit %d: findings %v, want %v", bigEndian, at, findings, want)
+	for _, bom := range []bool{true, false} {
+		encode, filler := utf16File, strings.Repeat("é", 39) // with a mark, any text
+		if !bom {
+			encode, filler = utf16NoBOM, "é"+strings.Repeat("x", 38) // without, mostly ASCII: how it is told apart
+		}
+		for _, bigEndian := range []bool{false, true} {
+			for _, at := range []int{1, readChunk/2 - 20, readChunk/2 - 1, readChunk/2 + 3, readChunk - 7, readChunk + lookahead} {
+				lines := at / 40
+				text := strings.Repeat(filler+"\n", lines) + strings.Repeat("y", max(0, at-lines*40-1)) + " " + token + "\r\nend\r\n"
+				findings, _, _ := guard(t, map[string]string{"setup.ps1": encode(text, bigEndian)}, nil)
+				want := []Finding{{File: "setup.ps1", Line: lines + 1, Rule: "github-token"}}
+				if !slices.Equal(findings, want) {
+					t.Errorf("byte-order mark %v, big-endian %v, token at code unit %d: findings %v, want %v", bom, bigEndian, at, findings, want)
+				}
 			}
 		}
+	}
+}
+
+// jwtIOSample is the token jwt.io shows (HS256, secret "your-256-bit-secret"), put together
+// here so that no scanner flags this repository.
+const jwtIOSample = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" + "." + "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ" + "." + "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+
+// What the adversarial pass of issue 16 (point 7) found: tokens in UTF-16 without a
+// byte-order mark were missed, and jwt.io's sample in documentation was refused. Each case
+// has its counterpart the other way.
+func TestSecretsAdversarialCasesOfIssue16(t *testing.T) {
+	ghp := "gh" + "p_" + fake(50, 36, alnum)
+	glpat := "glp" + "at-" + fake(51, 20, b64url)
+	var table bytes.Buffer // a binary table of small integers: NULs everywhere, not text
+	for i := range 256 {
+		binary.Write(&table, binary.LittleEndian, uint32(i*7))
+	}
+	tests := []secretFixture{
+		{"windows/deploy.ps1", utf16NoBOM("# deploy\r\n$env:GITHUB_TOKEN = \""+ghp+"\"\r\n", false), "github-token", 2},
+		{"windows/deploy-be.ps1", utf16NoBOM("# deploy\r\n$env:GITHUB_TOKEN = \""+ghp+"\"\r\n", true), "github-token", 2},
+		{"windows/gitlab.cfg", utf16NoBOM("[gitlab]\r\nurl = https://gitlab.example.com\r\ntoken = "+glpat+"\r\n", false), "gitlab-token", 3},
+		{"windows/gitlab-be.cfg", utf16NoBOM("[gitlab]\r\nurl = https://gitlab.example.com\r\ntoken = "+glpat+"\r\n", true), "gitlab-token", 3},
+		{"windows/notes.txt", utf16NoBOM("Ask ops for a GitLab token (glpat-...) and keep it out of the repository.\r\n", false), "", 0},
+		{"data/table.bin", table.String() + "\ntoken " + ghp + "\n", "github-token", 2 + bytes.Count(table.Bytes(), []byte{'\n'})},
+
+		{"docs/auth.md", "Paste a token such as `" + jwtIOSample + "` into the header.\n", "", 0},
+		{"docs/rs256.md", "```\n" + jwtClaims(52, `{"sub":"1234567890","name":"John Doe","admin":true,"iat":1516239022}`) + "\n```\n", "", 0},
+		{"auth/sample_test.go", "var token = \"" + jwtClaims(53, `{"sub":"1234567890","name":"John Doe","iat":1700000000,"exp":4102444800}`) + "\"\n", "", 0},
+		// A real subject with the sample's name, or the sample's subject with a real issuer's name: no sample.
+		{"auth/prod.go", "var token = \"" + jwtClaims(54, `{"sub":"8f14e45f-ceea-467a-9575-6b2f1d3c9a10","name":"John Doe","iat":1516239022}`) + "\"\n", "jwt", 1},
+		{"auth/prod2.go", "var token = \"" + jwtClaims(55, `{"sub":"1234567890","name":"deploy-bot","iss":"https://auth.example.com","iat":1516239022}`) + "\"\n", "jwt", 1},
+		// An API key issued as a JWT without "exp": years old, still good until revoked.
+		{"workflows/n8n.env.example", "N8N_API_KEY=" + jwtClaims(56, `{"sub":"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d","iss":"n8n","aud":"public-api","iat":1516239022}`) + "\n", "jwt", 1},
+	}
+	checkFixtures(t, tests)
+}
+
+// Text is told from BOM-less UTF-16 by its first block alone.
+func TestUTF16OrderWithoutAMark(t *testing.T) {
+	tests := []struct {
+		name            string
+		start           string
+		wide, bigEndian bool
+	}{
+		{"little-endian ASCII text", utf16NoBOM("Windows Registry Editor Version 5.00\r\n", false), true, false},
+		{"big-endian ASCII text", utf16NoBOM("Windows Registry Editor Version 5.00\r\n", true), true, true},
+		{"a byte-order mark, whatever follows", utf16File("日本語のテキスト", true), true, true},
+		{"UTF-8 text", "package main\n\nfunc main() {}\n// ....................\n", false, false},
+		{"too short to hold a token", utf16NoBOM("short", false), false, false},
+		{"mostly not ASCII", utf16NoBOM("日本語のテキストです。日本語のテキストです。", false), false, false},
+		{"NULs and no text", strings.Repeat("\x00\x00\x01\x00", 64), false, false},
+		{"a few NULs in text", "GIF89a\x00\x01" + strings.Repeat("text ", 40), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wide, bigEndian := utf16Order([]byte(tt.start))
+			if wide != tt.wide || wide && bigEndian != tt.bigEndian {
+				t.Fatalf("utf16Order = %v, %v; want %v, %v", wide, bigEndian, tt.wide, tt.bigEndian)
+			}
+		})
 	}
 }

@@ -332,6 +332,9 @@ func FuzzContentScanAgreesAcrossReads(f *testing.F) {
 		f.Add(seed, uint16(lookahead+lookbehind+3))
 	}
 	f.Fuzz(func(t *testing.T, text string, shift uint16) {
+		if wide, _ := utf16Order([]byte(text)); wide {
+			t.Skip("UTF-16 is told from a file's start: after filler lines it is other bytes")
+		}
 		alone := &contentScanner{}
 		if _, err := alone.copyFile("f", io.Discard, strings.NewReader(text), int64(len(text))); err != nil {
 			t.Fatal(err)

@@ -167,15 +167,19 @@ func releaseTags(ref string) []string {
 // maxBaseSlug is the longest base slug.
 const maxBaseSlug = 64
 
-// baseSlug is image as a tag, as the project's build.py makes it: "/" → "_s_", ":" → "_tag_",
-// and (ours: build.py would leave an "@", which no tag may hold) "@" → "_at_". Over 64
-// characters it keeps the whole tag part (after the last "_tag_") and the last path segment of
-// the repository, shortening the segment first, then "-" and the first 12 hex digits of the
-// full slug's sha256.
+// baseSlug is image as a tag, byte for byte as the project's build.py makes it (_base_slug,
+// build.py:276-312): "/" → "_s_", ":" → "_tag_", nothing else replaced. Over 64 characters it
+// keeps the whole tag part (after the last "_tag_") and the last path segment of the
+// repository, shortening the segment first, then "-" and the first 12 hex digits of the sha256
+// of that full slug. A digest-pinned image ("repo@sha256:<64 hex>") is always over 64: its tag
+// part is the digest's hex, so the "@" never reaches the tag, and the hash is of the slug with
+// its "@". Only a slug short enough to keep an "@" (a digest no registry has, like
+// "python@sha256:abc") is not a valid tag as build.py makes it; there, and only there, the "@"
+// becomes "_at_".
 func baseSlug(image string) string {
-	slug := slugOf(image)
+	slug := strings.NewReplacer("/", "_s_", ":", "_tag_").Replace(image)
 	if len(slug) <= maxBaseSlug {
-		return slug
+		return strings.ReplaceAll(slug, "@", "_at_")
 	}
 	sum := sha256.Sum256([]byte(slug))
 	suffix := "-" + hex.EncodeToString(sum[:])[:12]
@@ -186,7 +190,7 @@ func baseSlug(image string) string {
 	if i := strings.LastIndex(repo, "_s_"); i >= 0 {
 		repo = repo[i+len("_s_"):]
 	}
-	return shortenIdent(repo, tag, maxBaseSlug-len(suffix)) + suffix
+	return strings.ReplaceAll(shortenIdent(repo, tag, maxBaseSlug-len(suffix)), "@", "_at_") + suffix
 }
 
 // shortenIdent is build.py's _truncate_ident: repo and "_tag_"+tag in budget characters,
@@ -206,10 +210,6 @@ func shortenIdent(repo, tag string, budget int) string {
 	default:
 		return truncate(tagPart, budget)
 	}
-}
-
-func slugOf(s string) string {
-	return strings.NewReplacer("/", "_s_", ":", "_tag_", "@", "_at_").Replace(s)
 }
 
 func truncate(s string, n int) string {

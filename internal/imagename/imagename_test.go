@@ -98,6 +98,32 @@ func TestTheBaseTagIsTheOneOfTheSet(t *testing.T) {
 	}
 }
 
+// build.py names the base tag from BuildOptions.base_image (BASE_IMAGE) alone, whatever the
+// target and whatever the target's stage starts FROM (base_image_slug build.py:456-458,
+// base_tag build.py:501-503), then suffixes every tag with the target (build.py:536-538). The
+// builder case was computed with build.py (all_tags, include_versioned_tag=False, ref
+// refs/heads/main); binary-builder is not one of build.py's targets (build.py:39-47) and
+// follows the same rule.
+func TestTheBaseTagOfEveryTargetNamesTheBaseImageGiven(t *testing.T) {
+	digest := "nikolaik/python-nodejs@sha256:" + strings.Repeat("0", 64)
+	for _, tt := range []struct {
+		target, base string
+		want         []string
+	}{
+		{"builder", digest, []string{"0123456-python-builder", sha + "-python-builder", "main-python-builder",
+			"0123456-_tag_0000000000000000000000000000000000000000000000-52640defe79a-builder"}},
+		{"builder", "nikolaik/python-nodejs:python3.12-nodejs22-slim", []string{"0123456-python-builder", sha + "-python-builder", "main-python-builder",
+			"0123456-nikolaik_s_python-nodejs_tag_python3.12-nodejs22-slim-builder"}},
+		{"binary-builder", "nikolaik/python-nodejs:python3.12-nodejs22-slim", []string{"0123456-python-binary-builder", sha + "-python-binary-builder", "main-python-binary-builder",
+			"0123456-nikolaik_s_python-nodejs_tag_python3.12-nodejs22-slim-binary-builder"}},
+	} {
+		got, err := Tags(Input{SHA: sha, Target: tt.target, Tags: []string{"python"}, Ref: "refs/heads/main", BaseImage: tt.base})
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("TARGET=%s on %s: %q, %v\nwant %q", tt.target, tt.base, got, err, tt.want)
+		}
+	}
+}
+
 func TestEveryTagIsValidForTheRegistry(t *testing.T) {
 	long := strings.Repeat("very-long-branch-name/", 10)
 	for _, in := range []Input{
@@ -124,22 +150,32 @@ func TestEveryTagIsValidForTheRegistry(t *testing.T) {
 	}
 }
 
-// The expected slugs were computed with build.py's _base_slug, run with python3 (on the
-// image with "@" already made "_at_", our addition for digests).
+// The expected slugs were computed with build.py's own _base_slug (build.py:276-312, at
+// OpenHands/software-agent-sdk 611629e), run with python3 on each image as it is: "/" → "_s_",
+// ":" → "_tag_" (build.py:288), sha256 of that slug (build.py:293), rsplit on the last "_tag_"
+// (build.py:298), the last "_s_" segment (build.py:302-303), _truncate_ident (build.py:250-273).
 func TestBaseSlugMatchesTheProjectsBuild(t *testing.T) {
-	for image, want := range map[string]string{
-		"nikolaik/python-nodejs:python3.13-nodejs22-slim":                                                           "nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim",
-		"docker.io/swebench/sweb.eval.x86_64.django_1776_django-15819:latest":                                       "sweb.eval.x86_64.django_1776_django-1581_tag_latest-202958a61ee7",
-		"registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm": "python-nodejs_tag_python3.13-nodejs22-slim-bookworm-a4595676c424",
-		"registry.example.com/deep/path/python-nodejs:python3.13-nodejs22-slim-bookworm-x":                          "python-node_tag_python3.13-nodejs22-slim-bookworm-x-ffd8ac55f075",
-		"ghcr.io/openhands/very-long-organisation-name/and-a-very-long-repository-name-too":                         "and-a-very-long-repository-name-too-d947bc4a4618",
-		"ghcr.io/o/r:" + strings.Repeat("t", 60):                                                                    "_tag_tttttttttttttttttttttttttttttttttttttttttttttt-fb2ef20711fd",
-		"localhost:5000/team/a-rather-long-repository-name-for-testing-slugs-here":                                  "_tag_5000_s_team_s_a-rather-long-repository-name-fo-e6f95f16cbb7",
-		"python@sha256:" + strings.Repeat("a", 64):                                                                  "_tag_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-f304221fd37d",
-		"python@sha256:abc": "python_at_sha256_tag_abc",
+	for _, tt := range []struct{ image, want string }{
+		{"nikolaik/python-nodejs:python3.13-nodejs22-slim", "nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim"},
+		{"python:3.13-bookworm", "python_tag_3.13-bookworm"},
+		{"docker.io/swebench/sweb.eval.x86_64.django_1776_django-15819:latest", "sweb.eval.x86_64.django_1776_django-1581_tag_latest-202958a61ee7"},
+		{"registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm", "python-nodejs_tag_python3.13-nodejs22-slim-bookworm-a4595676c424"},
+		{"registry.example.com/deep/path/python-nodejs:python3.13-nodejs22-slim-bookworm-x", "python-node_tag_python3.13-nodejs22-slim-bookworm-x-ffd8ac55f075"},
+		{"ghcr.io/openhands/very-long-organisation-name/and-a-very-long-repository-name-too", "and-a-very-long-repository-name-too-d947bc4a4618"},
+		{"ghcr.io/o/r:" + strings.Repeat("t", 60), "_tag_tttttttttttttttttttttttttttttttttttttttttttttt-fb2ef20711fd"},
+		{"localhost:5000/team/a-rather-long-repository-name-for-testing-slugs-here", "_tag_5000_s_team_s_a-rather-long-repository-name-fo-e6f95f16cbb7"},
+		// Digest-pinned: the hash is of the slug with its "@" (build.py:288,293), and the tag part
+		// kept is the digest's hex (build.py:298,311 → _truncate_ident's case 3, build.py:273).
+		{"nikolaik/python-nodejs@sha256:" + strings.Repeat("0", 64), "_tag_0000000000000000000000000000000000000000000000-52640defe79a"},
+		{"python@sha256:" + strings.Repeat("a", 64), "_tag_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-2d2f71877fe2"},
+		{"nikolaik/python-nodejs:python3.12-nodejs22-slim@sha256:" + strings.Repeat("1", 64), "_tag_1111111111111111111111111111111111111111111111-6dbdff1e92de"},
+		{"ghcr.io/o/r@sha512:" + strings.Repeat("b", 128), "_tag_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-a31564b9b047"},
+		// Ours alone: build.py gives "python@sha256_tag_abc", which no registry takes as a tag; a
+		// digest this short names no image, and only such a slug keeps an "@" to replace.
+		{"python@sha256:abc", "python_at_sha256_tag_abc"},
 	} {
-		if got := baseSlug(image); got != want {
-			t.Errorf("baseSlug(%s)\n= %s\nwant %s", image, got, want)
+		if got := baseSlug(tt.image); got != tt.want {
+			t.Errorf("baseSlug(%s)\n= %s\nwant %s", tt.image, got, tt.want)
 		}
 	}
 	long := "registry.example.com:5000/some/deeply/nested/organisation/python-nodejs:python3.13-nodejs22-slim-bookworm"

@@ -103,7 +103,9 @@ func TestEachTargetOfTheAgentServerIsWhatItsArchiveBuilds(t *testing.T) {
 	sha := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "HEAD"))
 	out := t.TempDir()
 	sums := map[string]string{}
-	for _, target := range []string{"binary", "binary-minimal", "source", "source-minimal", "base-image"} {
+	// builder and binary-builder start FROM python:3.13-bookworm, not ${BASE_IMAGE}: the result
+	// still records BASE_IMAGE, as build.py's base tag names it (build.py:456-458, 501-503).
+	for _, target := range []string{"binary", "binary-minimal", "source", "source-minimal", "base-image", "builder", "binary-builder"} {
 		t.Run(target, func(t *testing.T) {
 			env := map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": out, "CLEAN_OUTPUT": "false", "TARGET": target,
 				"BASE_IMAGE": "registry.example/base:py3.13", "BUILD_ARGS": "ENABLE_VERTEX=1, VSCODE_VERSION=1.99.0 beta"}
@@ -130,8 +132,8 @@ func TestEachTargetOfTheAgentServerIsWhatItsArchiveBuilds(t *testing.T) {
 			if members[agentDockerfile] == "" || members[agentDockerfile] == members["Dockerfile"] {
 				t.Error("the agent server's own Dockerfile is not kept, as it is, at its path")
 			}
-			if !strings.Contains(logs, "Dockerfile: "+agentDockerfile+" (DOCKERFILE=auto: no root Dockerfile; the agent server's own)") || strings.Contains(logs, "replaced") {
-				t.Errorf("the choice is not said, or a replacement is said:\n%s", logs)
+			if !strings.Contains(logs, "Dockerfile: "+agentDockerfile+" (DOCKERFILE=auto: no root Dockerfile; the agent server's own); ignore file: .dockerignore\n") || strings.Contains(logs, "replaced") {
+				t.Errorf("the choice and the ignore file are not said, or a replacement is said:\n%s", logs)
 			}
 			suffix := "-" + target
 			if target == "binary" {
@@ -146,7 +148,7 @@ func TestEachTargetOfTheAgentServerIsWhatItsArchiveBuilds(t *testing.T) {
 			sums[target] = p.Archive.SHA256
 		})
 	}
-	if len(sums) != 5 || sums["binary"] == sums["source"] || sums["source"] == sums["source-minimal"] {
+	if len(sums) != 7 || sums["binary"] == sums["source"] || sums["source"] == sums["source-minimal"] {
 		t.Fatalf("the targets do not give distinct archives: %v", sums)
 	}
 }
@@ -195,6 +197,9 @@ func TestTheDockerfilesOwnIgnoreFileBeatsTheRootOneInTheArchiveToo(t *testing.T)
 	}
 	if members["Dockerfile.dockerignore"] != "# the agent server's own\n**/*.md\n!README.md\n" {
 		t.Errorf("the archive's root Dockerfile.dockerignore %q: a builder of the archive must read the same rules", members["Dockerfile.dockerignore"])
+	}
+	if want := "; ignore file: " + agentDockerfile + ".dockerignore (beside the Dockerfile: BuildKit reads it instead of .dockerignore)\n"; !strings.Contains(logs, want) {
+		t.Errorf("the log does not say which ignore file applied (%q):\n%s", want, logs)
 	}
 }
 

@@ -197,7 +197,7 @@ func TestADockerfileOfTheSourceStaysAtItsPathAndItsStandaloneOneIsAtTheRoot(t *t
 		!strings.Contains(got, "dev.runtimebuild.dockerfile='docker/prod.Dockerfile@sha256:") {
 		t.Fatalf("root Dockerfile %q", got)
 	}
-	if !strings.Contains(logs, "Dockerfile: docker/prod.Dockerfile (DOCKERFILE=docker/prod.Dockerfile)") || strings.Contains(logs, "replaced") {
+	if !strings.Contains(logs, "Dockerfile: docker/prod.Dockerfile (DOCKERFILE=docker/prod.Dockerfile); no ignore file (neither docker/prod.Dockerfile.dockerignore nor .dockerignore)\n") || strings.Contains(logs, "replaced") {
 		t.Fatalf("the choice is said once, and no root Dockerfile was replaced:\n%s", logs)
 	}
 	// TARGET unset and no binary stage: the Dockerfile's own last stage, named as the default target.

@@ -59,7 +59,7 @@ type Plan struct {
 	Dockerfile dockerfile.Choice
 	Rendered   dockerfile.Rendered // the standalone Dockerfile at the archive's root
 	Target     string              // the stage the archive builds
-	BaseImage  string              // the effective base image ("" when unknown)
+	BaseImage  string              // the value of ARG BASE_IMAGE, else the image the target starts from ("" when unknown)
 	Entries    []buildctx.Entry    // what the archive holds, complete and sorted
 	Check      preflight.Report    // the standalone Dockerfile against Entries
 
@@ -124,7 +124,10 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 	if f.Dockerfile, err = chooseDockerfile(f.SourceDir, s); err != nil {
 		return Facts{}, err
 	}
-	log.Infof("Dockerfile: %s (%s)", f.Dockerfile.Name(), why(f.Dockerfile, s))
+	if f.Ignore, err = buildctx.LoadIgnore(f.SourceDir, f.Dockerfile.Path); err != nil {
+		return Facts{}, exitcode.AsUsage(err)
+	}
+	log.Infof("Dockerfile: %s (%s); %s", f.Dockerfile.Name(), why(f.Dockerfile, s), ignoreUsed(f.Ignore, f.Dockerfile.Path))
 	if path := f.Dockerfile.Path; path != "" {
 		full := filepath.Join(f.SourceDir, filepath.FromSlash(path))
 		if f.DockerfileSource, err = os.ReadFile(full); err != nil {
@@ -137,9 +140,6 @@ func gather(ctx context.Context, s config.Pack, log *progress.Log) (Facts, error
 			return Facts{}, exitcode.Usagef("DOCKERFILE_TEMPLATE=%q: %v", s.DockerfileTmpl, unwrapPath(err))
 		}
 		f.Template = string(b)
-	}
-	if f.Ignore, err = buildctx.LoadIgnore(f.SourceDir, f.Dockerfile.Path); err != nil {
-		return Facts{}, exitcode.AsUsage(err)
 	}
 	if f.Ignore.Path != "" {
 		f.IgnoreData, _ = os.ReadFile(filepath.Join(f.SourceDir, filepath.FromSlash(f.Ignore.Path)))
@@ -212,6 +212,21 @@ func why(c dockerfile.Choice, s config.Pack) string {
 		return "DOCKERFILE=auto: no root Dockerfile; the agent server's own"
 	}
 	return "DOCKERFILE=" + s.Dockerfile
+}
+
+// ignoreUsed words the ignore file chosen for the Dockerfile at dockerfile ("" for the
+// template), for the log: BuildKit reads <Dockerfile>.dockerignore beside it over the root's
+// .dockerignore, so which one applied is worth saying.
+func ignoreUsed(ignore buildctx.IgnoreFile, dockerfile string) string {
+	switch {
+	case ignore.Path == "" && dockerfile == "":
+		return "no ignore file (no .dockerignore)"
+	case ignore.Path == "":
+		return "no ignore file (neither " + dockerfile + ".dockerignore nor .dockerignore)"
+	case ignore.Path == ".dockerignore":
+		return "ignore file: .dockerignore"
+	}
+	return "ignore file: " + ignore.Path + " (beside the Dockerfile: BuildKit reads it instead of .dockerignore)"
 }
 
 // decide makes the plan from the settings and the facts: the ref and timestamp, the standalone
@@ -335,8 +350,26 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 	if p.Rendered, err = model.Standalone(opt); err != nil {
 		return "", p.renderError(err)
 	}
-	p.Target, p.BaseImage = p.Rendered.Target, p.Rendered.BaseImage
+	p.Target, p.BaseImage = p.Rendered.Target, baseImageOf(p.Rendered)
 	return nameTarget, nil
+}
+
+// baseImageOf is the base image the names and the result file carry: like the project's
+// build.py, which names its base tag after the BASE_IMAGE build arg whatever the target's stage
+// starts FROM (build.py:456-458, 501-503), the value the standalone Dockerfile gives ARG
+// BASE_IMAGE: the one baked (BASE_IMAGE, or BUILD_ARGS), else the default of its declaration
+// before the first FROM. A Dockerfile with no such value (no ARG BASE_IMAGE, or one without a
+// default) names the image the target's chain of stages starts from.
+func baseImageOf(r dockerfile.Rendered) string {
+	if v, ok := r.Args["BASE_IMAGE"]; ok {
+		return v
+	}
+	if global := r.Model.Global(nil); !global.Unset("BASE_IMAGE") {
+		if v, ok := global.Get("BASE_IMAGE"); ok && v != "" {
+			return v
+		}
+	}
+	return r.BaseImage
 }
 
 // renderError names the variables and the Dockerfile behind a rendering error.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -199,5 +200,83 @@ func TestStatusShowsTheTimeSinceTheBuildStartedWhenTheServerSaysSo(t *testing.T)
 	}
 	if !strings.Contains(logs.String(), "build b-1: SUCCESS (2m5s)") {
 		t.Fatalf("the log does not count from the build's start:\n%s", logs.String())
+	}
+}
+
+// The base tag and the recorded base image follow ARG BASE_IMAGE's value, as build.py names
+// its base tag after BuildOptions.base_image whatever the target (base_image_slug
+// build.py:456-458, base_tag build.py:501-503, target suffix build.py:536-538): the builder
+// stages start FROM python:3.13-bookworm, yet their base tag names BASE_IMAGE, or the
+// Dockerfile's own default when BASE_IMAGE is not set. Only a Dockerfile with no ARG
+// BASE_IMAGE names the image its target starts from.
+func TestTheBaseTagFollowsTheBaseImageArgWhateverTheTarget(t *testing.T) {
+	agent, err := os.ReadFile(filepath.Join("..", "..", "examples", "agent-server", filepath.FromSlash(agentDockerfile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const own = "nikolaik/python-nodejs:python3.13-nodejs22-slim" // the example Dockerfile's ARG BASE_IMAGE default
+	digest := "nikolaik/python-nodejs@sha256:" + strings.Repeat("0", 64)
+	sha := "611629e6999ad398dc49c761721eefe18d5e6bd9"
+	for _, tt := range []struct {
+		name, dockerfile, target, baseImage, buildArgs string
+		wantBase, wantTag                              string
+	}{
+		// The acceptance run's case, expected as build.py gave it (TARGET=builder, BASE_IMAGE 3.12).
+		{"builder with BASE_IMAGE", string(agent), "builder", "nikolaik/python-nodejs:python3.12-nodejs22-slim", "",
+			"nikolaik/python-nodejs:python3.12-nodejs22-slim", "611629e-nikolaik_s_python-nodejs_tag_python3.12-nodejs22-slim-builder"},
+		{"binary-builder with BASE_IMAGE", string(agent), "binary-builder", "nikolaik/python-nodejs:python3.12-nodejs22-slim", "",
+			"nikolaik/python-nodejs:python3.12-nodejs22-slim", "611629e-nikolaik_s_python-nodejs_tag_python3.12-nodejs22-slim-binary-builder"},
+		{"builder on the Dockerfile's own default", string(agent), "builder", "", "",
+			own, "611629e-nikolaik_s_python-nodejs_tag_python3.13-nodejs22-slim-builder"},
+		{"source-minimal on a digest-pinned BASE_IMAGE", string(agent), "source-minimal", digest, "",
+			digest, "611629e-_tag_0000000000000000000000000000000000000000000000-52640defe79a-source-minimal"},
+		{"builder on a digest-pinned BASE_IMAGE", string(agent), "builder", digest, "",
+			digest, "611629e-_tag_0000000000000000000000000000000000000000000000-52640defe79a-builder"},
+		{"BASE_IMAGE through BUILD_ARGS", string(agent), "builder", "", "BASE_IMAGE=python:3.12",
+			"python:3.12", "611629e-python_tag_3.12-builder"},
+		{"a default made of another ARG", "ARG REG=registry.test\nARG BASE_IMAGE=${REG}/base:1\nFROM alpine:3 AS tools\nFROM ${BASE_IMAGE} AS app\n", "tools", "", "",
+			"registry.test/base:1", "611629e-registry.test_s_base_tag_1-tools"},
+		{"no ARG BASE_IMAGE: the target's own base", "FROM alpine:3 AS tools\nFROM golang:1.24 AS app\n", "tools", "", "",
+			"alpine:3", "611629e-alpine_tag_3-tools"},
+		{"ARG BASE_IMAGE without a default: the target's own base", "ARG BASE_IMAGE\nFROM alpine:3 AS tools\nFROM ${BASE_IMAGE} AS app\n", "tools", "", "",
+			"alpine:3", "611629e-alpine_tag_3-tools"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, map[string]string{"OUTPUT_DIR": "/nowhere", "TARGET": tt.target, "BASE_IMAGE": tt.baseImage, "BUILD_ARGS": tt.buildArgs, "SDK_REF": "main"})
+			facts := Facts{
+				SourceDir: "/checkout", Commit: gitinfo.Commit{SHA: sha}, InGit: true,
+				Dockerfile:       dockerfile.Choice{Path: "Dockerfile", Origin: dockerfile.FromRoot, Auto: true},
+				DockerfileSource: []byte(tt.dockerfile),
+				Excluded:         func(string) string { return "not selected" },
+			}
+			plan, _, err := decide(cfg.Pack, facts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.BaseImage != tt.wantBase {
+				t.Errorf("base image %q, want %q", plan.BaseImage, tt.wantBase)
+			}
+			if !slices.Contains(plan.Tags, tt.wantTag) || slices.ContainsFunc(plan.Tags, func(tag string) bool { return strings.Contains(tag, "bookworm") }) {
+				t.Errorf("tags %q: want %s, and none named after the stage's own FROM", plan.Tags, tt.wantTag)
+			}
+		})
+	}
+}
+
+// The log's Dockerfile line says which ignore file applied: BuildKit's choice of
+// <Dockerfile>.dockerignore over .dockerignore is otherwise invisible.
+func TestTheIgnoreFileUsedIsWorded(t *testing.T) {
+	for _, tt := range []struct {
+		ignore, dockerfile, want string
+	}{
+		{"", "", "no ignore file (no .dockerignore)"},
+		{"", "docker/Dockerfile", "no ignore file (neither docker/Dockerfile.dockerignore nor .dockerignore)"},
+		{".dockerignore", "docker/Dockerfile", "ignore file: .dockerignore"},
+		{".dockerignore", "", "ignore file: .dockerignore"},
+		{"docker/Dockerfile.dockerignore", "docker/Dockerfile", "ignore file: docker/Dockerfile.dockerignore (beside the Dockerfile: BuildKit reads it instead of .dockerignore)"},
+	} {
+		if got := ignoreUsed(buildctx.IgnoreFile{Path: tt.ignore}, tt.dockerfile); got != tt.want {
+			t.Errorf("ignore file %q with Dockerfile %q: %q, want %q", tt.ignore, tt.dockerfile, got, tt.want)
+		}
 	}
 }

@@ -6,15 +6,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
@@ -181,5 +185,77 @@ func TestCtrlCWhileUploadingNamesTheArchiveAndItsResultFile(t *testing.T) {
 	}
 	if _, err := result.Read(archives[0]); err != nil {
 		t.Fatalf("the result file it names: %v", err)
+	}
+}
+
+// A SUCCESS the server marks checked_only is a checked-only build, and so is one from a server
+// before that field, which says it only in its message.
+func TestFollowReadsCheckedOnlyFromItsFieldElseFromTheMessage(t *testing.T) {
+	for _, tt := range []struct {
+		answer      string
+		checkedOnly bool
+	}{
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1","checked_only":true}`, true},
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1","message":"checked only: SERVE_BUILDER=check builds nothing"}`, true},
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1"}`, false},
+	} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/build_status" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, tt.answer)
+		}))
+		client, err := runtimeapi.New(api.URL, "k", runtimeapi.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		built, err := Follow(ctx, client, config.API{PollInterval: 10 * time.Millisecond}, "", progress.New(io.Discard, "quiet"), "b1", "registry.test/rt/app:1")
+		cancel()
+		api.Close()
+		if err != nil || built.CheckedOnly != tt.checkedOnly || (built.Image != "") == tt.checkedOnly {
+			t.Errorf("status %s: %+v %v, want CheckedOnly %v", tt.answer, built, err, tt.checkedOnly)
+		}
+	}
+}
+
+// A server whose check builder only checks the archive answers SUCCESS with a "checked only"
+// message (docs/protocol.md): the result file keeps SUCCESS as the server's word but says
+// checked_only and names no image, since none was built.
+func TestACheckedOnlyBuildIsRecordedAsSuch(t *testing.T) {
+	srv, err := server.New(server.Options{Key: "k", Builder: server.CheckBuilder{Name: "SERVE_BUILDER=check"}, WorkDir: filepath.Join(t.TempDir(), "w"), RegistryPrefix: "registry.test/rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	api := httptest.NewServer(srv.Handler())
+	t.Cleanup(api.Close)
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	gh := filepath.Join(t.TempDir(), "github-output")
+	env := map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k", "POLL_INTERVAL": "20ms", "GITHUB_OUTPUT": gh}
+	var logs strings.Builder
+	built, err := upload(context.Background(), load(t, env), progress.New(&logs, "plain"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if !built.CheckedOnly || built.Image != "" {
+		t.Fatalf("built %+v: want checked only, with no image", built)
+	}
+	short := strings.TrimSpace(gittest.Git(t, src, "rev-parse", "--short=7", "HEAD"))
+	path := filepath.Join(env["OUTPUT_DIR"], "agent-server-"+short+"-python.tar.gz")
+	r, err := result.Read(path)
+	if err != nil || r.Status != "SUCCESS" || !r.CheckedOnly || r.Image != "" || r.BuildID != built.BuildID {
+		t.Fatalf("result file %+v, %v: want SUCCESS, checked_only and no image", r, err)
+	}
+	raw, _ := os.ReadFile(result.PathFor(path))
+	if !strings.Contains(string(raw), `"checked_only": true`) || strings.Contains(string(raw), `"image"`) {
+		t.Fatalf("result file:\n%s", raw)
+	}
+	if out, _ := os.ReadFile(gh); strings.Contains(string(out), "image=") {
+		t.Fatalf("GITHUB_OUTPUT names an image although none was built:\n%s", out)
+	}
+	if !strings.Contains(logs.String(), "checked, not built") {
+		t.Fatalf("the log does not say it:\n%s", logs.String())
 	}
 }

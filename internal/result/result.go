@@ -36,9 +36,12 @@ type Result struct {
 	BytesOut   int64    `json:"bytes_out"`
 	SHA256     string   `json:"sha256"`
 
-	BuildID       string  `json:"build_id,omitempty"`
-	Status        string  `json:"status,omitempty"`
-	Image         string  `json:"image,omitempty"`
+	BuildID string `json:"build_id,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Image   string `json:"image,omitempty"`
+	// CheckedOnly: the server's check builder only checked the archive; Status SUCCESS is its
+	// word for a sound archive, and there is no image.
+	CheckedOnly   bool    `json:"checked_only,omitempty"`
 	UploadSeconds float64 `json:"upload_seconds,omitempty"`
 	BuildSeconds  float64 `json:"build_seconds,omitempty"`
 	// Stopped says why the client stopped following before the build ended (Ctrl-C, timeout):

@@ -33,14 +33,20 @@ import (
 // summary line above.
 func Context(ctx context.Context) error {
 	return run(ctx, "context", func(ctx context.Context, cfg config.Config, log *progress.Log) error {
-		packed, err := pack(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		packed.Release()
-		log.Resultf("%s", packed.Archive.Path)
-		return nil
+		return packOnly(ctx, cfg, log)
 	})
+}
+
+// packOnly packs and prints the archive's path as the result: context's job, and all's when
+// the upload is skipped.
+func packOnly(ctx context.Context, cfg config.Config, log *progress.Log) error {
+	packed, err := pack(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	packed.Release()
+	log.Resultf("%s", packed.Archive.Path)
+	return nil
 }
 
 // pack runs pipeline.Pack and says what it packed.
@@ -148,13 +154,7 @@ func All(ctx context.Context) error {
 			if config.InGitHubActions(os.Getenv) && !cfg.Send.NoUpload { // a fork's pull request has no secrets: say so where it shows
 				progress.GitHubWarning(os.Stderr, "the image was not built: "+why+" (the archive was packed only)")
 			}
-			packed, err := pack(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			packed.Release()
-			log.Resultf("%s", packed.Archive.Path)
-			return nil
+			return packOnly(ctx, cfg, log)
 		}
 		return upload(ctx, cfg, log)
 	})
