@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"testing/fstest"
 
 	bkclient "github.com/moby/buildkit/client"
@@ -29,8 +30,8 @@ type streamed struct {
 	dockerfile []byte
 	excluded   *patternmatcher.PatternMatcher
 	// unpack, when set, says why this archive is built from an unpacked context instead: what
-	// only a file system resolves (a Dockerfile or ignore file that is a link, a hard link to
-	// an excluded file).
+	// only a file system resolves (a Dockerfile or ignore file that is a link, members written
+	// through a link, a hard link to an excluded file).
 	unpack string
 }
 
@@ -40,8 +41,12 @@ func readUpload(ctx context.Context, job *Job) (streamed, error) {
 	var up streamed
 	ignores := fstest.MapFS{} // what buildctx.ReadIgnore reads: only the regular ignore files
 	hardLinks := map[string]string{}
+	symlinks, parents := map[string]bool{}, map[string]bool{}
 	_, err := walk(ctx, job.Archive, job.MaxUnpacked, maxMembers, func(m targz.Member, r io.Reader) error {
 		h := m.Header
+		for d := path.Dir(m.Name); d != "." && !parents[d]; d = path.Dir(d) {
+			parents[d] = true
+		}
 		switch {
 		case m.Name == "Dockerfile" && h.Typeflag == tar.TypeReg:
 			b, err := io.ReadAll(r)
@@ -57,17 +62,30 @@ func readUpload(ctx context.Context, job *Job) (streamed, error) {
 			ignores[m.Name] = &fstest.MapFile{Data: b, Mode: 0o644}
 		case m.Name == ignoreFiles[0] || m.Name == ignoreFiles[1]:
 			up.unpack = m.Name + " is not a regular file"
+		case h.Typeflag == tar.TypeSymlink:
+			symlinks[m.Name] = true
 		case h.Typeflag == tar.TypeLink:
 			target, err := targz.CleanName(h.Linkname)
 			if err != nil {
 				return err // checked already: not reached
 			}
 			hardLinks[m.Name] = target
+			for d := path.Dir(target); d != "." && !parents[d]; d = path.Dir(d) {
+				parents[d] = true // a link read through another link, as a member written through one
+			}
 		}
 		return nil
 	})
 	if err != nil || up.unpack != "" {
 		return up, err
+	}
+	// A member written through a link lands elsewhere than its name says (d -> ., then
+	// d/Dockerfile): only names that are where they say are checked and excluded by name.
+	for l := range symlinks {
+		if parents[l] {
+			up.unpack = fmt.Sprintf("members are written through the link %s", quoteName(l))
+			return up, nil
+		}
 	}
 	if up.dockerfile == nil {
 		up.unpack = "the archive has no Dockerfile"

@@ -16,7 +16,8 @@ const unpackedHere = "unpacking the context here"
 // The docker builder sends the context archive to the engine as one tar: what the ignore file
 // excludes is not in it, directories, links and hard links arrive as the archive has them, and
 // the Dockerfile is the checked one. What only a file system resolves (an ignore file that
-// is a link, a hard link to an excluded file) is still built, from the context unpacked here.
+// is a link, members written through a link, a hard link to an excluded file) is still
+// built, from the context unpacked here.
 func TestTheDockerBuilderSendsTheArchiveWholeWithoutWhatTheIgnoreFileExcludes(t *testing.T) {
 	dockertest.Require(t)
 	l := start(t, server.Options{Builder: engineBuilder(t)})
@@ -44,6 +45,9 @@ func TestTheDockerBuilderSendsTheArchiveWholeWithoutWhatTheIgnoreFileExcludes(t 
 		{"an ignore file that is a link is built unpacked", append([]member{{Name: "ignore.txt", Body: "secret.txt\n"},
 			{Name: ".dockerignore", Type: tar.TypeSymlink, Link: "ignore.txt"}, {Name: "Dockerfile", Body: "FROM scratch\nCOPY secret.txt /\n"}}, kept...),
 			"FAILURE", true, "secret.txt"},
+		{"members written through a link are built unpacked", []member{{Name: "Dockerfile", Body: "FROM scratch\nCOPY kept.txt /\n"}, {Name: "kept.txt", Body: "k\n"},
+			{Name: "d", Type: tar.TypeSymlink, Link: "."}, {Name: "d/Dockerfile", Body: "FROM scratch\nCOPY d /\n"}},
+			"FAILURE", true, ""},
 		{"a hard link to an excluded file is built unpacked", []member{{Name: ".dockerignore", Body: "secret.txt\n"}, {Name: "Dockerfile", Body: "FROM scratch\nCOPY copy.txt /\n"},
 			{Name: "secret.txt", Body: "s\n"}, {Name: "copy.txt", Type: tar.TypeLink, Link: "secret.txt"}},
 			"SUCCESS", true, ""},
