@@ -16,13 +16,12 @@ import (
 	"github.com/magefile/mage/mage"
 	"github.com/magefile/mage/mg"
 
-	"github.com/runtimebuild/runtimebuild/internal/invocation"
 	"github.com/runtimebuild/runtimebuild/internal/magemain"
 )
 
 func main() {
 	args := magemain.Args(os.Args[1:])
-	os.Setenv(invocation.EntryEnv, "go run magefile.go") // the targets name this command in their hints
+	os.Setenv(magemain.EntryEnv, "go run magefile.go") // the targets name this command in their hints
 	if magemain.Compiles(args) {
 		for _, kv := range magemain.CompileEnv(os.Getenv) {
 			k, v, _ := strings.Cut(kv, "=")

@@ -51,7 +51,7 @@ func TestTheReadmeIsShortAndItsLinksLead(t *testing.T) {
 		t.Errorf("README.md has %d lines; the reference belongs in docs/, the README in 200 lines", n)
 	}
 	links(t, "../README.md")
-	for _, f := range []string{"archive.md", "configuration.md", "extending.md", "output.md", "serve.md"} {
+	for _, f := range []string{"archive.md", "configuration.md", "development.md", "extending.md", "output.md", "serve.md"} {
 		links(t, f)
 	}
 }

@@ -14,6 +14,12 @@ import (
 	"unicode"
 )
 
+// EntryEnv names the variable the entry point sets to the command the user typed, for the
+// targets' hints: invocation.EntryEnv, spelled here so that magefile.go does not import
+// invocation (and through config the net stack and cgo), which go run compiles in silence
+// before the entry point can print a word. A test keeps the two equal.
+const EntryEnv = "RUNTIMEBUILD_ENTRY"
+
 // valueFlags are mage's flags that take a value, as `-goos linux` or `-goos=linux`.
 var valueFlags = map[string]bool{"compile": true, "goos": true, "goarch": true, "ldflags": true, "gocmd": true,
 	"d": true, "w": true, "t": true, "install": true}

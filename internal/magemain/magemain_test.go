@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/runtimebuild/runtimebuild/internal/invocation"
 )
 
 func TestArgsMakeTheCompileOutputAbsolute(t *testing.T) {
@@ -65,5 +67,11 @@ func TestTheFirstRunIsToldByTheModuleCache(t *testing.T) {
 	}
 	if FirstRun(gomod, cache) {
 		t.Fatal("a module cache holding every requirement is a first run")
+	}
+}
+
+func TestTheEntryVariableIsTheOneInvocationReads(t *testing.T) {
+	if EntryEnv != invocation.EntryEnv {
+		t.Fatalf("magemain.EntryEnv %q, invocation.EntryEnv %q: the hints would not name go run magefile.go", EntryEnv, invocation.EntryEnv)
 	}
 }

@@ -260,7 +260,7 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 	if err != nil {
 		return Built{BuildID: id, Status: st.Status, Telemetry: st.Telemetry}, err
 	}
-	if strings.HasPrefix(st.Message, CheckedOnlyNote) {
+	if st.CheckedOnly || strings.HasPrefix(st.Message, CheckedOnlyNote) { // the message: servers before checked_only
 		log.Infof("build %s: checked, not built: the Runtime API's check builder builds no image", id)
 		return Built{BuildID: id, Status: st.Status, CheckedOnly: true}, nil
 	}
@@ -286,7 +286,7 @@ func Follow(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 }
 
 // CheckedOnlyNote starts the message with which a server's check builder says that a SUCCESS
-// built nothing (docs/protocol.md, /build_status).
+// built nothing (docs/protocol.md, /build_status): what servers before checked_only send.
 const CheckedOnlyNote = "checked only"
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,10 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
 
@@ -139,6 +143,38 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), step.log) {
 			t.Fatalf("step %d: the log does not say %q:\n%s", i, step.log, logs.String())
+		}
+	}
+}
+
+// A SUCCESS the server marks checked_only is a checked-only build, and so is one from a server
+// before that field, which says it only in its message.
+func TestFollowReadsCheckedOnlyFromItsFieldElseFromTheMessage(t *testing.T) {
+	for _, tt := range []struct {
+		answer      string
+		checkedOnly bool
+	}{
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1","checked_only":true}`, true},
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1","message":"checked only: SERVE_BUILDER=check builds nothing"}`, true},
+		{`{"build_id":"b1","status":"SUCCESS","image":"registry.test/rt/app:1"}`, false},
+	} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/build_status" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, tt.answer)
+		}))
+		client, err := runtimeapi.New(api.URL, "k", runtimeapi.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		built, err := Follow(ctx, client, config.API{PollInterval: 10 * time.Millisecond}, "", progress.New(io.Discard, "quiet"), "b1", "registry.test/rt/app:1")
+		cancel()
+		api.Close()
+		if err != nil || built.CheckedOnly != tt.checkedOnly || (built.Image != "") == tt.checkedOnly {
+			t.Errorf("status %s: %+v %v, want CheckedOnly %v", tt.answer, built, err, tt.checkedOnly)
 		}
 	}
 }

@@ -469,8 +469,8 @@ const maxBar = 30
 
 // bar is the terminal line: "[runtime-build] packing 12/345 files  42% [=====>      ] 1.2 MiB/3.0 MiB 4.1 MiB/s 2s left",
 // fitted to the terminal: the rate, the word "files", the total and the bytes give way, in that
-// order, to keep a bar of at least minBar columns. Counts are padded to their widest, so that
-// the bar keeps its width from one render to the next.
+// order, to keep a bar of at least minBar columns. The layout is chosen with every count at its
+// widest, so that the bar keeps its width from one render to the next.
 func (m *Meter) bar(now time.Time) string {
 	// Not schollz/progressbar v3.19.1: it shrinks only its bar, never its 35-50 columns of counts, rate and times, and measures only an *os.File.
 	m.mu.Lock()

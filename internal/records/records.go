@@ -41,6 +41,8 @@ type Record struct {
 	Image       string                 `json:"image,omitempty"`  // the name it was built under, once it succeeded
 	Digest      string                 `json:"digest,omitempty"` // the pushed manifest's digest, when known
 	Error       string                 `json:"error,omitempty"`
+	Message     string                 `json:"message,omitempty"`      // the builder's note on a SUCCESS (the check builder's)
+	CheckedOnly bool                   `json:"checked_only,omitempty"` // SUCCESS of the check builder: no image was built
 	Queued      time.Time              `json:"queued"`
 	Started     time.Time              `json:"started,omitzero"`
 	Ended       time.Time              `json:"ended,omitzero"`     // zero while it runs

@@ -50,6 +50,9 @@ type Status struct {
 	Error   string      `json:"error,omitempty"`
 	// Message is a note of the local server (SERVE_BUILDER=check says that nothing was built).
 	Message string `json:"message,omitempty"`
+	// CheckedOnly: the local server's check builder ended the build SUCCESS having built no
+	// image. Older servers say so only in Message (it starts "checked only").
+	CheckedOnly bool `json:"checked_only,omitempty"`
 	// ElapsedSeconds, when the server says it, is the time since it accepted the build: a
 	// client that re-attaches (status) shows it instead of the time since it began to follow.
 	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`

@@ -58,6 +58,10 @@ func (CheckBuilder) ImageExists(context.Context, string) (bool, error) { return 
 // Note says what the check builder's SUCCESS means.
 func (c CheckBuilder) Note() string { return "checked only: " + c.name() + " builds nothing" }
 
+// checksOnly is a builder whose SUCCESS built nothing (CheckBuilder): the build's status says
+// checked_only, with its Note as the message (which older clients read).
+type checksOnly interface{ Note() string }
+
 func checkContext(dir, target string, log io.Writer) error {
 	df, err := readInside(dir, "Dockerfile", 16<<20)
 	if err != nil {

@@ -230,15 +230,12 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := runtimeapi.Status{BuildID: b.job.ID, Status: b.status, Image: b.image, Error: b.err}
+	out := runtimeapi.Status{BuildID: b.job.ID, Status: b.status, Image: b.image, Error: b.err, ElapsedSeconds: b.elapsed(s.opts.Now())}
 	if b.status.Succeeded() {
-		out.Digest = b.job.Digest
+		out.Digest, out.Message, out.CheckedOnly = b.job.Digest, b.note, b.checked
 	}
 	if !b.ended.IsZero() {
 		out.Telemetry = b.job.Telemetry
-	}
-	if n, ok := s.opts.Builder.(interface{ Note() string }); ok && b.status.Succeeded() {
-		out.Message = n.Note()
 	}
 	if !b.ended.IsZero() && !b.reported {
 		b.reported = true

@@ -97,6 +97,9 @@ func (s *Server) finish(b *build, status runtimeapi.BuildStatus, image, errText 
 	b.mu.Lock()
 	b.status, b.image, b.err = status, image, errText
 	b.ended = s.opts.Now()
+	if n, ok := s.opts.Builder.(checksOnly); ok && status.Succeeded() {
+		b.note, b.checked = n.Note(), true
+	}
 	b.stopped = status == runtimeapi.Cancelled && s.ctx.Err() != nil
 	if t := b.job.Telemetry; t != nil && !b.started.IsZero() {
 		t.QueuedSeconds = b.started.Sub(b.queued).Seconds()

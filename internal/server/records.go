@@ -20,6 +20,8 @@ type build struct {
 	status     runtimeapi.BuildStatus
 	image      string
 	err        string
+	note       string // the builder's message with a SUCCESS (the check builder's)
+	checked    bool   // a SUCCESS of a builder that builds nothing (CheckBuilder): checked_only
 	log        logBuffer
 	ended      time.Time // when it reached its terminal status; zero while it runs
 	queued     time.Time // when it was accepted
@@ -34,6 +36,20 @@ type build struct {
 
 func newBuild(job *Job, queued time.Time) *build {
 	return &build{job: job, status: runtimeapi.Queued, queued: queued, done: make(chan struct{})}
+}
+
+// elapsed is the time since the build was accepted, at now; an ended build's is the time it took
+// to its end. Zero when its record holds no time (the wire then leaves elapsed_seconds out).
+// The caller holds b.mu.
+func (b *build) elapsed(now time.Time) float64 {
+	if b.queued.IsZero() {
+		return 0
+	}
+	end := b.ended
+	if end.IsZero() {
+		end = now
+	}
+	return max(end.Sub(b.queued), 0).Round(time.Millisecond).Seconds()
 }
 
 func (b *build) endedAt() time.Time {

@@ -48,6 +48,7 @@ func (s *Server) store(b *build) {
 	b.mu.Lock()
 	r := buildrecords.Record{
 		ID: b.job.ID, Status: b.status, TargetImage: b.job.TargetImage, Image: b.image, Digest: b.job.Digest, Error: b.err,
+		Message: b.note, CheckedOnly: b.checked,
 		Queued: b.queued, Started: b.started, Ended: b.ended,
 	}
 	if b.job.Telemetry != nil {
@@ -72,6 +73,7 @@ func restored(r buildrecords.Record) *build {
 	b := &build{
 		job:    &Job{ID: r.ID, TargetImage: r.TargetImage, Digest: r.Digest},
 		status: r.Status, image: r.Image, err: r.Error, queued: r.Queued, started: r.Started, ended: r.Ended,
+		note: r.Message, checked: r.CheckedOnly,
 		reported: true,
 	}
 	if len(r.Telemetry) > 0 {

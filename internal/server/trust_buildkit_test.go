@@ -49,7 +49,10 @@ func privateRegistry(t *testing.T) (host string, credentialed *atomic.Int64) {
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("user:secret"))
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600)
-	old := config.Dir() // read once per process: DOCKER_CONFIG set now would not be seen
+	// docker/cli reads DOCKER_CONFIG once per process: with t.Setenv, every run after the
+	// process's first read (-count=3, or after another buildkit test) handed BuildKit the first
+	// run's config, without this registry, and the prefix's build got 401 on its base.
+	old := config.Dir()
 	config.SetDir(dir)
 	t.Cleanup(func() { config.SetDir(old) })
 	return host, credentialed
