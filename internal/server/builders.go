@@ -162,17 +162,21 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	b.ContextDir = dir
 	b.CredentialsFor = job.Trust.Registry()
 	rep, err := solve(ctx, b, srcs, log)
-	job.Telemetry = &runtimeapi.Telemetry{
+	job.Telemetry = telemetry(rep)
+	return err
+}
+
+// telemetry is what a build's report tells the client.
+func telemetry(rep buildkit.Report) *runtimeapi.Telemetry {
+	return &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
 	}
-	return err
 }
 
-// guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with
-// ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
-// them), and gives its cache mounts the target repository's ids.
+// guard reads what the unpacked Dockerfile fetches, holds it to the trust boundary
+// (checkDockerfile) and writes back the Dockerfile it gives.
 func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -183,27 +187,7 @@ func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 	if err != nil {
 		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err)
 	}
-	if err := checkFrontend(src); err != nil {
-		return sources{}, err
-	}
-	d, err := dockerfile.Parse(src)
-	if err != nil {
-		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
-	}
-	srcs := readSources(d)
-	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
-		return sources{}, err
-	}
-	if !job.Trust.PrivateURLs {
-		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
-			return sources{}, err
-		}
-	}
-	ref, err := name.ParseReference(job.TargetImage)
-	if err != nil {
-		return sources{}, err
-	}
-	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	srcs, isolated, err := checkDockerfile(ctx, src, job)
 	if err != nil {
 		return sources{}, err
 	}
@@ -213,6 +197,37 @@ func guard(ctx context.Context, dir string, job *Job) (sources, error) {
 		}
 	}
 	return srcs, nil
+}
+
+// checkDockerfile reads what the Dockerfile src fetches, refuses a frontend of its own, bases
+// with ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
+// them), and returns it with its cache mounts given the target repository's ids.
+func checkDockerfile(ctx context.Context, src []byte, job *Job) (sources, []byte, error) {
+	if err := checkFrontend(src); err != nil {
+		return sources{}, nil, err
+	}
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		return sources{}, nil, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
+	}
+	srcs := readSources(d)
+	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
+		return sources{}, nil, err
+	}
+	if !job.Trust.PrivateURLs {
+		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+			return sources{}, nil, err
+		}
+	}
+	ref, err := name.ParseReference(job.TargetImage)
+	if err != nil {
+		return sources{}, nil, err
+	}
+	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	if err != nil {
+		return sources{}, nil, err
+	}
+	return srcs, isolated, nil
 }
 
 // chooseStage is the stage to build: the one the client named when the Dockerfile has it, else
@@ -230,11 +245,19 @@ func chooseStage(dir, want string, log io.Writer) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the Dockerfile: %w", err)
 	}
+	return stageOf(df, want, log), nil
+}
+
+// stageOf is chooseStage of the Dockerfile df.
+func stageOf(df []byte, want string, log io.Writer) string {
+	if want == "" {
+		return ""
+	}
 	if model, err := dockerfile.Parse(df); err == nil {
 		if i, err := model.Stage(want); err == nil {
-			return model.Names[i], nil
+			return model.Names[i]
 		}
 	}
 	fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", want)
-	return "", nil
+	return ""
 }

@@ -32,6 +32,9 @@ type DockerBuilder struct {
 }
 
 // Build builds the job's context (only the stages its target needs) or loads its image archive.
+// The context archive goes to the engine's /build as one tar, which the engine unpacks
+// (buildUpload); only an archive whose Dockerfile or ignore file is a link, or that hard-links
+// an excluded file, is unpacked here and sent file by file over the engine's session.
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
 	replaced := d.imagesUnder(ctx, names)
@@ -46,6 +49,14 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	defer c.Close()
 	before, started := cacheRecords(ctx, c), time.Now()
 	defer d.boundCache(c, before, started, log)
+	up, err := readUpload(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("reading the context: %w", err)
+	}
+	if up.unpack == "" {
+		return job.TargetImage, d.buildUpload(ctx, job, up, names, log)
+	}
+	fmt.Fprintf(log, "%s: unpacking the context here and sending it file by file\n", up.unpack)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
