@@ -160,18 +160,22 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	b.ContextDir = dir
 	b.CredentialsFor = job.Trust.Registry()
 	rep, err := solve(ctx, b, srcs, log)
-	job.Telemetry = &runtimeapi.Telemetry{
+	job.Telemetry = telemetry(rep)
+	return err
+}
+
+// telemetry is what a build's report tells the client.
+func telemetry(rep buildkit.Report) *runtimeapi.Telemetry {
+	return &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
 	}
-	return err
 }
 
-// guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with
-// ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
-// them), and gives its cache mounts the target repository's ids. The model it parsed is the
-// job's one parse: its stages are those of the rewritten Dockerfile.
+// guard reads what the unpacked Dockerfile fetches, holds it to the trust boundary
+// (checkDockerfile) and writes back the Dockerfile it gives. The model it returns is the job's
+// one parse: its stages are those of the Dockerfile written back.
 func guard(ctx context.Context, dir string, job *Job) (sources, *dockerfile.Dockerfile, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -182,30 +186,7 @@ func guard(ctx context.Context, dir string, job *Job) (sources, *dockerfile.Dock
 	if err != nil {
 		return sources{}, nil, fmt.Errorf("reading the Dockerfile: %w", err)
 	}
-	if err := checkFrontend(src); err != nil {
-		return sources{}, nil, err
-	}
-	d, err := dockerfile.Parse(src)
-	if err != nil {
-		return sources{}, nil, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
-	}
-	srcs := readSources(d)
-	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
-		return sources{}, nil, err
-	}
-	if !job.Trust.PrivateURLs {
-		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
-			if pe := (*PrivateURLError)(nil); errors.As(err, &pe) {
-				pe.OptIn = job.Trust.PrivateURLsName
-			}
-			return sources{}, nil, err
-		}
-	}
-	ref, err := name.ParseReference(job.TargetImage)
-	if err != nil {
-		return sources{}, nil, err
-	}
-	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	srcs, isolated, model, err := checkDockerfile(ctx, src, job)
 	if err != nil {
 		return sources{}, nil, err
 	}
@@ -214,7 +195,42 @@ func guard(ctx context.Context, dir string, job *Job) (sources, *dockerfile.Dock
 			return sources{}, nil, fmt.Errorf("writing the Dockerfile: %w", err)
 		}
 	}
-	return srcs, d, nil
+	return srcs, model, nil
+}
+
+// checkDockerfile parses the Dockerfile src, reads what it fetches, refuses a frontend of its
+// own, bases with ONBUILD triggers and ADD sources on this server's networks (unless the
+// operator allows them), and returns it with its cache mounts given the target repository's
+// ids, and the model it parsed.
+func checkDockerfile(ctx context.Context, src []byte, job *Job) (sources, []byte, *dockerfile.Dockerfile, error) {
+	if err := checkFrontend(src); err != nil {
+		return sources{}, nil, nil, err
+	}
+	d, err := dockerfile.Parse(src)
+	if err != nil {
+		return sources{}, nil, nil, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
+	}
+	srcs := readSources(d)
+	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
+		return sources{}, nil, nil, err
+	}
+	if !job.Trust.PrivateURLs {
+		if err := checkURLs(ctx, srcs.URLs, resolveHost); err != nil {
+			if pe := (*PrivateURLError)(nil); errors.As(err, &pe) {
+				pe.OptIn = job.Trust.PrivateURLsName
+			}
+			return sources{}, nil, nil, err
+		}
+	}
+	ref, err := name.ParseReference(job.TargetImage)
+	if err != nil {
+		return sources{}, nil, nil, err
+	}
+	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
+	if err != nil {
+		return sources{}, nil, nil, err
+	}
+	return srcs, isolated, d, nil
 }
 
 // chooseStage is the stage of model to build: the one the client named when the Dockerfile has

@@ -35,6 +35,9 @@ type DockerBuilder struct {
 }
 
 // Build builds the job's context (only the stages its target needs) or loads its image archive.
+// The context archive goes to the engine's /build as one tar, which the engine unpacks
+// (buildUpload); only an archive whose Dockerfile or ignore file is a link, or that hard-links
+// an excluded file, is unpacked here and sent file by file over the engine's session.
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
 	replaced := d.imagesUnder(ctx, names)
@@ -49,12 +52,17 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	defer c.Close()
 	before, started := cacheRecords(ctx, c), time.Now()
 	defer d.boundCache(c, before, started, log)
+	up, err := readUpload(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("reading the context: %w", err)
+	}
+	if up.unpack == "" {
+		return job.TargetImage, d.buildUpload(ctx, job, up, names, log)
+	}
+	fmt.Fprintf(log, "%s: unpacking the context here and sending it file by file\n", up.unpack)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
-			if be := (*BaseImageError)(nil); errors.As(err, &be) {
-				be.OptIn = job.Trust.LocalImagesName
-			}
 			if err != nil {
 				return buildkit.Report{}, err
 			}
@@ -221,7 +229,7 @@ func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sour
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &BaseImageError{Use: u, Why: fmt.Sprintf("%s is not under the registry prefix, and its registry did not give it: %v", u.Ref, err)}
+			return &BaseImageError{Use: u, OptIn: trust.LocalImagesName, Why: fmt.Sprintf("%s is not under the registry prefix, and its registry did not give it: %v", u.Ref, err)}
 		}
 		return nil
 	}
@@ -236,12 +244,12 @@ func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sour
 		return map[string]string{"image-resolve-mode": "pull"}, nil
 	}
 	if len(unknown) > 0 {
-		return nil, &BaseImageError{Use: unknown[0], Why: "the image depends on a build argument, and the Dockerfile also reads images under the registry prefix, which only the engine holds"}
+		return nil, &BaseImageError{Use: unknown[0], OptIn: trust.LocalImagesName, Why: "the image depends on a build argument, and the Dockerfile also reads images under the registry prefix, which only the engine holds"}
 	}
 	for _, u := range prefixed {
 		img, err := d.Engine.Inspect(ctx, u.Ref)
 		if err == nil && len(img.OnBuild) > 0 {
-			return nil, &BaseImageError{Use: u, Why: fmt.Sprintf("%s has ONBUILD triggers (%s), which run with the engine's images in reach", u.Ref, strings.Join(img.OnBuild, "; "))}
+			return nil, &BaseImageError{Use: u, OptIn: trust.LocalImagesName, Why: fmt.Sprintf("%s has ONBUILD triggers (%s), which run with the engine's images in reach", u.Ref, strings.Join(img.OnBuild, "; "))}
 		}
 	}
 	for _, u := range outside {

@@ -64,7 +64,7 @@ func pack(ctx context.Context, cfg config.Config, log *progress.Log) (pipeline.P
 
 // run loads the settings of target, runs job, and hands back an error that carries its exit
 // code to mage (which prints it), its text escaped; under GitHub Actions the error is also an
-// annotation. Ctrl-C and SIGTERM cancel job's context, clear the terminal's bar at once, and
+// annotation, on stderr. Ctrl-C and SIGTERM cancel job's context, clear the terminal's bar at once, and
 // end the run with 130 or 143 once job has cleaned up.
 func run(ctx context.Context, target string, job func(context.Context, config.Config, *progress.Log) error) error {
 	signalled() // the signals are ours from the start of the run
@@ -79,8 +79,8 @@ func run(ctx context.Context, target string, job func(context.Context, config.Co
 		}
 	}
 	err = progress.EscapeError(err)
-	if err != nil && config.InGitHubActions(os.Getenv) {
-		progress.GitHubError(os.Stdout, err)
+	if err != nil && config.InGitHubActions(os.Getenv) { // the runner reads commands on stderr too; stdout is the result's alone
+		progress.GitHubError(os.Stderr, err)
 	}
 	return exitcode.ForMage(err)
 }
