@@ -137,6 +137,27 @@ func solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Repor
 	if err != nil {
 		return Report{}, false, err
 	}
+	var digest string
+	rep, started, err := follow(ctx, log, func(statuses chan *client.SolveStatus) error {
+		resp, err := c.Solve(ctx, nil, opt, statuses)
+		if err == nil {
+			digest = resp.ExporterResponse["containerimage.digest"]
+		}
+		return err
+	})
+	rep.Digest = digest
+	return rep, started, err
+}
+
+// Follow prints and reports, as Solve does, a solve that run starts elsewhere (the Docker
+// Engine's /build): run sends the solve's statuses to the channel it is given and closes it
+// before it returns.
+func Follow(ctx context.Context, log io.Writer, run func(statuses chan *client.SolveStatus) error) (Report, error) {
+	rep, _, err := follow(ctx, log, run)
+	return rep, err
+}
+
+func follow(ctx context.Context, log io.Writer, run func(statuses chan *client.SolveStatus) error) (Report, bool, error) {
 	statuses := make(chan *client.SolveStatus)
 	tr := newTracker()
 	printed := make(chan struct{})
@@ -145,17 +166,37 @@ func solve(ctx context.Context, c *client.Client, b Build, log io.Writer) (Repor
 		showProgress(statuses, log, tr)
 	}()
 	start := time.Now()
-	resp, err := c.Solve(ctx, nil, opt, statuses)
+	err := run(statuses)
 	<-printed
 	rep := tr.report(time.Since(start))
 	switch {
 	case err == nil:
-		rep.Digest = resp.ExporterResponse["containerimage.digest"]
 		return rep, true, nil
 	case ctx.Err() != nil:
 		return rep, tr.startedAStep(), ctx.Err()
 	}
 	return rep, tr.startedAStep(), tr.failure(err)
+}
+
+// EngineSession runs a BuildKit session on the engine's /session endpoint that hands the
+// engine's BuildKit this machine's registry credentials for credentialsFor alone (every other
+// registry anonymously), as Solve's session does; a /build request names it by the ID returned.
+// stop ends it.
+func EngineSession(ctx context.Context, e *docker.Engine, credentialsFor string) (id string, stop func(), err error) {
+	s, err := session.NewSession(ctx, "runtimebuild-serve")
+	if err != nil {
+		return "", nil, fmt.Errorf("starting a BuildKit session: %w", err)
+	}
+	s.Allow(registryAuth(credentialsFor))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+			return e.DialHijack(ctx, "/session", proto, meta)
+		})
+	}()
+	return s.ID(), func() { s.Close(); cancel(); <-done }, nil
 }
 
 func solveOpt(b Build) (client.SolveOpt, error) {

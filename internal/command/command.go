@@ -1,4 +1,4 @@
-// Package command runs external programs (git, docker) through bitfield/script with a context,
+// Package command runs external programs (git) through bitfield/script with a context,
 // keeping their standard error apart so that a failure says what the program said.
 package command
 
@@ -15,45 +15,13 @@ import (
 // Output runs name with args and returns its standard output. On failure the error reads
 // "name args: <what the program wrote to stderr>".
 func Output(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var out bytes.Buffer
-	err := Stream(ctx, nil, &out, name, args...)
-	return out.Bytes(), err
-}
-
-// Stream runs name with args, feeding it stdin (when not nil) and copying its standard
-// output to stdout as it comes, so that large outputs (docker save) never sit in memory.
-func Stream(ctx context.Context, stdin io.Reader, stdout io.Writer, name string, args ...string) error {
-	return Cmd{Stdin: stdin, Stdout: stdout}.Run(ctx, name, args...)
-}
-
-// Cmd is a program's standard streams.
-type Cmd struct {
-	Stdin  io.Reader // nil: nothing
-	Stdout io.Writer // nil: discarded
-	Stderr io.Writer // also receives standard error when not nil (a build log)
-}
-
-// Run runs name with args; on failure the error carries what the program wrote to stderr.
-func (c Cmd) Run(ctx context.Context, name string, args ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var stderr bytes.Buffer
-	var errOut io.Writer = &stderr
-	if c.Stderr != nil {
-		errOut = io.MultiWriter(&stderr, c.Stderr)
-	}
-	p := script.NewPipe().WithContext(ctx).WithStderr(errOut)
-	if c.Stdin != nil {
-		p = p.WithReader(c.Stdin)
-	}
-	stdout := c.Stdout
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	p = p.ExecCommand(name, args...)
+	var stdout, stderr bytes.Buffer
+	p := script.NewPipe().WithContext(ctx).WithStderr(&stderr).ExecCommand(name, args...)
 	// The pipe closes itself at EOF and then reports its exit status through Error: read it
 	// once to the end, never twice.
-	out := &recordingWriter{w: stdout}
+	out := &recordingWriter{w: &stdout}
 	_, _ = io.Copy(out, p)
 	if out.err != nil {
 		cancel() // stop the program; its output has nowhere to go
@@ -62,13 +30,13 @@ func (c Cmd) Run(ctx context.Context, name string, args ...string) error {
 	err := p.Error()
 	switch {
 	case out.err != nil:
-		return fmt.Errorf("%s: writing its output: %w", describe(name, args), out.err)
+		return stdout.Bytes(), fmt.Errorf("%s: writing its output: %w", describe(name, args), out.err)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", describe(name, args), ctx.Err())
+		return stdout.Bytes(), fmt.Errorf("%s: %w", describe(name, args), ctx.Err())
 	case err != nil:
-		return &Error{Command: describe(name, args), Stderr: strings.TrimSpace(stderr.String()), Err: err}
+		return stdout.Bytes(), &Error{Command: describe(name, args), Stderr: strings.TrimSpace(stderr.String()), Err: err}
 	}
-	return nil
+	return stdout.Bytes(), nil
 }
 
 // recordingWriter keeps the first write error, to tell it from the program's own failure.
@@ -107,7 +75,7 @@ func describe(name string, args []string) string {
 }
 
 // Summary keeps a program's error output to one line: the first line (git's "fatal: ...") and
-// the last two (where docker build says what failed).
+// the last two (where a program that logs as it goes says what failed).
 func Summary(stderr string) string {
 	var lines []string
 	for _, l := range strings.Split(stderr, "\n") {

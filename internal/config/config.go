@@ -107,6 +107,7 @@ type Serve struct {
 	AllowPrivateURLs bool     // SERVE_ALLOW_PRIVATE_URLS
 	CacheMax         int64    // SERVE_CACHE_MAX: bytes of BuildKit cache serve's builds keep in the engine
 	StateDir         string   // SERVE_STATE_DIR; empty: the records' default directory
+	StateHome        string   // XDG_STATE_HOME: where that default directory lies
 	CacheMode        string   // SERVE_CACHE_MODE: max, min, off
 	Platforms        []string // SERVE_PLATFORMS; empty: the daemon's own
 
@@ -381,6 +382,7 @@ func (r *reader) serve() Serve {
 		AllowPrivateURLs: r.boolean("SERVE_ALLOW_PRIVATE_URLS", false),
 		CacheMax:         r.positiveInt64("SERVE_CACHE_MAX", 10<<30),
 		StateDir:         r.str("SERVE_STATE_DIR", ""),
+		StateHome:        r.str("XDG_STATE_HOME", ""),
 		CacheMode:        r.oneOf("SERVE_CACHE_MODE", "max", "max", "min", "off"),
 		Platforms:        r.list("SERVE_PLATFORMS", ""),
 

@@ -1,12 +1,18 @@
 package docker_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/runtimebuild/runtimebuild/internal/docker"
 	"github.com/runtimebuild/runtimebuild/internal/dockertest"
@@ -51,5 +57,55 @@ func TestTheRealEngineTagsSavesLoadsAndRemoves(t *testing.T) {
 	t.Cleanup(func() { e.Remove(context.Background(), other) })
 	if ok, err := e.Exists(ctx, other); !ok || err != nil {
 		t.Fatalf("after Load: exists %v, %v (log %q)", ok, err, log.String())
+	}
+}
+
+// A tar context sent to the real engine's /build is built by its BuildKit: the image gets the
+// names asked for, BuildKit's progress arrives decoded, and a failing step is a *BuildError
+// carrying the engine's message.
+func TestTheRealEngineBuildsATarContextWithBuildKit(t *testing.T) {
+	dockertest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := dockertest.Engine(t)
+	ref := dockertest.FixtureImage(t) + "-built"
+	t.Cleanup(func() { dockertest.RemoveImages(ref) })
+	build := func(dockerfile string) ([]string, error) {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for name, body := range map[string]string{"Dockerfile": dockerfile, "f.txt": "f\n"} {
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+			io.WriteString(tw, body)
+		}
+		tw.Close()
+		statuses := make(chan *bkclient.SolveStatus)
+		var vertices []string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for st := range statuses {
+				for _, v := range st.Vertexes {
+					vertices = append(vertices, v.Name)
+				}
+			}
+		}()
+		err := e.Build(ctx, &buf, docker.BuildOptions{Tags: []string{ref}}, statuses)
+		<-done
+		return vertices, err
+	}
+	vertices, err := build("FROM scratch\nCOPY f.txt /\nLABEL built=tar\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(vertices, func(v string) bool { return strings.Contains(v, "COPY f.txt") }) {
+		t.Fatalf("the progress names no COPY step: %q", vertices)
+	}
+	if img, err := e.Inspect(ctx, ref); err != nil || img.Labels["built"] != "tar" {
+		t.Fatalf("the built image: %+v, %v", img, err)
+	}
+	_, err = build("FROM scratch\nCOPY absent.txt /\n")
+	var failed *docker.BuildError
+	if !errors.As(err, &failed) || !strings.Contains(failed.Message, "absent.txt") {
+		t.Fatalf("a failing build: %v, want a *BuildError naming absent.txt", err)
 	}
 }

@@ -21,6 +21,9 @@ type Options struct {
 	// IfDeclared are baked like Args where the Dockerfile declares them, and ignored elsewhere.
 	IfDeclared map[string]string
 	Labels     [][2]string // put on the final stage, in this order
+	// Chosen says what chose Target, in the comment above the "FROM <target>" appended when
+	// Target is not the last stage (the caller's wording: this package names no setting).
+	Chosen string
 }
 
 // Rendered is a standalone Dockerfile and what was learnt making it.
@@ -75,15 +78,6 @@ func (e *ParseError) Error() string { return parsePrefix.ReplaceAllString(e.Err.
 
 // Unwrap is BuildKit's error.
 func (e *ParseError) Unwrap() error { return e.Err }
-
-// Standalone parses src and makes it standalone (Dockerfile.Standalone).
-func Standalone(src []byte, opt Options) (Rendered, error) {
-	d, err := Parse(src)
-	if err != nil {
-		return Rendered{}, err
-	}
-	return d.Standalone(opt)
-}
 
 // Standalone rewrites the Dockerfile so that a plain `docker build` of it makes opt.Target
 // with the build args baked in, as `--target` and `--build-arg` would. Every line of the
@@ -157,7 +151,11 @@ func (d *Dockerfile) Standalone(opt Options) (Rendered, error) {
 		b.WriteString("\n")
 	}
 	if target != len(d.Stages)-1 {
-		fmt.Fprintf(&b, "\n# runtimebuild: the image is the %s stage (TARGET)\nFROM %s\n", out.Target, out.Target)
+		fmt.Fprintf(&b, "\n# runtimebuild: the image is the %s stage", out.Target)
+		if opt.Chosen != "" {
+			fmt.Fprintf(&b, " (%s)", opt.Chosen)
+		}
+		fmt.Fprintf(&b, "\nFROM %s\n", out.Target)
 		out.Appended = true
 	}
 	if len(opt.Labels) > 0 {

@@ -121,6 +121,7 @@ var agentTargets = []string{"builder", "binary-builder", "base-image-minimal", "
 func agentOptions(target string) Options {
 	return Options{
 		Target: target,
+		Chosen: "TARGET",
 		Args:   map[string]string{"ENABLE_VERTEX": "1", "VSCODE_VERSION": "1.99.0"},
 		IfDeclared: map[string]string{
 			"BASE_IMAGE":              "ghcr.io/example/base:1.0",
@@ -298,4 +299,13 @@ func FuzzStandalone(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Standalone parses src and makes it standalone (Dockerfile.Standalone): the tests' shorthand.
+func Standalone(src []byte, opt Options) (Rendered, error) {
+	d, err := Parse(src)
+	if err != nil {
+		return Rendered{}, err
+	}
+	return d.Standalone(opt)
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/runtimebuild/runtimebuild/internal/config"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/invocation"
@@ -20,7 +22,8 @@ import (
 // asks /registry_prefix, which the default target image needs anyway. With TARGET_IMAGE set the
 // prefix is not needed, so a server that answers without one (a 4xx, no registry_prefix) is
 // reached all the same; no server at the URL, a redirect elsewhere, a wrong key or a body that
-// is not the API's JSON still stop the run.
+// is not the API's JSON still stop the run, and so does, without TARGET_IMAGE, a prefix that no
+// image name can follow.
 func Reach(ctx context.Context, client *runtimeapi.Client, api config.API, targetImage string) error {
 	return reach(ctx, client, api, targetImage == "")
 }
@@ -40,8 +43,8 @@ func reach(ctx context.Context, client *runtimeapi.Client, api config.API, needs
 		return fmt.Errorf("the Runtime API did not answer within BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 	case needsPrefix:
 		return err
-	case errors.Is(err, runtimeapi.ErrNoRegistryPrefix):
-		return nil
+	case errors.Is(err, runtimeapi.ErrNoRegistryPrefix), errors.As(err, new(*registryPrefixError)):
+		return nil // TARGET_IMAGE names the image: the prefix, missing or unusable, is not needed
 	case errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500 &&
 		he.StatusCode != http.StatusUnauthorized && he.StatusCode != http.StatusForbidden &&
 		he.StatusCode != http.StatusRequestTimeout && he.StatusCode != http.StatusTooManyRequests:
@@ -51,7 +54,8 @@ func reach(ctx context.Context, client *runtimeapi.Client, api config.API, needs
 }
 
 // registryPrefix asks the Runtime API where it pushes images. A wrong key, no server at the URL
-// or a redirect elsewhere pass unchanged for Advise to name what to check.
+// or a redirect elsewhere pass unchanged for Advise to name what to check; a prefix no image
+// name can follow is a *registryPrefixError.
 func registryPrefix(ctx context.Context, client *runtimeapi.Client) (string, error) {
 	prefix, err := client.RegistryPrefix(ctx)
 	var he *runtimeapi.HTTPError
@@ -59,12 +63,27 @@ func registryPrefix(ctx context.Context, client *runtimeapi.Client) (string, err
 	var re *runtimeapi.RedirectError
 	switch {
 	case err == nil:
+		// Any IMAGE_NAME config accepts is a valid path component: checking with one checks the prefix.
+		if _, err := name.NewRepository(strings.TrimRight(prefix, "/") + "/image"); err != nil {
+			return "", &registryPrefixError{Prefix: prefix}
+		}
 		return prefix, nil
 	case errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden),
 		errors.As(err, &ue), errors.As(err, &re), errors.Is(err, runtimeapi.ErrKeyEchoed):
 		return "", err // the key or the URL itself is wrong: Advise says which
 	}
 	return "", fmt.Errorf("%w; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", err)
+}
+
+// registryPrefixError is a registry prefix that no image name can follow (a line break, a
+// workflow command, characters no registry path has): it is refused before anything is packed.
+type registryPrefixError struct {
+	Prefix string // as the server sent it, the key redacted
+}
+
+func (e *registryPrefixError) Error() string {
+	return fmt.Sprintf("GET /registry_prefix answered %q, which is no registry and path an image name can follow; "+
+		"check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE", e.Prefix)
 }
 
 // interruptedAfterPacking says what a Ctrl-C after packing leaves: the archive and its result
@@ -74,8 +93,12 @@ func interruptedAfterPacking(err error, archive, while string) error {
 	if err == nil || !errors.Is(err, context.Canceled) || errors.As(err, &ie) {
 		return err
 	}
-	return &InterruptedError{While: while, Advice: fmt.Sprintf("%s and %s were written, nothing was sent; run it again to upload",
-		archive, result.PathFor(archive))}
+	return &InterruptedError{While: while, Advice: writtenAdvice(archive, "nothing was sent; run it again to upload")}
+}
+
+// writtenAdvice is the advice of an interruption that leaves archive and its result file on disk.
+func writtenAdvice(archive, rest string) string {
+	return fmt.Sprintf("%s and %s were written, %s", archive, result.PathFor(archive), rest)
 }
 
 // BuildIDArgument checks the build ID a user gave to target ("status", "cancel"): the one

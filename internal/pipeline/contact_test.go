@@ -49,6 +49,11 @@ func TestReachFailsBeforeAnyWorkOnlyWhenTheServerIsWrongForThisRun(t *testing.T)
 		{"no /registry_prefix needs TARGET_IMAGE", answering(t, 404, `{"detail":"Not Found"}`), "", "404 Not Found: Not Found; check RUNTIME_API_URL, or name the image yourself with TARGET_IMAGE"},
 		{"no /registry_prefix, and TARGET_IMAGE names the image", answering(t, 404, `{"detail":"Not Found"}`), "r.test/app:1", ""},
 		{"no registry_prefix in the answer, and TARGET_IMAGE", answering(t, 200, `{}`), "r.test/app:1", ""},
+		{"a prefix no image name can follow", answering(t, 200, `{"registry_prefix":"reg.example/rt\n::error::INJ"}`), "",
+			`GET /registry_prefix answered "reg.example/rt\n::error::INJ", which is no registry and path an image name can follow`},
+		{"a prefix in capitals", answering(t, 200, `{"registry_prefix":"reg.example/RT"}`), "", `"reg.example/RT", which is no registry`},
+		{"a prefix no image name can follow, and TARGET_IMAGE", answering(t, 200, `{"registry_prefix":"reg.example/rt\n::error::INJ"}`), "r.test/app:1", ""},
+		{"a prefix that is a registry with a port", answering(t, 200, `{"registry_prefix":"localhost:5000/"}`), "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := load(t, map[string]string{"RUNTIME_API_URL": tt.url, "RUNTIME_API_KEY": "k", "TARGET_IMAGE": tt.targetImage})
@@ -62,6 +67,8 @@ func TestReachFailsBeforeAnyWorkOnlyWhenTheServerIsWrongForThisRun(t *testing.T)
 				t.Fatalf("not reached: %v", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Fatalf("err = %v, want %q", err, tt.want)
+			case err != nil && strings.ContainsAny(err.Error(), "\r\n"):
+				t.Fatalf("err = %q, want one line", err)
 			case err != nil && exitcode.Of(err) != exitcode.Failure:
 				t.Fatalf("exit %d, want %d: the work failed, the call was right", exitcode.Of(err), exitcode.Failure)
 			}

@@ -313,7 +313,7 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 			return "", settingError(err)
 		}
 	}
-	opt := dockerfile.Options{Args: map[string]string{}, IfDeclared: map[string]string{
+	opt := dockerfile.Options{Chosen: "TARGET", Args: map[string]string{}, IfDeclared: map[string]string{
 		"OPENHANDS_BUILD_GIT_SHA": p.Commit.SHA, "OPENHANDS_BUILD_GIT_REF": p.Ref,
 	}}
 	if s.BaseImage != "" {

@@ -56,7 +56,7 @@ func serveBuilder(ctx context.Context, cfg config.Serve, log *progress.Log) (ser
 	if err := engine.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("serve builds with the Docker engine's BuildKit: %w; start the engine or point DOCKER_HOST at it, build on a buildkitd with SERVE_BUILDER=buildkit and BUILDKIT_HOST, or set SERVE_BUILDER=check to check uploads without building", err)
 	}
-	return &server.DockerBuilder{Engine: engine, CacheMax: cfg.CacheMax}, nil
+	return &server.DockerBuilder{Engine: engine, CacheMax: cfg.CacheMax, CacheMaxName: "SERVE_CACHE_MAX"}, nil
 }
 
 // buildkitFarm is the buildkit builder on BUILDKIT_HOST's daemons: at least one must answer
@@ -106,7 +106,7 @@ func platformsText(p []string) string {
 func openStore(cfg config.Serve, log *progress.Log) (*records.Store, error) {
 	dir := cfg.StateDir
 	if dir == "" {
-		d, err := records.DefaultDir()
+		d, err := records.DefaultDir(cfg.StateHome)
 		if err != nil {
 			return nil, exitcode.Usagef("SERVE_STATE_DIR is not set, and %v", err)
 		}
@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg config.Serve, log *progress.Log, builder ser
 		Key: cfg.Key, NoAuth: cfg.NoAuth, RegistryPrefix: cfg.Registry, Workers: cfg.Workers,
 		BuildTimeout: cfg.BuildTimeout, MaxUpload: cfg.MaxUpload, Builder: builder, Logger: log, Store: store,
 		LocalImages: cfg.LocalImages, AllowPrivateURLs: cfg.AllowPrivateURLs,
+		LocalImagesName: "SERVE_LOCAL_IMAGES=true", PrivateURLsName: "SERVE_ALLOW_PRIVATE_URLS=true",
 	})
 	if err != nil {
 		return err

@@ -126,7 +126,7 @@ func Send(ctx context.Context, client *runtimeapi.Client, packed Packed, api con
 		log.Infof("no image holds this archive yet (%s is not there): building", content)
 	}
 	return submit(ctx, client, api, githubOutput, log, submission{
-		Archive: plan.Archive, Format: runtimeapi.Format(send.UploadFormat), TargetImage: target, Tags: tags, Result: &res,
+		Archive: plan.Archive, Format: runtimeapi.Format(send.UploadFormat), TargetImage: target, Tags: tags, Result: &res, Kept: true,
 	})
 }
 
@@ -139,6 +139,7 @@ type submission struct {
 	Tags        []string
 	Result      *result.Result // updated when not nil, beside ResultFor (default: Archive)
 	ResultFor   string
+	Kept        bool // the archive and its result file stay in OUTPUT_DIR (upload's; image's export is removed)
 }
 
 // submit uploads, then polls to the end, keeping the result file and GITHUB_OUTPUT up to date.
@@ -168,7 +169,11 @@ func submit(ctx context.Context, client *runtimeapi.Client, api config.API, gith
 		case errors.Is(err, context.DeadlineExceeded):
 			return Built{}, fmt.Errorf("the upload did not finish within BUILD_TIMEOUT=%s: %w", api.BuildTimeout, err)
 		case errors.Is(err, context.Canceled):
-			return Built{}, &InterruptedError{While: "uploading", Advice: "nothing was built; run it again to upload"}
+			advice := "nothing was built; run it again to upload"
+			if s.Kept { // say what is on disk, as a Ctrl-C after packing does (docs/protocol.md)
+				advice = writtenAdvice(s.Archive, advice)
+			}
+			return Built{}, &InterruptedError{While: "uploading", Advice: advice}
 		}
 		return Built{}, fmt.Errorf("uploading %s: %w", s.Archive, err)
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,6 +145,46 @@ func TestAnotherBaseImageOfTheSameCommitAndTargetIsBuilt(t *testing.T) {
 		if !strings.Contains(logs.String(), step.log) {
 			t.Fatalf("step %d: the log does not say %q:\n%s", i, step.log, logs.String())
 		}
+	}
+}
+
+// A Ctrl-C during the upload names what the packing left (docs/protocol.md): the archive and
+// its .json, which a later upload sends.
+func TestCtrlCWhileUploadingNamesTheArchiveAndItsResultFile(t *testing.T) {
+	uploading := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/registry_prefix":
+			io.WriteString(w, `{"registry_prefix":"registry.test/rt"}`)
+		case "/image_exists":
+			io.WriteString(w, `{"exists":false}`)
+		case "/build":
+			io.CopyN(io.Discard, r.Body, 1)
+			close(uploading)
+			io.Copy(io.Discard, r.Body) // ends when the client hangs up; only then does r's context watch the connection
+			<-r.Context().Done()
+		}
+	}))
+	t.Cleanup(api.Close)
+	src := gittest.Init(t, t.TempDir(), gittest.Project())
+	cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": api.URL, "RUNTIME_API_KEY": "k"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-uploading; cancel() }() // Ctrl-C once the upload has begun
+	_, err := upload(ctx, cfg, progress.New(io.Discard, "quiet"))
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.While != "uploading" {
+		t.Fatalf("err = %v, want an interruption while uploading", err)
+	}
+	archives, _ := filepath.Glob(filepath.Join(cfg.Pack.OutputDir, "*.tar.gz"))
+	if len(archives) != 1 {
+		t.Fatalf("archives in OUTPUT_DIR: %q, want 1", archives)
+	}
+	if want := archives[0] + " and " + archives[0] + ".json were written, nothing was built; run it again to upload"; ie.Advice != want {
+		t.Fatalf("advice %q, want %q", ie.Advice, want)
+	}
+	if _, err := result.Read(archives[0]); err != nil {
+		t.Fatalf("the result file it names: %v", err)
 	}
 }
 

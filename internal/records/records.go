@@ -89,11 +89,12 @@ var (
 	byEnded = []byte("ended")  // ended time (8 bytes, big-endian nanoseconds) + id → nothing: the order of pruning
 )
 
-// DefaultDir is the state directory when none is set: $XDG_STATE_HOME/runtimebuild/serve, else
-// ~/.local/state/runtimebuild/serve.
-func DefaultDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "runtimebuild", "serve"), nil
+// DefaultDir is the state directory when none is set: stateHome/runtimebuild/serve (the edge
+// passes $XDG_STATE_HOME), else, stateHome being empty or relative, as the XDG base directory
+// specification says, ~/.local/state/runtimebuild/serve.
+func DefaultDir(stateHome string) (string, error) {
+	if filepath.IsAbs(stateHome) {
+		return filepath.Join(stateHome, "runtimebuild", "serve"), nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {

@@ -66,30 +66,40 @@ func newBody(archive string, format Format, targetImage string, tags []string) (
 // frame returns what comes before and after the archive content in the body.
 func frame(format Format, targetImage string, tags []string) (prefix, suffix []byte, contentType string, err error) {
 	if format == JSON {
-		image, _ := json.Marshal(targetImage)
 		if tags == nil {
 			tags = []string{}
 		}
-		list, _ := json.Marshal(tags)
-		return []byte(`{"context":"`), []byte(`","target_image":` + string(image) + `,"tags":` + string(list) + `}`), "application/json", nil
+		// The context's string streams between prefix and suffix: the prefix opens it, and the
+		// suffix closes it and holds the other members, as json.Marshal writes them.
+		key, err := json.Marshal(FieldContext)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		rest, err := json.Marshal(map[string]any{FieldTargetImage: targetImage, FieldTags: tags})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		prefix = append(append([]byte("{"), key...), `:"`...)
+		suffix = append([]byte(`",`), rest[1:]...) // rest without its "{"
+		return prefix, suffix, "application/json", nil
 	}
 	var head, tail bytes.Buffer
 	out := &switchWriter{w: &head}
 	mw := multipart.NewWriter(out)
-	if err := mw.WriteField("target_image", targetImage); err != nil {
+	if err := mw.WriteField(FieldTargetImage, targetImage); err != nil {
 		return nil, nil, "", err
 	}
 	for _, t := range tags {
-		if err := mw.WriteField("tags", t); err != nil {
+		if err := mw.WriteField(FieldTags, t); err != nil {
 			return nil, nil, "", err
 		}
 	}
 	h := textproto.MIMEHeader{}
 	if format == RawImage {
-		h.Set("Content-Disposition", `form-data; name="context"; filename="image.tar.gz"`)
+		h.Set("Content-Disposition", `form-data; name="`+FieldContext+`"; filename="image.tar.gz"`)
 		h.Set("Content-Type", "application/gzip")
 	} else {
-		h.Set("Content-Disposition", `form-data; name="context"; filename="context.tar.gz"`)
+		h.Set("Content-Disposition", `form-data; name="`+FieldContext+`"; filename="context.tar.gz"`)
 		h.Set("Content-Type", "application/octet-stream")
 	}
 	if _, err := mw.CreatePart(h); err != nil {

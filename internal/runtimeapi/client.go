@@ -168,7 +168,7 @@ func (c *Client) ImageExists(ctx context.Context, image string) (bool, error) {
 func (c *Client) BuildStatus(ctx context.Context, buildID string) (Status, error) {
 	var s Status
 	err := c.attempt(ctx, "GET /build_status", func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{"build_id": {buildID}}, nil)
+		return c.request(ctx, http.MethodGet, PathBuildStatus, url.Values{ParamBuildID: {buildID}}, nil)
 	}, &s, c.opts.RequestTimeout)
 	for _, f := range []*string{&s.BuildID, (*string)(&s.Status), &s.Image, &s.Digest, &s.Error, &s.Message} {
 		*f = c.redact.Replace(*f)
@@ -247,7 +247,7 @@ func ValidBuildID(id string) bool { return buildIDPattern.MatchString(id) }
 func (c *Client) Cancel(ctx context.Context, buildID string) (CancelAnswer, error) {
 	var out CancelAnswer
 	err := c.do(ctx, "POST "+PathBuildCancel, func(ctx context.Context) (*http.Request, error) {
-		return c.request(ctx, http.MethodPost, PathBuildCancel, url.Values{"build_id": {buildID}}, nil)
+		return c.request(ctx, http.MethodPost, PathBuildCancel, url.Values{ParamBuildID: {buildID}}, nil)
 	}, &out, c.opts.RequestTimeout)
 	var herr *HTTPError
 	if errors.As(err, &herr) && noEndpoint(herr) {
@@ -371,6 +371,9 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		text, fromJSON := detail(resp.Body)
+		if ctx.Err() != nil { // the detail was cut short by Ctrl-C: the answer is no longer the point
+			return permanent{ctx.Err()}
+		}
 		herr := &HTTPError{Op: op, StatusCode: resp.StatusCode, Detail: c.redact.Replace(text), JSONDetail: fromJSON,
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		if !retryableStatus(resp.StatusCode) {
@@ -378,10 +381,33 @@ func (c *Client) attempt(ctx context.Context, op string, newRequest func(context
 		}
 		return herr
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+	body := &readErrRecorder{r: resp.Body}
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(out); err != nil {
+		switch {
+		case ctx.Err() != nil: // Ctrl-C or the caller's deadline while the answer arrived: theirs, not the server's
+			return permanent{ctx.Err()}
+		case body.err != nil: // the answer broke off or stalled: a dropped connection or a timeout, which may heal
+			return fmt.Errorf("%s: reading the answer: %w", op, c.redactErr(scrub(body.err)))
+		}
 		return permanent{fmt.Errorf("%s: the answer is not the expected JSON: %v", op, err)}
 	}
 	return nil
+}
+
+// readErrRecorder keeps the first failure of reading r other than its end, so that an answer
+// cut short by the connection (unexpected EOF, reset, timeout) is told from a whole answer
+// that is not JSON: the decoder reports both as a decoding error.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // send does one round trip. A redirect to another origin is a permanent *RedirectError; a first

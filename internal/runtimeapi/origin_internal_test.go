@@ -88,3 +88,43 @@ func TestAFirstContactThroughAMissingProxyNamesTheProxy(t *testing.T) {
 		t.Fatalf("%q", msg)
 	}
 }
+
+// cancelOnHeaders cancels a request's context once its answer's headers have arrived, as a
+// Ctrl-C does while the body is still coming.
+type cancelOnHeaders struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (c cancelOnHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	c.cancel()
+	return resp, err
+}
+
+// Ctrl-C while an answer's body arrives is Ctrl-C (context.Canceled, exit 130 at the edge), not
+// an answer that is not JSON.
+func TestCtrlCWhileTheAnswerArrivesIsCtrlC(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "200")
+		if r.URL.Query().Get("image") == "refused:1" { // an error's detail that never ends
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		}
+		io.WriteString(w, `{"exists":`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes
+	}))
+	defer srv.Close()
+	for _, image := range []string{"app:1", "refused:1"} {
+		c, err := New(srv.URL, "k", Options{Retry: Retry{Attempts: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		c.http.Transport = cancelOnHeaders{next: c.http.Transport, cancel: cancel}
+		_, err = c.ImageExists(ctx, image)
+		if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "JSON") || strings.Contains(err.Error(), "422") {
+			t.Fatalf("%s: err = %v, want context.Canceled", image, err)
+		}
+	}
+}

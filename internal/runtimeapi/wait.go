@@ -155,7 +155,7 @@ const maxLogBody = 4 << 20
 func (c *Client) BuildLogs(ctx context.Context, buildID string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	req, err := c.request(ctx, http.MethodGet, PathBuildLogs, url.Values{"build_id": {buildID}}, nil)
+	req, err := c.request(ctx, http.MethodGet, PathBuildLogs, url.Values{ParamBuildID: {buildID}}, nil)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,16 @@ const (
 	PathBuildCancel    = "/build/cancel" // ?build_id=<id>; serve's own, not every Runtime API's
 )
 
+// The request side: the fields of POST /build (a form's parts, or a JSON body's members) and the
+// query parameter that names a build.
+const (
+	FieldContext     = "context"      // the archive: base64 text, or gzip bytes in a form's part
+	FieldTargetImage = "target_image" // the image to build
+	FieldTags        = "tags"         // one part per tag in a form (serve also reads tags[], tags_N); a list in JSON
+	FieldTarget      = "target"       // the stage to build: serve's extension, which the hosted API ignores
+	ParamBuildID     = "build_id"     // ?build_id=<id> of the status, logs and cancel paths
+)
+
 // RegistryPrefixAnswer is the answer of GET /registry_prefix: where the server pushes images.
 type RegistryPrefixAnswer struct {
 	RegistryPrefix string `json:"registry_prefix"`

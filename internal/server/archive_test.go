@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runtimebuild/runtimebuild/internal/dockerfile"
 	"github.com/runtimebuild/runtimebuild/internal/targz"
 )
 
@@ -238,18 +239,30 @@ func TestServeBuildsTheStageTheClientNamesWhenTheDockerfileHasIt(t *testing.T) {
 		{"no stage named: the last", "FROM scratch AS a\nFROM scratch AS b\n", "", "", ""},
 		{"a stage named in another case: as BuildKit names it", "FROM scratch AS builder\nFROM scratch AS final\n", "Builder", "builder", ""},
 		{"an unknown stage: the last, said in the log", "FROM scratch AS a\n", "nope", "", `no stage "nope"`},
-		{"a Dockerfile that does not parse: the last, the builder says why", "FROM scratch\nCOPPY a b\n", "a", "", `no stage "a"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(tt.dockerfile), 0o644); err != nil {
+			model, err := dockerfile.Parse([]byte(tt.dockerfile))
+			if err != nil {
 				t.Fatal(err)
 			}
 			var log bytes.Buffer
-			stage, err := chooseStage(dir, tt.want, &log)
-			if err != nil || stage != tt.stage || (tt.log == "") != (log.Len() == 0) || !strings.Contains(log.String(), tt.log) {
+			stage := chooseStage(model, tt.want, &log)
+			if stage != tt.stage || (tt.log == "") != (log.Len() == 0) || !strings.Contains(log.String(), tt.log) {
 				t.Fatalf("stage %q, %v, log %q; want %q, log with %q", stage, err, log.String(), tt.stage, tt.log)
 			}
 		})
+	}
+}
+
+// A Dockerfile BuildKit's parser refuses is refused by guard, before any stage is chosen: the
+// job fails saying why, as the builder would.
+func TestServeRefusesADockerfileThatDoesNotParseBeforeChoosingAStage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPPY a b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, model, err := guard(context.Background(), dir, &Job{Target: "a", TargetImage: "localhost/runtime/app:1"})
+	if err == nil || model != nil || !strings.Contains(err.Error(), "reading the Dockerfile") || !strings.Contains(err.Error(), "COPPY") {
+		t.Fatalf("model %v, err %v; want the parser's refusal", model, err)
 	}
 }

@@ -152,13 +152,11 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	if err != nil {
 		return fmt.Errorf("unpacking: %w", err)
 	}
-	srcs, err := guard(ctx, dir, job)
+	srcs, model, err := guard(ctx, dir, job)
 	if err != nil {
 		return err
 	}
-	if b.Target, err = chooseStage(dir, job.Target, log); err != nil {
-		return err
-	}
+	b.Target = chooseStage(model, job.Target, log)
 	b.ContextDir = dir
 	b.CredentialsFor = job.Trust.Registry()
 	ref, err := name.ParseReference(job.TargetImage)
@@ -167,12 +165,17 @@ func solveJob(ctx context.Context, job *Job, b buildkit.Build, log io.Writer, so
 	}
 	b.FrontendAttrs = stepCacheDomain(ref.Context().Name())
 	rep, err := solve(ctx, b, srcs, log)
-	job.Telemetry = &runtimeapi.Telemetry{
+	job.Telemetry = telemetry(rep)
+	return err
+}
+
+// telemetry is what a build's report tells the client.
+func telemetry(rep buildkit.Report) *runtimeapi.Telemetry {
+	return &runtimeapi.Telemetry{
 		BuildSeconds: rep.Build.Seconds(), ExportSeconds: rep.ExportPush.Seconds(),
 		CacheImportSeconds: rep.CacheImport.Seconds(), CacheExportSeconds: rep.CacheExport.Seconds(),
 		StepsCached: rep.CachedSteps, StepsTotal: rep.Steps,
 	}
-	return err
 }
 
 // stepCacheDomain are the frontend options that keep the step cache of RUN steps per
@@ -185,71 +188,78 @@ func stepCacheDomain(repo string) map[string]string {
 	return map[string]string{"build-arg:BUILDKIT_SANDBOX_HOSTNAME": cacheNamespace(repo)}
 }
 
-// guard reads what the unpacked Dockerfile fetches, refuses a frontend of its own, bases with
-// ONBUILD triggers and ADD sources on this server's networks (unless the operator allows
-// them), and gives its cache mounts the target repository's ids.
-func guard(ctx context.Context, dir string, job *Job) (sources, error) {
+// guard reads what the unpacked Dockerfile fetches, holds it to the trust boundary
+// (checkDockerfile) and writes back the Dockerfile it gives. The model it returns is the job's
+// one parse: its stages are those of the Dockerfile written back.
+func guard(ctx context.Context, dir string, job *Job) (sources, *dockerfile.Dockerfile, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return sources{}, err
+		return sources{}, nil, err
 	}
 	defer root.Close()
 	src, err := root.ReadFile("Dockerfile")
 	if err != nil {
-		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err)
+		return sources{}, nil, fmt.Errorf("reading the Dockerfile: %w", err)
 	}
+	srcs, isolated, model, err := checkDockerfile(ctx, src, job)
+	if err != nil {
+		return sources{}, nil, err
+	}
+	if !bytes.Equal(isolated, src) {
+		if err := root.WriteFile("Dockerfile", isolated, 0o644); err != nil {
+			return sources{}, nil, fmt.Errorf("writing the Dockerfile: %w", err)
+		}
+	}
+	return srcs, model, nil
+}
+
+// checkDockerfile parses the Dockerfile src, reads what it fetches, refuses a frontend of its
+// own, bases with ONBUILD triggers and ADD sources on this server's networks (unless the
+// operator allows them), and returns it with its cache mounts given the target repository's
+// ids, and the model it parsed.
+func checkDockerfile(ctx context.Context, src []byte, job *Job) (sources, []byte, *dockerfile.Dockerfile, error) {
 	if err := checkFrontend(src); err != nil {
-		return sources{}, err
+		return sources{}, nil, nil, err
 	}
 	d, err := dockerfile.Parse(src)
 	if err != nil {
-		return sources{}, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
+		return sources{}, nil, nil, fmt.Errorf("reading the Dockerfile: %w", err) // BuildKit's own parser: the builder would refuse it too
 	}
 	srcs := readSources(d)
 	if err := checkOnBuild(ctx, srcs.Images, job.Trust); err != nil {
-		return sources{}, err
+		return sources{}, nil, nil, err
 	}
 	if !job.Trust.PrivateURLs {
 		if err := checkURLs(ctx, srcs.URLs, resolveHost, interfaceAddrs()); err != nil {
-			return sources{}, err
+			if pe := (*PrivateURLError)(nil); errors.As(err, &pe) {
+				pe.OptIn = job.Trust.PrivateURLsName
+			}
+			if ue := (*UncheckedSourceError)(nil); errors.As(err, &ue) {
+				ue.OptIn = job.Trust.PrivateURLsName
+			}
+			return sources{}, nil, nil, err
 		}
 	}
 	ref, err := name.ParseReference(job.TargetImage)
 	if err != nil {
-		return sources{}, err
+		return sources{}, nil, nil, err
 	}
 	isolated, err := isolateCacheMounts(src, d, ref.Context().Name())
 	if err != nil {
-		return sources{}, err
+		return sources{}, nil, nil, err
 	}
-	if !bytes.Equal(isolated, src) {
-		if err := root.WriteFile("Dockerfile", isolated, 0o644); err != nil {
-			return sources{}, fmt.Errorf("writing the Dockerfile: %w", err)
-		}
-	}
-	return srcs, nil
+	return srcs, isolated, d, nil
 }
 
-// chooseStage is the stage to build: the one the client named when the Dockerfile has it, else
-// "" (the last stage).
-func chooseStage(dir, want string, log io.Writer) (string, error) {
+// chooseStage is the stage of model to build: the one the client named when the Dockerfile has
+// it (as BuildKit names it), else "" (the last stage).
+func chooseStage(model *dockerfile.Dockerfile, want string, log io.Writer) string {
 	if want == "" {
-		return "", nil
+		return ""
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", err
-	}
-	defer root.Close()
-	df, err := root.ReadFile("Dockerfile")
-	if err != nil {
-		return "", fmt.Errorf("reading the Dockerfile: %w", err)
-	}
-	if model, err := dockerfile.Parse(df); err == nil {
-		if i, err := model.Stage(want); err == nil {
-			return model.Names[i], nil
-		}
+	if i, err := model.Stage(want); err == nil {
+		return model.Names[i]
 	}
 	fmt.Fprintf(log, "the Dockerfile has no stage %q: building its last stage\n", want)
-	return "", nil
+	return ""
 }

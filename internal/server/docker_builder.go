@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,12 +27,17 @@ type DockerBuilder struct {
 	// bytes: past it the least recently used of those records are pruned, never another one.
 	// Zero: no bound.
 	CacheMax int64
+	// CacheMaxName is CacheMax as the log names it to the operator (the edge's wording).
+	CacheMaxName string
 
 	mu   sync.Mutex
 	made map[string]bool // the engine's BuildKit cache records that appeared during serve's builds
 }
 
 // Build builds the job's context (only the stages its target needs) or loads its image archive.
+// The context archive goes to the engine's /build as one tar, which the engine unpacks
+// (buildUpload); only an archive whose Dockerfile or ignore file is a link, or that hard-links
+// an excluded file, is unpacked here and sent file by file over the engine's session.
 func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (string, error) {
 	names := append([]string{job.TargetImage}, job.Tags...)
 	replaced := d.imagesUnder(ctx, names)
@@ -46,11 +52,16 @@ func (d *DockerBuilder) Build(ctx context.Context, job *Job, log io.Writer) (str
 	defer c.Close()
 	before, started := cacheRecords(ctx, c), time.Now()
 	defer d.boundCache(c, before, started, log)
+	up, err := readUpload(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("reading the context: %w", err)
+	}
+	if up.unpack == "" {
+		return job.TargetImage, d.buildUpload(ctx, job, up, names, log)
+	}
+	fmt.Fprintf(log, "%s: unpacking the context here and sending it file by file\n", up.unpack)
 	return job.TargetImage, solveJob(ctx, job, buildkit.Build{Export: buildkit.MobyExport(names)}, log,
 		func(ctx context.Context, b buildkit.Build, srcs sources, log io.Writer) (buildkit.Report, error) {
-			if err := refuseHeredocs(srcs); err != nil {
-				return buildkit.Report{}, err
-			}
 			attrs, err := d.resolveBases(ctx, job.Trust, srcs, log)
 			if err != nil {
 				return buildkit.Report{}, err
@@ -146,7 +157,7 @@ func (d *DockerBuilder) boundCache(c *bkclient.Client, before map[string]bool, s
 		if err := c.Prune(ctx, nil, bkclient.PruneAll, bkclient.WithFilter([]string{"id==" + r.ID})); err == nil {
 			freed += r.Size
 			delete(d.made, r.ID)
-			fmt.Fprintf(log, "pruned cache record %s (%s, %d bytes): this server's cache is over SERVE_CACHE_MAX %d\n", r.ID, r.Description, r.Size, d.CacheMax)
+			fmt.Fprintf(log, "pruned cache record %s (%s, %d bytes): this server's cache is over %s %d\n", r.ID, r.Description, r.Size, cmp.Or(d.CacheMaxName, "its bound"), d.CacheMax)
 		}
 	}
 }
@@ -180,12 +191,13 @@ func (d *DockerBuilder) DescribeImage(ctx context.Context, image string) (ImageI
 // engine: it is not under the registry prefix and its registry did not give it, or it cannot be
 // known before the build, or it carries ONBUILD triggers.
 type BaseImageError struct {
-	Use imageUse
-	Why string
+	Use   imageUse
+	Why   string
+	OptIn string // the operator's opt-in that lets the engine's images serve (Trust.LocalImagesName)
 }
 
 func (e *BaseImageError) Error() string {
-	return fmt.Sprintf("Dockerfile %s: %s (bases come from registries, or are images under the registry prefix; the operator's SERVE_LOCAL_IMAGES=true lets the engine's own images serve)", e.Use, e.Why)
+	return fmt.Sprintf("Dockerfile %s: %s (bases come from registries, or are images under the registry prefix%s)", e.Use, e.Why, e.optIn())
 }
 
 // resolveBases decides where the engine's BuildKit takes the images the Dockerfile reads. With
@@ -195,8 +207,12 @@ func (e *BaseImageError) Error() string {
 // registry, anonymously, so that the engine's copy is the registry's; one that cannot be known
 // before the build is refused, and so is a prefix image with ONBUILD triggers (they could read
 // any local image). A # syntax= frontend is always pulled first: BuildKit resolves it locally
-// whatever the mode. SERVE_LOCAL_IMAGES=true leaves it all to the engine.
+// whatever the mode. SERVE_LOCAL_IMAGES=true leaves it all to the engine. A heredoc is refused
+// first, whatever the opt-ins: the engine's frontend does not read them.
 func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sources, log io.Writer) (map[string]string, error) {
+	if err := refuseHeredocs(srcs); err != nil { // the engine's frontend would run their lines as instructions
+		return nil, err
+	}
 	if trust.LocalImages {
 		return nil, nil
 	}
@@ -217,7 +233,7 @@ func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sour
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &BaseImageError{Use: u, Why: fmt.Sprintf("%s is not under the registry prefix, and its registry did not give it: %v", u.Ref, err)}
+			return &BaseImageError{Use: u, OptIn: trust.LocalImagesName, Why: fmt.Sprintf("%s is not under the registry prefix, and its registry did not give it: %v", u.Ref, err)}
 		}
 		return nil
 	}
@@ -232,12 +248,12 @@ func (d *DockerBuilder) resolveBases(ctx context.Context, trust Trust, srcs sour
 		return map[string]string{"image-resolve-mode": "pull"}, nil
 	}
 	if len(unknown) > 0 {
-		return nil, &BaseImageError{Use: unknown[0], Why: "the image depends on a build argument, and the Dockerfile also reads images under the registry prefix, which only the engine holds"}
+		return nil, &BaseImageError{Use: unknown[0], OptIn: trust.LocalImagesName, Why: "the image depends on a build argument, and the Dockerfile also reads images under the registry prefix, which only the engine holds"}
 	}
 	for _, u := range prefixed {
 		img, err := d.Engine.Inspect(ctx, u.Ref)
 		if err == nil && len(img.OnBuild) > 0 {
-			return nil, &BaseImageError{Use: u, Why: fmt.Sprintf("%s has ONBUILD triggers (%s), which run with the engine's images in reach", u.Ref, strings.Join(img.OnBuild, "; "))}
+			return nil, &BaseImageError{Use: u, OptIn: trust.LocalImagesName, Why: fmt.Sprintf("%s has ONBUILD triggers (%s), which run with the engine's images in reach", u.Ref, strings.Join(img.OnBuild, "; "))}
 		}
 	}
 	for _, u := range outside {

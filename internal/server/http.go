@@ -27,7 +27,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+runtimeapi.PathBuildStatus, s.getStatus)
 	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs, s.getLogs)
 	mux.HandleFunc("GET "+runtimeapi.PathBuildLogs+"/{id}", func(w http.ResponseWriter, r *http.Request) { // the original script's README form
-		r.URL.RawQuery = url.Values{"build_id": {r.PathValue("id")}}.Encode()
+		r.URL.RawQuery = url.Values{runtimeapi.ParamBuildID: {r.PathValue("id")}}.Encode()
 		s.getLogs(w, r)
 	})
 	mux.HandleFunc("GET "+runtimeapi.PathRegistryPrefix, func(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +131,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 		return nil, statusOf(err), err
 	}
 	trust := s.trust()
-	if err := trust.checkName("target_image", u.TargetImage); err != nil {
+	if err := trust.checkName(runtimeapi.FieldTargetImage, u.TargetImage); err != nil {
 		return nil, statusOf(err), err
 	}
 	for _, t := range tags {
@@ -153,16 +153,17 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, dir string) (*Jo
 
 // trust is the boundary the options draw.
 func (s *Server) trust() Trust {
-	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs}
+	return Trust{Prefix: s.opts.RegistryPrefix, LocalImages: s.opts.LocalImages, PrivateURLs: s.opts.AllowPrivateURLs,
+		LocalImagesName: s.opts.LocalImagesName, PrivateURLsName: s.opts.PrivateURLsName}
 }
 
 // checkField refuses a name outside the prefix as soon as its field is read: a form that sends
 // target_image (and full tags) before the context is refused before the context is read.
 func (s *Server) checkField(field, value string) error {
 	switch {
-	case field == "target_image":
-		return s.trust().checkName("target_image", value)
-	case strings.HasPrefix(field, "tags") && strings.ContainsAny(value, ":/@"):
+	case field == runtimeapi.FieldTargetImage:
+		return s.trust().checkName(runtimeapi.FieldTargetImage, value)
+	case strings.HasPrefix(field, runtimeapi.FieldTags) && strings.ContainsAny(value, ":/@"):
 		return s.trust().checkName("the tag", value)
 	}
 	return nil
@@ -215,7 +216,7 @@ func statusOf(err error) int {
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *build {
-	id := r.URL.Query().Get("build_id")
+	id := r.URL.Query().Get(runtimeapi.ParamBuildID)
 	b := s.records.get(id)
 	if b == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("build %q not found", id))

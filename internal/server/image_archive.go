@@ -52,6 +52,7 @@ func loadArchive(ctx context.Context, engine *docker.Engine, job *Job, names []s
 }
 
 // gunzipTo writes the archive uncompressed (tarball reads its members by seeking in a plain tar).
+// It sets no limit of its own: inspect has already walked this archive within the job's limits.
 func gunzipTo(archive, dst string) error {
 	in, err := os.Open(archive)
 	if err != nil {

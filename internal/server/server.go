@@ -76,10 +76,12 @@ type Options struct {
 	// LocalImages (SERVE_LOCAL_IMAGES) and AllowPrivateURLs (SERVE_ALLOW_PRIVATE_URLS) are the
 	// operator's opt-ins beyond the trust boundary (Trust).
 	LocalImages, AllowPrivateURLs bool
-	Workers                       int           // builds at once; default 1
-	QueueSize                     int           // accepted builds waiting for a worker; default 8
-	BuildTimeout                  time.Duration // a build past it ends as TIMEOUT; default 30 min
-	MaxUpload                     int64         // bytes of an archive, compressed and unpacked; default 4 GiB
+	// LocalImagesName and PrivateURLsName name them in refusals (Trust's fields of those names).
+	LocalImagesName, PrivateURLsName string
+	Workers                          int           // builds at once; default 1
+	QueueSize                        int           // accepted builds waiting for a worker; default 8
+	BuildTimeout                     time.Duration // a build past it ends as TIMEOUT; default 30 min
+	MaxUpload                        int64         // bytes of an archive, compressed and unpacked; default 4 GiB
 	// WorkDir holds this server's private directory; default os.TempDir()/runtimebuild-serve-<uid>.
 	// It must be this user's alone (not a link, mode 0700): else a new private directory
 	// beside it is used, and nothing is cleaned up in it.

@@ -279,16 +279,17 @@ func networkSource(src string) (urlUse, bool) {
 
 // PrivateURLError is an ADD source that reaches serve's own networks.
 type PrivateURLError struct {
-	Line int
-	URL  string
-	Addr string // the address its host resolved to; empty when the host could not be told
+	Line  int
+	URL   string
+	Addr  string // the address its host resolved to; empty when the host could not be told
+	OptIn string // the operator's opt-in that allows it (Trust.PrivateURLsName)
 }
 
 func (e *PrivateURLError) Error() string {
 	if e.Addr == "" {
-		return fmt.Sprintf("Dockerfile line %d: ADD %s: its host cannot be told, and sources may not reach this server's networks (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL)
+		return fmt.Sprintf("Dockerfile line %d: ADD %s: its host cannot be told, and sources may not reach this server's networks%s", e.Line, e.URL, optIn(e.OptIn))
 	}
-	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local, private or multicast address, or an address of this server's networks: refused (the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.URL, e.Addr)
+	return fmt.Sprintf("Dockerfile line %d: ADD %s reaches %s, a loopback, link-local, private or multicast address, or an address of this server's networks: refused%s", e.Line, e.URL, e.Addr, optIn(e.OptIn))
 }
 
 // UncheckedSourceError is an ADD source the checks here cannot read before the build: what it
@@ -296,10 +297,11 @@ func (e *PrivateURLError) Error() string {
 type UncheckedSourceError struct {
 	Line        int
 	Source, Why string
+	OptIn       string // the setting that lifts the refusal (SERVE_ALLOW_PRIVATE_URLS=true), as the operator names it
 }
 
 func (e *UncheckedSourceError) Error() string {
-	return fmt.Sprintf("Dockerfile line %d: %s: %s, so what it fetches cannot be checked before the build: refused (write the source out, or set its variables with ENV, or ARG with a value, in the Dockerfile; the operator's SERVE_ALLOW_PRIVATE_URLS=true allows it)", e.Line, e.Source, e.Why)
+	return fmt.Sprintf("Dockerfile line %d: %s: %s, so what it fetches cannot be checked before the build: refused (write the source out, or set its variables with ENV, or ARG with a value, in the Dockerfile)%s", e.Line, e.Source, e.Why, optIn(e.OptIn))
 }
 
 // checkURLs refuses an ADD source whose host is, or resolves to, a loopback, link-local,

@@ -19,6 +19,17 @@ type Trust struct {
 	// PrivateURLs lets ADD and git sources reach loopback, link-local and private addresses
 	// (SERVE_ALLOW_PRIVATE_URLS).
 	PrivateURLs bool
+	// LocalImagesName and PrivateURLsName are the opt-ins as the refusals they lift name them
+	// to the operator (the edge's wording: "SERVE_LOCAL_IMAGES=true"); empty: not named.
+	LocalImagesName, PrivateURLsName string
+}
+
+// optIn is the refusal's last words: the operator's opt-in that lifts it, when it has a name.
+func optIn(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (the operator's " + name + " allows it)"
 }
 
 // OutsidePrefixError is an image name outside the registry prefix.
@@ -122,4 +133,12 @@ func (t Trust) checkName(what, ref string) error {
 		return badRequest{fmt.Sprintf("%s %s is a digest, which cannot be given to an image: send a name with a tag", what, quoteName(ref))}
 	}
 	return nil
+}
+
+// optIn is the opt-in that lifts the refusal, when it has a name.
+func (e *BaseImageError) optIn() string {
+	if e.OptIn == "" {
+		return ""
+	}
+	return "; the operator's " + e.OptIn + " lets the engine's own images serve"
 }

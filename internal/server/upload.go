@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
 // upload is what POST /build carried, with the archive already on disk.
@@ -51,20 +53,16 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 	if err != nil {
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json"}
 	}
-	out := &limitedWriter{w: dst, left: limit}
-	body := &formBudget{r: r, left: maxFormBytes}
+	body := &formBudget{r: r, left: maxFormBytes, archiveLimit: limit}
 	f := &fields{check: check}
 	var u upload
 	switch mediaType {
 	case "multipart/form-data":
-		u, err = receiveMultipart(body, params["boundary"], out, f)
+		u, err = receiveMultipart(body, params["boundary"], dst, f)
 	case "application/json":
-		u, err = receiveJSON(body, out, f)
+		u, err = receiveJSON(body, dst, f)
 	default:
 		return upload{}, badRequest{"Content-Type must be multipart/form-data or application/json, not " + mediaType}
-	}
-	if out.exceeded {
-		return upload{}, errTooLarge
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -73,23 +71,27 @@ func receive(contentType string, r io.Reader, dst io.Writer, limit int64, check 
 		}
 		return upload{}, err
 	}
-	u.Size = limit - out.left
+	u.Size = body.archiveSize
 	if u.Size == 0 {
 		return upload{}, badRequest{"the upload has no context archive"}
 	}
 	if strings.TrimSpace(u.TargetImage) == "" {
-		return upload{}, badRequest{"target_image is required"}
+		return upload{}, badRequest{runtimeapi.FieldTargetImage + " is required"}
 	}
 	return u, nil
 }
 
 // formBudget counts what is read of a request body outside its archive and fails past
 // maxFormBytes, so that no field, header or padding can make a request cost memory or time
-// beyond that (the archive has its own limit).
+// beyond that (the archive has its own limit). http.MaxBytesReader (accept) cannot: it bounds
+// the whole body, archive included, so up to 4/3 of the archive limit would be left for
+// multipart preambles and part headers or JSON whitespace, which the per-field limits never see.
 type formBudget struct {
-	r         io.Reader
-	left      int64
-	inArchive bool
+	r            io.Reader
+	left         int64
+	inArchive    bool
+	archiveLimit int64 // bytes of the archive, decoded
+	archiveSize  int64 // what archive wrote
 }
 
 func (b *formBudget) Read(p []byte) (int, error) {
@@ -103,11 +105,14 @@ func (b *formBudget) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// archive streams the archive from src to dst with the budget paused.
+// archive streams the archive from src to dst with the budget paused; past archiveLimit bytes
+// it is errTooLarge.
 func (b *formBudget) archive(dst io.Writer, src io.Reader) error {
 	b.inArchive = true
 	defer func() { b.inArchive = false }()
-	return copyArchive(dst, src)
+	var err error
+	b.archiveSize, err = copyArchive(dst, src, b.archiveLimit)
+	return err
 }
 
 // fields collects the fields beside the archive, refusing what the protocol does not have:
@@ -119,7 +124,15 @@ type fields struct {
 	numbered map[int]string
 }
 
-const knownFields = "context, target_image, tags (or tags_0, tags_1, …) and target"
+// The spellings of tags beside runtimeapi.FieldTags that serve reads: tags[] (as some form
+// libraries name a list) and tags_0, tags_1, … (numbered).
+const (
+	tagsList     = runtimeapi.FieldTags + "[]"
+	tagsNumbered = runtimeapi.FieldTags + "_"
+)
+
+const knownFields = runtimeapi.FieldContext + ", " + runtimeapi.FieldTargetImage + ", " + runtimeapi.FieldTags +
+	" (or " + tagsNumbered + "0, " + tagsNumbered + "1, …) and " + runtimeapi.FieldTarget
 
 // admit refuses a field by its name alone, before its value is read: unknown, or given twice.
 func (f *fields) admit(name string) error {
@@ -127,11 +140,11 @@ func (f *fields) admit(name string) error {
 		f.seen, f.numbered = map[string]bool{}, map[int]string{}
 	}
 	switch {
-	case name == "target_image", name == "target":
-	case name == "tags", name == "tags[]":
+	case name == runtimeapi.FieldTargetImage, name == runtimeapi.FieldTarget:
+	case name == runtimeapi.FieldTags, name == tagsList:
 		return nil // repeated once per tag
-	case strings.HasPrefix(name, "tags_"):
-		n, err := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+	case strings.HasPrefix(name, tagsNumbered):
+		n, err := strconv.Atoi(strings.TrimPrefix(name, tagsNumbered))
 		if err != nil || n < 0 {
 			return unknownField(name)
 		}
@@ -160,14 +173,14 @@ func (f *fields) set(name, value string) error {
 		}
 	}
 	switch name {
-	case "target_image":
+	case runtimeapi.FieldTargetImage:
 		f.u.TargetImage = v
-	case "target":
+	case runtimeapi.FieldTarget:
 		f.u.Target = v
-	case "tags", "tags[]":
+	case runtimeapi.FieldTags, tagsList:
 		f.u.Tags = append(f.u.Tags, v)
 	default: // tags_<n>, checked by admit
-		n, _ := strconv.Atoi(strings.TrimPrefix(name, "tags_"))
+		n, _ := strconv.Atoi(strings.TrimPrefix(name, tagsNumbered))
 		f.numbered[n] = v
 	}
 	if len(f.u.Tags)+len(f.numbered) > maxTags {
@@ -219,7 +232,7 @@ func receiveMultipart(body *formBudget, boundary string, archive io.Writer, f *f
 			return upload{}, badRequest{fmt.Sprintf("the form has more than %d parts", maxTags+3)}
 		}
 		name := part.FormName()
-		if name == "context" {
+		if name == runtimeapi.FieldContext {
 			if gotArchive {
 				return upload{}, badRequest{"the form has two context parts"}
 			}
@@ -253,23 +266,25 @@ func formError(err error) error {
 }
 
 // copyArchive copies the archive part: raw gzip bytes as they are, anything else as base64 text.
-func copyArchive(dst io.Writer, part io.Reader) error {
+// It copies at most limit bytes, decoded, and returns how many; more is errTooLarge.
+func copyArchive(dst io.Writer, part io.Reader, limit int64) (int64, error) {
 	src := &endOf{r: part}
 	br := bufio.NewReader(src)
-	magic, _ := br.Peek(2)
-	if bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		_, err := io.Copy(dst, br)
-		return err
+	var archive io.Reader = br
+	if magic, _ := br.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		archive = base64.NewDecoder(base64.StdEncoding, br) // skips line breaks
 	}
-	_, err := io.Copy(dst, base64.NewDecoder(base64.StdEncoding, br)) // skips line breaks
+	n, err := io.Copy(dst, io.LimitReader(archive, limit+1))
 	var cie base64.CorruptInputError
 	switch {
+	case n > limit:
+		return n, errTooLarge
 	case errors.As(err, &cie):
-		return badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
+		return n, badRequest{"the context is neither gzip bytes nor base64 text: " + err.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF) && src.err == io.EOF: // the text ended, not the body
-		return badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
+		return n, badRequest{"the context is neither gzip bytes nor base64 text: it ends inside a group of 4 characters"}
 	}
-	return err
+	return n, err
 }
 
 // endOf remembers how its reader ended.
@@ -322,7 +337,7 @@ func receiveJSON(body *formBudget, archive io.Writer, f *fields) (upload, error)
 			return upload{}, err
 		}
 		switch key {
-		case "context":
+		case runtimeapi.FieldContext:
 			if gotArchive {
 				return upload{}, badRequest{"the JSON body has two context members"}
 			}
@@ -334,14 +349,14 @@ func receiveJSON(body *formBudget, archive io.Writer, f *fields) (upload, error)
 				return upload{}, err
 			}
 			continue
-		case "target_image", "target", "tags":
+		case runtimeapi.FieldTargetImage, runtimeapi.FieldTarget, runtimeapi.FieldTags:
 		default:
 			return upload{}, unknownField(key) // before its value is read
 		}
 		if err := f.admit(key); err != nil {
 			return upload{}, err
 		}
-		if key == "tags" {
+		if key == runtimeapi.FieldTags {
 			err = decodeTags(r, f)
 		} else {
 			var v string
@@ -362,7 +377,7 @@ func decodeTags(r *bufio.Reader, f *fields) error {
 		return err
 	}
 	for _, t := range tags {
-		if err := f.set("tags", t); err != nil {
+		if err := f.set(runtimeapi.FieldTags, t); err != nil {
 			return err
 		}
 	}
@@ -524,21 +539,4 @@ func unclosed(err error) error {
 		return badRequest{"malformed JSON body: the context string is not closed"}
 	}
 	return err
-}
-
-// limitedWriter refuses to write more than left bytes.
-type limitedWriter struct {
-	w        io.Writer
-	left     int64
-	exceeded bool
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		l.exceeded = true
-		return 0, errTooLarge
-	}
-	n, err := l.w.Write(p)
-	l.left -= int64(n)
-	return n, err
 }

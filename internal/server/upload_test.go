@@ -55,8 +55,8 @@ func FuzzReceiveJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var archive bytes.Buffer
-		out := &limitedWriter{w: &archive, left: fuzzLimit}
-		u, err := receiveJSON(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, out, &fields{})
+		budget := &formBudget{r: bytes.NewReader(body), left: maxFormBytes, archiveLimit: fuzzLimit}
+		u, err := receiveJSON(budget, &archive, &fields{})
 		if err != nil {
 			var br badRequest
 			if !errors.As(err, &br) && !errors.Is(err, errTooLarge) && !errors.Is(err, errFormTooLarge) {
@@ -64,7 +64,7 @@ func FuzzReceiveJSON(f *testing.F) {
 			}
 			return
 		}
-		u.Size = fuzzLimit - out.left
+		u.Size = budget.archiveSize
 		checkUpload(t, u, archive.Bytes())
 		// What encoding/json reads of the same body agrees, wherever the body is plain JSON.
 		var want struct {
@@ -129,12 +129,12 @@ func FuzzReceiveMultipart(f *testing.F) {
 	f.Add([]byte(strings.Repeat("\r\n", 100) + "--fuzzboundary--\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var archive bytes.Buffer
-		out := &limitedWriter{w: &archive, left: fuzzLimit}
-		u, err := receiveMultipart(&formBudget{r: bytes.NewReader(body), left: maxFormBytes}, "fuzzboundary", out, &fields{})
+		budget := &formBudget{r: bytes.NewReader(body), left: maxFormBytes, archiveLimit: fuzzLimit}
+		u, err := receiveMultipart(budget, "fuzzboundary", &archive, &fields{})
 		if err != nil {
 			return // any error is an answer; the properties below are of what is accepted
 		}
-		u.Size = fuzzLimit - out.left
+		u.Size = budget.archiveSize
 		checkUpload(t, u, archive.Bytes())
 		// The standard library reads the same fields from the same body.
 		req, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(body))

@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -207,4 +208,30 @@ func FuzzWalk(f *testing.F) {
 			t.Fatalf("untyped refusal %v (%T)", err, err)
 		}
 	})
+}
+
+// Listing is an archive's member names and the content of the files asked for.
+type Listing struct {
+	Names []string          // every member, in archive order
+	Files map[string][]byte // the regular files asked for that the archive holds
+}
+
+// List (the tests' reader) lists the archive at file and reads the regular files named in want, each at most max
+// bytes: a larger one is ErrMemberTooLarge, never silently cut.
+func List(ctx context.Context, file string, want []string, max int64) (Listing, error) {
+	l := Listing{Files: map[string][]byte{}}
+	_, err := WalkFile(ctx, file, Limits{}, func(m Member, content io.Reader) error {
+		l.Names = append(l.Names, m.Name)
+		for _, w := range want {
+			if m.Name == w && m.Header.Typeflag == tar.TypeReg {
+				b, err := ReadAtMost(content, max)
+				if err != nil {
+					return fmt.Errorf("reading %s: %w", m.Name, err)
+				}
+				l.Files[m.Name] = b
+			}
+		}
+		return nil
+	})
+	return l, err
 }

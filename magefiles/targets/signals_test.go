@@ -162,7 +162,7 @@ func TestCtrlCWhileUploadingOrPolling(t *testing.T) {
 		name, bar, last string
 		hang            bool
 	}{
-		{"uploading", "uploading ", "Error: interrupted while uploading: nothing was built; run it again to upload", true},
+		{"uploading", "uploading ", "Error: interrupted while uploading: {archive} and {archive}.json were written, nothing was built; run it again to upload", true},
 		{"polling", "build 0123456789abcdef01234567: WORKING ", "Error: interrupted while waiting for build 0123456789abcdef01234567: the build goes on on the server: follow it with: " +
 			filepath.Join(binDir, "runtimebuild") + " status 0123456789abcdef01234567", false},
 	} {
@@ -179,8 +179,9 @@ func TestCtrlCWhileUploadingOrPolling(t *testing.T) {
 			if code := exitCode(t, cmd); code != 130 {
 				t.Fatalf("exit %d, want 130\n%q", code, stderr.String())
 			}
-			if last := lastLine(stderr.String()); last != tt.last {
-				t.Fatalf("last line %q, want %q", last, tt.last)
+			want := strings.ReplaceAll(tt.last, "{archive}", packedArchive(t, cmd.Dir))
+			if last := lastLine(stderr.String()); last != want {
+				t.Fatalf("last line %q, want %q", last, want)
 			}
 			if !barCleared(stderr.String(), tt.bar) {
 				t.Fatalf("the bar was not cleared first:\n%q", stderr.String())
@@ -193,6 +194,17 @@ func TestCtrlCWhileUploadingOrPolling(t *testing.T) {
 			}
 		})
 	}
+}
+
+// packedArchive is the one archive a run in dir left in its OUTPUT_DIR, ./runtime-build, as
+// the run names it: relative to dir.
+func packedArchive(t *testing.T, dir string) string {
+	t.Helper()
+	archives, _ := filepath.Glob(filepath.Join(dir, "runtime-build", "*.tar.gz"))
+	if len(archives) != 1 {
+		t.Fatalf("archives left in %s: %q, want 1", dir, archives)
+	}
+	return filepath.Join("runtime-build", filepath.Base(archives[0]))
 }
 
 // fakeAPI is a Runtime API that reports digests, may say that the image exists, and has no /build_logs.

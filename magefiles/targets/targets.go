@@ -64,7 +64,7 @@ func pack(ctx context.Context, cfg config.Config, log *progress.Log) (pipeline.P
 
 // run loads the settings of target, runs job, and hands back an error that carries its exit
 // code to mage (which prints it), its text escaped; under GitHub Actions the error is also an
-// annotation. Ctrl-C and SIGTERM cancel job's context, clear the terminal's bar at once, and
+// annotation, on stderr. Ctrl-C and SIGTERM cancel job's context, clear the terminal's bar at once, and
 // end the run with 130 or 143 once job has cleaned up.
 func run(ctx context.Context, target string, job func(context.Context, config.Config, *progress.Log) error) error {
 	signalled() // the signals are ours from the start of the run
@@ -79,8 +79,8 @@ func run(ctx context.Context, target string, job func(context.Context, config.Co
 		}
 	}
 	err = progress.EscapeError(err)
-	if err != nil && config.InGitHubActions(os.Getenv) {
-		progress.GitHubError(os.Stdout, err)
+	if err != nil && config.InGitHubActions(os.Getenv) { // the runner reads commands on stderr too; stdout is the result's alone
+		progress.GitHubError(os.Stderr, err)
 	}
 	return exitcode.ForMage(err)
 }
@@ -213,7 +213,7 @@ func Cancel(ctx context.Context, buildID string) error {
 // Reads SERVE_ADDR, SERVE_BUILDER, RUNTIME_API_KEY (the key clients must send), SERVE_NO_AUTH,
 // SERVE_ALLOW_REMOTE_NO_AUTH, SERVE_REGISTRY_PREFIX, SERVE_WORKERS, SERVE_BUILD_TIMEOUT,
 // SERVE_MAX_UPLOAD, SERVE_LOCAL_IMAGES, SERVE_ALLOW_PRIVATE_URLS, SERVE_CACHE_MAX,
-// SERVE_STATE_DIR, SERVE_CACHE_MODE, SERVE_PLATFORMS, BUILDKIT_HOST, BUILDKIT_TLS_CA_CERT, BUILDKIT_TLS_CERT, BUILDKIT_TLS_KEY,
+// SERVE_STATE_DIR, XDG_STATE_HOME (SERVE_STATE_DIR's default lies under it), SERVE_CACHE_MODE, SERVE_PLATFORMS, BUILDKIT_HOST, BUILDKIT_TLS_CA_CERT, BUILDKIT_TLS_CERT, BUILDKIT_TLS_KEY,
 // BUILDKIT_TLS_SERVER_NAME, DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, PROGRESS and
 // GITHUB_OUTPUT. Ctrl-C or SIGTERM stops it (exit 130 or 143) once its builds are cancelled.
 func Serve(ctx context.Context) error {

@@ -111,7 +111,7 @@ func TestCtrlCClearsTheLineAtEightyColumnsInEveryPhase(t *testing.T) {
 			regexp.MustCompile(`\[runtime-build\] packing +\d+/\d+ +\d+% \[[= ]{10,}\] `), "Error: interrupted: nothing was written"},
 		{"uploading", "upload", func(t *testing.T) string {
 			return gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": "FROM scratch AS binary\nCOPY . /\n", "random.bin": string(random)})
-		}, nil, regexp.MustCompile(`\[runtime-build\] uploading +\d+% \[[= ]{10,}\] `), "Error: interrupted while uploading: nothing was built; run it again to upload"},
+		}, nil, regexp.MustCompile(`\[runtime-build\] uploading +\d+% \[[= ]{10,}\] `), "Error: interrupted while uploading: {archive} and {archive}.json were written, nothing was built; run it again to upload"},
 		{"polling", "upload", func(t *testing.T) string {
 			return gittest.Init(t, t.TempDir(), map[string]string{"Dockerfile": "FROM scratch AS binary\nCOPY . /\n"})
 		}, []string{"POLL_INTERVAL=100ms"}, regexp.MustCompile(`\[runtime-build\] build b-0123456789: WORKING \S+ \d+s`),
@@ -120,7 +120,8 @@ func TestCtrlCClearsTheLineAtEightyColumnsInEveryPhase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := cleanEnv(append([]string{"SOURCE_DIR=" + tt.source(t), "RUNTIME_API_URL=" + slowUploadAPI(t), "RUNTIME_API_KEY=k"}, tt.env...)...)
-			p := newPane(t, env, fmt.Sprintf("cd %s && %s %s", t.TempDir(), filepath.Join(binDir, "runtimebuild"), tt.target))
+			dir := t.TempDir()
+			p := newPane(t, env, fmt.Sprintf("cd %s && %s %s", dir, filepath.Join(binDir, "runtimebuild"), tt.target))
 			before := p.waitFor(tt.drawn)
 			for _, line := range strings.Split(before, "\n") {
 				if tt.drawn.MatchString(line) && len([]rune(line)) >= 80 {
@@ -143,8 +144,12 @@ func TestCtrlCClearsTheLineAtEightyColumnsInEveryPhase(t *testing.T) {
 			}
 			// The last line may wrap at 80 columns: join the screen's lines before EXIT=.
 			joined := strings.Join(lines[:len(lines)-1], "")
-			if !strings.HasSuffix(joined, tt.last) {
-				t.Fatalf("the last line is not %q:\n%s", tt.last, after)
+			last := tt.last
+			if strings.Contains(last, "{archive}") {
+				last = strings.ReplaceAll(last, "{archive}", packedArchive(t, dir))
+			}
+			if !strings.HasSuffix(joined, last) {
+				t.Fatalf("the last line is not %q:\n%s", last, after)
 			}
 		})
 	}
