@@ -3,13 +3,13 @@ package docker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -53,31 +53,18 @@ func (e *Engine) Build(ctx context.Context, tar io.Reader, opts BuildOptions, st
 		return fmt.Errorf("building: %w", e.wrap(ctx, err))
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var msg struct {
-			ID          string          `json:"id"`
-			Aux         json.RawMessage `json:"aux"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("building: %w", e.wrap(ctx, err))
-		}
-		if msg.ErrorDetail != nil {
+	return e.eachMessage(ctx, res.Body, "building", func(msg jsonstream.Message) error {
+		if msg.Error != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &BuildError{Message: msg.ErrorDetail.Message}
+			return &BuildError{Message: msg.Error.Message}
 		}
 		if msg.ID != traceID || msg.Aux == nil {
-			continue // the image's ID: the tags name it
+			return nil // the image's ID: the tags name it
 		}
 		var dt []byte // the aux is the encoded status as a JSON (base64) string
-		if err := json.Unmarshal(msg.Aux, &dt); err != nil {
+		if err := json.Unmarshal(*msg.Aux, &dt); err != nil {
 			return fmt.Errorf("building: the engine's progress: %w", err)
 		}
 		var resp controlapi.StatusResponse
@@ -86,8 +73,9 @@ func (e *Engine) Build(ctx context.Context, tar io.Reader, opts BuildOptions, st
 		}
 		select {
 		case statuses <- bkclient.NewSolveStatus(&resp):
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 )
@@ -257,23 +258,29 @@ func (e *Engine) Load(ctx context.Context, archive io.Reader, log io.Writer) err
 		return fmt.Errorf("loading the image archive: %w", e.wrap(ctx, err))
 	}
 	defer resp.Close()
-	dec := json.NewDecoder(resp)
-	for {
-		var msg struct {
-			Stream      string `json:"stream"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
+	return e.eachMessage(ctx, resp, "loading the image archive", func(msg jsonstream.Message) error {
+		if msg.Error != nil {
+			return fmt.Errorf("loading the image archive: %s", msg.Error.Message)
 		}
+		io.WriteString(log, msg.Stream)
+		return nil
+	})
+}
+
+// eachMessage hands fn each message of one of the engine's JSON message streams (/build,
+// /images/load), in the engine's own type, until the stream ends or fn returns an error.
+func (e *Engine) eachMessage(ctx context.Context, r io.Reader, what string, fn func(jsonstream.Message) error) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg jsonstream.Message
 		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("loading the image archive: %w", e.wrap(ctx, err))
+			return fmt.Errorf("%s: %w", what, e.wrap(ctx, err))
 		}
-		if msg.ErrorDetail != nil {
-			return fmt.Errorf("loading the image archive: %s", msg.ErrorDetail.Message)
+		if err := fn(msg); err != nil {
+			return err
 		}
-		io.WriteString(log, msg.Stream)
 	}
 }
 
