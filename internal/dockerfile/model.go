@@ -95,6 +95,9 @@ func (s Scope) Keys() []string { return slices.Sorted(maps.Keys(s.values)) }
 // Set puts k in scope with value v.
 func (s Scope) Set(k, v string) { s.values[k] = v; delete(s.unset, k) }
 
+// Forget takes k out of scope: a word using it is then one whose value is not known.
+func (s Scope) Forget(k string) { delete(s.values, k); delete(s.unset, k) }
+
 // Unset reports whether k is declared without a value (known only to a build given --build-arg).
 func (s Scope) Unset(k string) bool { return s.unset[k] }
 

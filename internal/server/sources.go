@@ -170,11 +170,23 @@ func readSources(d *dockerfile.Dockerfile) sources {
 						set[i][kv.Key], _ = scope.Get(kv.Key)
 					}
 				}
+				// The engine's older frontend expands a stage ARG line's values before it sets any,
+				// BuildKit's own one after another: a value reading a name set earlier on the same
+				// line has no one value, so it is not known.
+				for _, k := range readsItsOwnLine(d, c, scope) {
+					scope.Forget(k)
+					delete(set[i], k)
+				}
 			case *instructions.EnvCommand:
-				for _, kv := range c.Env {
-					v := d.Expand(kv.Value, scope)
-					scope.Set(kv.Key, v)
-					set[i][kv.Key] = v
+				// Every value of an ENV line is expanded with the values from before the line, as
+				// both frontends do (ENV A=x U=$A gives U the earlier A).
+				values := make([]string, len(c.Env))
+				for j, kv := range c.Env {
+					values[j] = d.Expand(kv.Value, scope)
+				}
+				for j, kv := range c.Env {
+					scope.Set(kv.Key, values[j])
+					set[i][kv.Key] = values[j]
 				}
 			case *instructions.OnbuildCommand:
 				onbuild = append(onbuild, c)
@@ -197,6 +209,29 @@ func readSources(d *dockerfile.Dockerfile) sources {
 			}
 			command(inner, child, set[i], line)
 		}
+	}
+	return out
+}
+
+// readsItsOwnLine are the names of an ARG line whose value reads a name set earlier on that line.
+func readsItsOwnLine(d *dockerfile.Dockerfile, c *instructions.ArgCommand, s dockerfile.Scope) []string {
+	var out []string
+	earlier := map[string]bool{}
+	for _, kv := range c.Args {
+		if kv.Value != nil && strings.Contains(*kv.Value, "$") {
+			r, err := d.ExpandMatches(*kv.Value, s)
+			if err != nil {
+				out = append(out, kv.Key)
+			} else {
+				for v := range r.Matched {
+					if earlier[v] {
+						out = append(out, kv.Key)
+						break
+					}
+				}
+			}
+		}
+		earlier[kv.Key] = true
 	}
 	return out
 }

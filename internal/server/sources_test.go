@@ -240,6 +240,11 @@ func TestADDThroughVariablesAndONBUILDIsChecked(t *testing.T) {
 		{"ONBUILD ADD in the Dockerfile", "FROM scratch AS a\nONBUILD ADD http://127.0.0.1:9/secret /s\nFROM a\n", "Dockerfile line 2: ADD http://127.0.0.1:9/secret reaches"},
 		{"ONBUILD ADD of an ENV set after it", "FROM scratch AS a\nENV U=http://example.test/\nONBUILD ADD $U /s\nENV U=http://127.0.0.1:9/secret\nFROM a\n", "Dockerfile line 3: ADD http://127.0.0.1:9/secret reaches"},
 		{"ONBUILD ADD of a base image's variable", "FROM example.test/base:1 AS a\nONBUILD ADD $U /s\nFROM a\n", "Dockerfile line 2: ADD $U: its value depends on $U"},
+		// Both frontends expand an ENV line's values with the values from before the line.
+		{"ENV reading a name its own line sets", "FROM scratch\nENV A=http://127.0.0.1:9/secret\nENV A=http://example.test/s U=$A\nADD $U /s\n", "Dockerfile line 4: ADD http://127.0.0.1:9/secret reaches"},
+		// The engine's frontend expands a stage ARG line before it sets any name; BuildKit's own
+		// one after another: no one value, so not known.
+		{"ARG reading a name its own line sets", "FROM scratch\nARG A=http://127.0.0.1:9/secret\nARG A=http://example.test/s U=$A\nADD $U /s\n", "Dockerfile line 4: ADD $U: its value depends on $U"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
