@@ -14,6 +14,7 @@ import (
 
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/nettest"
 	"github.com/runtimebuild/runtimebuild/internal/progress"
 	"github.com/runtimebuild/runtimebuild/internal/result"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
@@ -30,9 +31,7 @@ func answering(t *testing.T, code int, body string) string {
 }
 
 func TestReachFailsBeforeAnyWorkOnlyWhenTheServerIsWrongForThisRun(t *testing.T) {
-	closed := httptest.NewServer(http.NotFoundHandler())
-	refused := closed.URL
-	closed.Close()
+	refused := nettest.ClosedURL(t)
 	other := answering(t, 200, `{"registry_prefix":"evil.example/rt"}`)
 	redirected := httptest.NewServer(http.RedirectHandler(other+"/registry_prefix", http.StatusFound))
 	t.Cleanup(redirected.Close)

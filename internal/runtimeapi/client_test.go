@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/runtimebuild/runtimebuild/internal/buildctx"
+	"github.com/runtimebuild/runtimebuild/internal/nettest"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 	"github.com/runtimebuild/runtimebuild/internal/server"
 )
@@ -670,7 +671,7 @@ func TestAFailedBuildCarriesTheEndOfItsLog(t *testing.T) {
 }
 
 func TestGivingUpAtTheDeadlineSaysWhyTheTriesFailed(t *testing.T) {
-	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	gone := nettest.Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"registry_prefix":"registry.test/rt"}`)
 	}))
 	c, err := runtimeapi.New(gone.URL, key, runtimeapi.Options{Retry: runtimeapi.Retry{Attempts: 100, BaseDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})

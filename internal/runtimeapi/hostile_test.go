@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runtimebuild/runtimebuild/internal/nettest"
 	"github.com/runtimebuild/runtimebuild/internal/runtimeapi"
 )
 
@@ -32,14 +33,6 @@ func patientClient(t *testing.T, url string, logs *bytes.Buffer) *runtimeapi.Cli
 	return c
 }
 
-// closedURL is the URL of a port where nothing listens any more.
-func closedURL(t *testing.T) string {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL
-	srv.Close()
-	return u
-}
-
 func TestAFirstContactThatFindsNoServerFailsAtOnce(t *testing.T) {
 	const unknown = "runtime-api.invalid" // .invalid never resolves (RFC 6761)
 	var dns *net.DNSError
@@ -52,7 +45,7 @@ func TestAFirstContactThatFindsNoServerFailsAtOnce(t *testing.T) {
 		reason runtimeapi.UnreachableReason
 		names  string
 	}{
-		{"a refused connection", closedURL(t), runtimeapi.ConnectionRefused, "connection refused"},
+		{"a refused connection", nettest.ClosedURL(t), runtimeapi.ConnectionRefused, "connection refused"},
 		{"an unknown host", "http://" + unknown + ":8000", runtimeapi.UnknownHost, `"runtime-api.invalid"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

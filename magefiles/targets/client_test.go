@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
+	"github.com/runtimebuild/runtimebuild/internal/nettest"
 )
 
 // runFailing runs the compiled runtimebuild with args in a fresh directory, a failure being an
@@ -47,9 +48,7 @@ func lastLineOf(stderr string) string {
 
 func TestAWrongRuntimeAPIURLFailsBeforePacking(t *testing.T) {
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
-	closed := httptest.NewServer(http.NotFoundHandler())
-	refused := closed.URL
-	closed.Close()
+	refused := nettest.ClosedURL(t)
 	const unknown = "runtime-api.invalid"
 	var dns *net.DNSError
 	_, err := net.DefaultResolver.LookupHost(context.Background(), unknown)
