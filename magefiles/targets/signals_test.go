@@ -134,6 +134,18 @@ func TestASignalWhilePackingLeavesNothing(t *testing.T) {
 
 // slowAPI is a Runtime API whose /build never answers and whose builds never end.
 func slowAPI(t *testing.T, hangUpload bool) string {
+	return unendingAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if hangUpload {
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, `{"build_id":"0123456789abcdef01234567"}`)
+	})
+}
+
+// unendingAPI is a Runtime API whose builds never end; build answers /build.
+func unendingAPI(t *testing.T, build http.HandlerFunc) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/registry_prefix":
@@ -141,12 +153,7 @@ func slowAPI(t *testing.T, hangUpload bool) string {
 		case "/image_exists":
 			io.WriteString(w, `{"exists":false}`)
 		case "/build":
-			io.Copy(io.Discard, r.Body)
-			if hangUpload {
-				<-r.Context().Done()
-				return
-			}
-			io.WriteString(w, `{"build_id":"0123456789abcdef01234567"}`)
+			build(w, r)
 		case "/build_status":
 			io.WriteString(w, `{"status":"WORKING"}`)
 		default:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,28 +69,15 @@ func (p *pane) waitFor(re *regexp.Regexp) string {
 
 // slowUploadAPI is a Runtime API that takes an upload at about 1 MiB/s and whose builds never end.
 func slowUploadAPI(t *testing.T) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/registry_prefix":
-			io.WriteString(w, `{"registry_prefix":"registry.test/rt"}`)
-		case "/image_exists":
-			io.WriteString(w, `{"exists":false}`)
-		case "/build":
-			for {
-				if _, err := io.CopyN(io.Discard, r.Body, 64<<10); err != nil {
-					break
-				}
-				time.Sleep(60 * time.Millisecond) // the pace of a slow link, not a wait for anything
+	return unendingAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		for {
+			if _, err := io.CopyN(io.Discard, r.Body, 64<<10); err != nil {
+				break
 			}
-			io.WriteString(w, `{"build_id":"b-0123456789"}`)
-		case "/build_status":
-			io.WriteString(w, `{"status":"WORKING"}`)
-		default:
-			http.NotFound(w, r)
+			time.Sleep(60 * time.Millisecond) // the pace of a slow link, not a wait for anything
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+		io.WriteString(w, `{"build_id":"b-0123456789"}`)
+	})
 }
 
 // TestCtrlCClearsTheLineAtEightyColumnsInEveryPhase runs the binary in a real 80-column terminal
