@@ -70,12 +70,13 @@ type secretFixture struct {
 	line          int
 }
 
-// checkFixtures packs each fixture and checks the one finding it must make, or none.
-func checkFixtures(t *testing.T, tests []secretFixture) {
+// checkFixtures packs each fixture and checks the one finding it must make, or none; then, for
+// a file that must be caught, what more checks the refusal err and the output directory out.
+func checkFixtures(t *testing.T, tests []secretFixture, more func(t *testing.T, tt secretFixture, err error, out string)) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			findings, _, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
+			findings, out, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
 			if tt.rule == "" {
 				if err != nil {
 					t.Fatalf("flagged: %v", err)
@@ -85,6 +86,9 @@ func checkFixtures(t *testing.T, tests []secretFixture) {
 			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
 			if !slices.Equal(findings, want) {
 				t.Fatalf("findings %v (%v), want %v", findings, err, want)
+			}
+			if more != nil {
+				more(t, tt, err, out)
 			}
 		})
 	}
@@ -144,7 +148,7 @@ func TestSecretsFamiliesOfIssue16(t *testing.T) {
 		{"windows/readme.txt", utf16File("Run setup.ps1 as administrator.\r\n", false), "", 0},
 		{"ci/registry-template.json", "{\"auths\": {\"registry.example.com\": {\"auth\": \"\"}}}\n", "", 0},
 	}
-	checkFixtures(t, tests)
+	checkFixtures(t, tests, nil)
 	caught := 0
 	for _, tt := range tests {
 		if tt.rule != "" {
@@ -208,7 +212,7 @@ func TestSecretsAdversarialCasesOfIssue16(t *testing.T) {
 		// An API key issued as a JWT without "exp": years old, still good until revoked.
 		{"workflows/n8n.env.example", "N8N_API_KEY=" + jwtClaims(56, `{"sub":"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d","iss":"n8n","aud":"public-api","iat":1516239022}`) + "\n", "jwt", 1},
 	}
-	checkFixtures(t, tests)
+	checkFixtures(t, tests, nil)
 }
 
 // Text is told from BOM-less UTF-16 by its first block alone.

@@ -66,11 +66,7 @@ func TestSecretsGuardFixture(t *testing.T) {
 		"type": "service_account", "project_id": "p", "private_key_id": "0123abcd", "private_key": pkcs8, "client_email": "x@p.iam.gserviceaccount.com",
 	}, "", "  ")
 	pgp := "-----BEGIN PGP " + "PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\n" + wrap(randomBase64(600)) + "=AbCd\n-----END PGP PRIVATE KEY BLOCK-----\n"
-	tests := []struct {
-		name, content string
-		rule          string // "" when the file must pass
-		line          int
-	}{
+	tests := []secretFixture{
 		{"settings/aws.py", "import os\nAWS_ACCESS_KEY_ID = \"" + awsID + "\"\n", "aws-access-key-id", 2},
 		{"deploy/notes.txt", "# the deploy key\n" + rsaKey, "private-key", 2},
 		{"credentials.json", string(sa), "service-account-key", 3},
@@ -102,32 +98,19 @@ func TestSecretsGuardFixture(t *testing.T) {
 	if len(tests) != 27 {
 		t.Fatalf("%d files in the fixture, want 27", len(tests))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			findings, out, err := guard(t, map[string]string{"README.md": "hello\n", tt.name: tt.content}, nil)
-			if tt.rule == "" {
-				if err != nil {
-					t.Fatalf("flagged: %v", err)
-				}
-				return
+	checkFixtures(t, tests, func(t *testing.T, tt secretFixture, err error, out string) {
+		if strings.Contains(err.Error(), "\n") {
+			t.Fatalf("error %q: want one line", err)
+		}
+		for _, secret := range []string{awsID, "MII", strings.TrimSpace(strings.SplitN(tt.content, "\n", 3)[min(1, strings.Count(tt.content, "\n"))])} {
+			if tt.line > 0 && len(secret) > 8 && strings.Contains(err.Error(), secret) {
+				t.Fatalf("the error prints the secret: %q", err)
 			}
-			want := []Finding{{File: tt.name, Line: tt.line, Rule: tt.rule}}
-			if !slices.Equal(findings, want) {
-				t.Fatalf("findings %v (%v), want %v", findings, err, want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error %q: want one line", err)
-			}
-			for _, secret := range []string{awsID, "MII", strings.TrimSpace(strings.SplitN(tt.content, "\n", 3)[min(1, strings.Count(tt.content, "\n"))])} {
-				if tt.line > 0 && len(secret) > 8 && strings.Contains(err.Error(), secret) {
-					t.Fatalf("the error prints the secret: %q", err)
-				}
-			}
-			if left, _ := os.ReadDir(out); len(left) != 0 {
-				t.Fatalf("left behind: %v", left)
-			}
-		})
-	}
+		}
+		if left, _ := os.ReadDir(out); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
 }
 
 func TestAllowSecretsTakesDockerignorePatterns(t *testing.T) {

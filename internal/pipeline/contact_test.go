@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"github.com/runtimebuild/runtimebuild/internal/apitest"
 	"github.com/runtimebuild/runtimebuild/internal/exitcode"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/nettest"
@@ -108,29 +108,6 @@ func TestAnInterruptionAfterPackingNamesWhatWasWritten(t *testing.T) {
 	}
 }
 
-// hostileAPI answers /registry_prefix and /image_exists as a Runtime API would and accepts the
-// upload with buildID, raw JSON; it counts the status polls.
-func hostileAPI(t *testing.T, buildID string) (string, *atomic.Int32) {
-	var polls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		switch r.URL.Path {
-		case "/registry_prefix":
-			io.WriteString(w, `{"registry_prefix":"registry.test/rt"}`)
-		case "/image_exists":
-			io.WriteString(w, `{"exists":false}`)
-		case "/build":
-			w.WriteHeader(http.StatusAccepted)
-			io.WriteString(w, `{"build_id":`+buildID+`}`)
-		default:
-			polls.Add(1)
-			io.WriteString(w, `{"status":"SUCCESS","image":"registry.test/rt/app:1"}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, &polls
-}
-
 func TestAHostileBuildIDFailsTheUploadAndIsWrittenNowhere(t *testing.T) {
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
 	for _, tt := range []struct{ name, id, shown string }{
@@ -138,7 +115,7 @@ func TestAHostileBuildIDFailsTheUploadAndIsWrittenNowhere(t *testing.T) {
 		{"900 KB", `"` + strings.Repeat("9", 900<<10) + `"`, "build_id of 921600 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			url, polls := hostileAPI(t, tt.id)
+			url, polls := apitest.Accepting(t, tt.id)
 			out := filepath.Join(t.TempDir(), "github_output")
 			cfg := load(t, map[string]string{"SOURCE_DIR": src, "OUTPUT_DIR": t.TempDir(), "RUNTIME_API_URL": url, "RUNTIME_API_KEY": "k",
 				"GITHUB_OUTPUT": out, "POLL_INTERVAL": "20ms"})

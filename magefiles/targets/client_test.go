@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runtimebuild/runtimebuild/internal/apitest"
 	"github.com/runtimebuild/runtimebuild/internal/gittest"
 	"github.com/runtimebuild/runtimebuild/internal/nettest"
 )
@@ -127,23 +128,9 @@ func TestCtrlCAfterPackingSaysTheArchiveWasWritten(t *testing.T) {
 
 func TestAHostileBuildIDEndsTheUploadAsOneEscapedLine(t *testing.T) {
 	src := gittest.Init(t, t.TempDir(), gittest.Project())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		switch r.URL.Path {
-		case "/registry_prefix":
-			io.WriteString(w, `{"registry_prefix":"registry.test/rt"}`)
-		case "/image_exists":
-			io.WriteString(w, `{"exists":false}`)
-		case "/build":
-			w.WriteHeader(http.StatusAccepted)
-			io.WriteString(w, `{"build_id": "x; touch /tmp/PWNED #\u202e"}`)
-		default:
-			io.WriteString(w, `{"status":"SUCCESS","image":"registry.test/rt/app:1"}`)
-		}
-	}))
-	defer srv.Close()
+	apiURL, _ := apitest.Accepting(t, `"x; touch /tmp/PWNED #\u202e"`)
 	out := filepath.Join(t.TempDir(), "github_output")
-	code, stdout, stderr, _ := runFailing(t, []string{"upload"}, "SOURCE_DIR="+src, "RUNTIME_API_URL="+srv.URL, "RUNTIME_API_KEY=k",
+	code, stdout, stderr, _ := runFailing(t, []string{"upload"}, "SOURCE_DIR="+src, "RUNTIME_API_URL="+apiURL, "RUNTIME_API_KEY=k",
 		"GITHUB_OUTPUT="+out, "PROGRESS=plain")
 	last := lastLineOf(stderr)
 	if code != 1 || stdout != "" || !strings.Contains(last, `the server answered the build_id "x; touch /tmp/PWNED #\u202e", which is no build ID`) {
