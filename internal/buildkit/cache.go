@@ -1,7 +1,6 @@
 package buildkit
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -17,20 +16,6 @@ const (
 	CacheMin CacheMode = "min"
 	CacheOff CacheMode = "off"
 )
-
-// ErrCacheMode is a cache mode other than max, min or off.
-var ErrCacheMode = fmt.Errorf("the cache mode is max, min or off")
-
-// ParseCacheMode reads a cache mode; empty is max.
-func ParseCacheMode(s string) (CacheMode, error) {
-	switch m := CacheMode(strings.ToLower(strings.TrimSpace(s))); m {
-	case "":
-		return CacheMax, nil
-	case CacheMax, CacheMin, CacheOff:
-		return m, nil
-	}
-	return "", fmt.Errorf("%q: %w", s, ErrCacheMode)
-}
 
 // mainBranch is the branch whose cache a build of another branch starts from, as the
 // upstream workflow falls back to its main branch's.

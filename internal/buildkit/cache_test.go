@@ -54,14 +54,3 @@ func TestTheCacheLivesUnderTheStageAndBranchWithMainAsFallback(t *testing.T) {
 		t.Fatalf("cache tag of %d characters", len(tag))
 	}
 }
-
-func TestCacheModesParse(t *testing.T) {
-	for in, want := range map[string]CacheMode{"": CacheMax, "max": CacheMax, " MIN ": CacheMin, "off": CacheOff} {
-		if got, err := ParseCacheMode(in); got != want || err != nil {
-			t.Errorf("ParseCacheMode(%q) = %q, %v", in, got, err)
-		}
-	}
-	if _, err := ParseCacheMode("inline"); err == nil || !strings.Contains(err.Error(), "max, min or off") {
-		t.Fatalf("inline: %v", err)
-	}
-}

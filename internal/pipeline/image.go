@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func Image(ctx context.Context, client *runtimeapi.Client, api config.API, ex co
 		return Built{}, err
 	}
 	log.Infof("exported %s in %s", progress.Bytes(fi.Size()), time.Since(start).Round(time.Millisecond))
-	target := firstOf(ex.TargetImage, ref)
+	target := cmp.Or(ex.TargetImage, ref)
 	res := &result.Result{Tags: tags, BytesOut: fi.Size()}
 	return submit(ctx, client, api, githubOutput, log, submission{
 		Archive: archive, What: "the image " + ref, Format: runtimeapi.RawImage, TargetImage: target, Tags: tags,

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -237,7 +238,7 @@ func decide(s config.Pack, f Facts) (Plan, []Note, error) {
 	if s.SHAOverride != "" {
 		p.Commit.SHA = s.SHAOverride
 	}
-	p.Ref = firstOf(s.GitRef, f.Branch, gitinfo.Unknown)
+	p.Ref = cmp.Or(s.GitRef, f.Branch, gitinfo.Unknown)
 	switch {
 	case s.SourceDateEpoch != nil:
 		p.MTime = time.Unix(*s.SourceDateEpoch, 0).UTC()
@@ -307,7 +308,7 @@ func (p *Plan) render(s config.Pack, f Facts, notes *[]Note) (string, error) {
 		var err error
 		src, err = dockerfile.Render(f.Template, dockerfile.Data{
 			SHA: p.Commit.SHA, ShortSHA: p.Commit.Short(), Target: s.Target, Targets: config.Targets,
-			Tags: s.Tags, BaseImage: firstOf(s.BaseImage, config.TemplateBaseImage), ImageName: s.ImageName, Files: buildctx.Names(f.Selected),
+			Tags: s.Tags, BaseImage: cmp.Or(s.BaseImage, config.TemplateBaseImage), ImageName: s.ImageName, Files: buildctx.Names(f.Selected),
 		})
 		if err != nil {
 			return "", settingError(err)
@@ -387,13 +388,4 @@ func (p *Plan) renderError(err error) error {
 		return fmt.Errorf("%s:%d: %v", p.Dockerfile.Name(), pe.Line, pe) // the Dockerfile is wrong, not the call
 	}
 	return fmt.Errorf("%s: %w", p.Dockerfile.Name(), err)
-}
-
-func firstOf(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -82,12 +82,8 @@ func buildkitFarm(ctx context.Context, cfg config.Serve, log *progress.Log) (ser
 	if answering == 0 {
 		return nil, fmt.Errorf("serve builds on the buildkitd at BUILDKIT_HOST=%s: %w; start it, or correct BUILDKIT_HOST and the BUILDKIT_TLS_* files", cfg.BuildkitHost, buildkit.ErrUnreachable)
 	}
-	mode, err := buildkit.ParseCacheMode(cfg.CacheMode)
-	if err != nil {
-		return nil, exitcode.Usagef("SERVE_CACHE_MODE=%s: %v", cfg.CacheMode, err)
-	}
 	log.Infof("building on %d buildkitd(s) (%d answer), registry cache %s, platforms %s", len(farm.Daemons), answering, cfg.CacheMode, platformsText(cfg.Platforms))
-	b := &server.BuildkitBuilder{Farm: farm, Cache: mode, Platforms: cfg.Platforms}
+	b := &server.BuildkitBuilder{Farm: farm, Cache: buildkit.CacheMode(cfg.CacheMode), Platforms: cfg.Platforms} // config took only max, min or off
 	for _, host := range b.SharedNetworks(ctx) {
 		log.Warnf("the buildkitd at %s (BUILDKIT_HOST) runs build steps in this machine's network namespace: a RUN step reaches serve's loopback and private services; run it in a network namespace of its own (docs/serve-security.md)", host)
 	}

@@ -83,15 +83,6 @@ type Log struct {
 	drawn       string     // the bar or live line now on the terminal (TTY); lines print above it
 	interrupted bool       // after Interrupt nothing is drawn any more
 	lastLine    time.Time  // when the last human line was printed
-	onDraw      func()     // called once before the first draw
-}
-
-// OnFirstDraw has f called once, before the Log first draws a bar or live line on the
-// terminal (the targets then take Ctrl-C over from mage, whose own line would break the bar).
-func (l *Log) OnFirstDraw(f func()) {
-	l.mu.Lock()
-	l.onDraw = f
-	l.mu.Unlock()
 }
 
 // New returns a Log writing to w in mode (Auto: TTY when w is a terminal, else Plain). The
@@ -213,13 +204,6 @@ func (l *Log) redraw() {
 
 // draw replaces the terminal's bar line with text, cut to the terminal's width.
 func (l *Log) draw(text string) {
-	l.mu.Lock()
-	hook := l.onDraw
-	l.onDraw = nil
-	l.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.interrupted {

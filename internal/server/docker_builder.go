@@ -3,7 +3,6 @@ package server
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -171,11 +170,7 @@ func lastUsed(r *bkclient.UsageInfo) time.Time {
 
 // ImageExists asks the engine; a name that is no image reference does not exist.
 func (d *DockerBuilder) ImageExists(ctx context.Context, image string) (bool, error) {
-	_, err := d.Engine.Inspect(ctx, image)
-	if errors.Is(err, docker.ErrNoSuchImage) {
-		return false, nil
-	}
-	return err == nil, err
+	return d.Engine.Exists(ctx, image)
 }
 
 // DescribeImage tells when the engine got image and its size.
