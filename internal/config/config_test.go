@@ -51,6 +51,7 @@ func TestBadValuesAreUsageErrorsNamingTheVariable(t *testing.T) {
 		{"UPLOAD_FORMAT", "xml", "multipart, json"},
 		{"PROGRESS", "loud", "auto, tty, plain, quiet"},
 		{"SERVE_WORKERS", "0", "positive whole number"},
+		{"SERVE_CACHE_MODE", "inline", "max, min, off"},
 		{"BASE_IMAGE", "python:3.12\nRUN evil", "without spaces"},
 	}
 	for _, tt := range tests {
